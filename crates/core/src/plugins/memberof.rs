@@ -1,0 +1,142 @@
+//! memberOf: every entry carries `directmemberof` (groups listing it in `member`) and
+//! `memberof` (every group reachable through nesting). Recomputed after each write for the
+//! entries whose membership could have changed, in the same transaction; cycles terminate
+//! because each group is visited once.
+
+use crate::entry::{Entry, StoredEntry, ValueSet};
+use crate::filter::Filter;
+use crate::identity::Identity;
+use crate::server::{QueryServerTransaction, QueryServerWriteTransaction};
+use crate::value::Value;
+use crate::{OperationError, Result};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use uuid::Uuid;
+
+pub const DERIVED: [&str; 2] = ["memberof", "directmemberof"];
+
+fn is_group(e: &Entry) -> bool {
+    e.has_class("group")
+}
+
+fn members(e: &Entry) -> BTreeSet<Uuid> {
+    if is_group(e) { e.refs("member").collect() } else { BTreeSet::new() }
+}
+
+fn refuse_derived(attr: &str) -> OperationError {
+    OperationError::InvalidAttribute(format!(
+        "{attr} is maintained by the server; change group membership through the group's 'member' attribute"
+    ))
+}
+
+pub(crate) fn pre_create(ident: &Identity, cands: &mut [Entry]) -> Result<()> {
+    for e in cands.iter_mut() {
+        for attr in DERIVED {
+            if e.has(attr) && !ident.is_internal() {
+                return Err(refuse_derived(attr));
+            }
+            e.purge(attr);
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn pre_modify(ident: &Identity, pairs: &[(StoredEntry, Entry)]) -> Result<()> {
+    if ident.is_internal() {
+        return Ok(());
+    }
+    for (old, new) in pairs {
+        for attr in DERIVED {
+            if old.get(attr) != new.get(attr) {
+                return Err(refuse_derived(attr));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn post_create(qs: &mut QueryServerWriteTransaction, created: &[StoredEntry]) -> Result<()> {
+    let seeds: BTreeSet<Uuid> = created.iter().flat_map(|c| members(c)).collect();
+    update(qs, seeds, &HashSet::new())
+}
+
+pub(crate) fn post_modify(qs: &mut QueryServerWriteTransaction, changed: &[(StoredEntry, StoredEntry)]) -> Result<()> {
+    let mut seeds = BTreeSet::new();
+    for (o, n) in changed {
+        let (before, after) = (members(o), members(n));
+        seeds.extend(before.symmetric_difference(&after));
+    }
+    update(qs, seeds, &HashSet::new())
+}
+
+pub(crate) fn post_delete(qs: &mut QueryServerWriteTransaction, deleted: &[StoredEntry]) -> Result<()> {
+    let gone: HashSet<Uuid> = deleted.iter().filter_map(|d| d.uuid()).collect();
+    let seeds = deleted.iter().flat_map(|d| members(d)).collect();
+    update(qs, seeds, &gone)
+}
+
+/// Groups that list `u` as a member, memoised for one recomputation.
+pub(crate) fn parents(
+    qs: &mut dyn QueryServerTransaction,
+    u: Uuid,
+    cache: &mut HashMap<Uuid, Vec<Uuid>>,
+) -> Result<Vec<Uuid>> {
+    if let Some(p) = cache.get(&u) {
+        return Ok(p.clone());
+    }
+    let f = Filter::And(vec![Filter::eq("class", "group"), Filter::eq_uuid("member", u)]);
+    let p = qs.search_uuids(&f)?;
+    cache.insert(u, p.clone());
+    Ok(p)
+}
+
+/// The membership an entry should have: (direct groups, all groups through nesting).
+pub(crate) fn expected(
+    qs: &mut dyn QueryServerTransaction,
+    u: Uuid,
+    cache: &mut HashMap<Uuid, Vec<Uuid>>,
+) -> Result<(ValueSet, ValueSet)> {
+    let direct = parents(qs, u, cache)?;
+    let mut all = BTreeSet::new();
+    let mut stack = direct.clone();
+    while let Some(g) = stack.pop() {
+        if all.insert(g) {
+            stack.extend(parents(qs, g, cache)?);
+        }
+    }
+    Ok((direct.into_iter().map(Value::Refer).collect(), all.into_iter().map(Value::Refer).collect()))
+}
+
+/// Recomputes membership for `seeds` and everything nested below them.
+fn update(qs: &mut QueryServerWriteTransaction, seeds: BTreeSet<Uuid>, gone: &HashSet<Uuid>) -> Result<()> {
+    if seeds.is_empty() {
+        return Ok(());
+    }
+    let mut affected: HashSet<Uuid> = HashSet::new();
+    let mut queue: VecDeque<Uuid> = seeds.into_iter().collect();
+    let mut entries = Vec::new();
+    while let Some(u) = queue.pop_front() {
+        if gone.contains(&u) || !affected.insert(u) {
+            continue;
+        }
+        let Some(e) = qs.entry_by_uuid(u)? else { continue };
+        queue.extend(members(&e).into_iter().filter(|m| !affected.contains(m)));
+        entries.push(e);
+    }
+    let mut cache = HashMap::new();
+    let mut pairs = Vec::new();
+    for e in entries {
+        let Some(u) = e.uuid() else { continue };
+        let (direct, all) = expected(qs, u, &mut cache)?;
+        let empty = ValueSet::new();
+        if e.get("directmemberof").unwrap_or(&empty) != &direct || e.get("memberof").unwrap_or(&empty) != &all {
+            let mut n = e.entry.clone();
+            n.set("directmemberof", direct);
+            n.set("memberof", all);
+            pairs.push((e, n));
+        }
+    }
+    if !pairs.is_empty() {
+        qs.modify_pairs(&Identity::internal(), pairs)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,73 @@
+//! Referential integrity: a reference names an entry that exists. Writes that would leave a
+//! dangling reference are refused; deleting an entry removes every reference to it.
+
+use super::memberof::DERIVED;
+use crate::entry::{Entry, StoredEntry};
+use crate::filter::Filter;
+use crate::identity::Identity;
+use crate::server::{QueryServerTransaction, QueryServerWriteTransaction};
+use crate::value::Value;
+use crate::Result;
+use idm_proto::PluginError;
+use std::collections::HashSet;
+use uuid::Uuid;
+
+/// Reference attributes that callers write (memberof is derived, and recomputed instead).
+pub(crate) fn reference_attrs(qs: &dyn QueryServerTransaction) -> Vec<String> {
+    qs.schema().reference_attributes().filter(|a| !DERIVED.contains(a)).map(str::to_string).collect()
+}
+
+/// Every reference value that a write added must point at an existing entry.
+pub(crate) fn check_new_references<'e>(
+    qs: &mut QueryServerWriteTransaction,
+    items: impl Iterator<Item = (Option<&'e Entry>, &'e Entry)>,
+) -> Result<()> {
+    let attrs = reference_attrs(qs);
+    let mut known: HashSet<Uuid> = HashSet::new();
+    for (old, new) in items {
+        for attr in &attrs {
+            let before = old.and_then(|o| o.get(attr));
+            for u in new.refs(attr) {
+                if known.contains(&u) || before.is_some_and(|b| b.contains(&Value::Refer(u))) {
+                    continue;
+                }
+                if qs.be().raw().id_for_uuid(u)?.is_none() {
+                    return Err(PluginError::ReferentialIntegrity(format!(
+                        "entry '{}': attribute '{attr}' refers to {u}, which does not exist",
+                        new.label()
+                    ))
+                    .into());
+                }
+                known.insert(u);
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn post_delete(qs: &mut QueryServerWriteTransaction, deleted: &[StoredEntry]) -> Result<()> {
+    let gone: HashSet<Uuid> = deleted.iter().filter_map(|d| d.uuid()).collect();
+    let attrs = reference_attrs(qs);
+    let terms: Vec<Filter> =
+        attrs.iter().flat_map(|a| gone.iter().map(move |u| Filter::eq_uuid(a, *u))).collect();
+    if terms.is_empty() {
+        return Ok(());
+    }
+    let holders = qs.internal_search(&Filter::Or(terms))?;
+    let pairs: Vec<(StoredEntry, Entry)> = holders
+        .into_iter()
+        .map(|h| {
+            let mut n = h.entry.clone();
+            for a in &attrs {
+                for u in &gone {
+                    n.remove_value(a, &Value::Refer(*u));
+                }
+            }
+            (h, n)
+        })
+        .collect();
+    if !pairs.is_empty() {
+        qs.modify_pairs(&Identity::internal(), pairs)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! First start and upgrades: built-in schema, domain, accounts, groups and access profiles.
+//! Only missing built-ins are created, so reopening never resets an administrator's changes.
+
+use super::read::QueryServerTransaction;
+use super::write::QueryServerWriteTransaction;
+use super::QueryServer;
+use crate::be::meta;
+use crate::builtins::{
+    SYSTEM_VERSION, UUID_SYSTEM_INFO, builtin_accounts_and_groups, builtin_acps, builtin_schema, domain_info, system_config,
+    system_info,
+};
+use crate::entry::Entry;
+use crate::value::{Value, iname_problem};
+use crate::{OperationError, Result};
+use tracing::info;
+use uuid::Uuid;
+
+/// Version of the index key format. A database indexed by an older format is reindexed on
+/// start.
+pub const INDEX_VERSION: u32 = 1;
+
+fn read_u32(bytes: Option<Vec<u8>>) -> u32 {
+    bytes.and_then(|b| <[u8; 4]>::try_from(b.as_slice()).ok()).map(u32::from_be_bytes).unwrap_or(0)
+}
+
+fn new_token_key() -> String {
+    format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
+}
+
+impl QueryServer {
+    /// Creates the built-in content of a new database for `domain_name`, or brings an
+    /// existing one up to date. Refuses a database that belongs to a different domain.
+    pub fn initialise(&self, domain_name: &str) -> Result<()> {
+        let mut w = self.write()?;
+        w.initialise(domain_name)?;
+        w.commit()
+    }
+}
+
+impl QueryServerWriteTransaction<'_> {
+    fn create_missing(&mut self, entries: Vec<Entry>) -> Result<usize> {
+        let mut missing = Vec::new();
+        for e in entries {
+            let Some(u) = e.uuid() else { continue };
+            if self.be().raw().id_for_uuid(u)?.is_none() {
+                missing.push(e);
+            }
+        }
+        let n = missing.len();
+        if n > 0 {
+            self.internal_create(missing)?;
+        }
+        Ok(n)
+    }
+
+    pub(crate) fn initialise(&mut self, domain_name: &str) -> Result<()> {
+        let domain_name = domain_name.trim().to_lowercase();
+        if let Some(p) = iname_problem(&domain_name) {
+            return Err(OperationError::InvalidRequest(format!("domain name '{domain_name}' is invalid: it {p}")));
+        }
+        let fresh = self.be().raw().entry_count()? == 0;
+        let stored_index_version = read_u32(self.be().raw().meta(meta::INDEX_VERSION)?);
+        if fresh {
+            // Build empty indexes first so every built-in is indexed as it is written.
+            self.reindex(&mut ())?;
+        } else if stored_index_version < INDEX_VERSION {
+            info!(
+                "the index format of this server ({INDEX_VERSION}) is newer than the database's ({stored_index_version}): reindexing"
+            );
+            self.reindex(&mut ())?;
+        }
+        let n = self.create_missing(builtin_schema())?;
+        if n > 0 && !fresh {
+            info!("added {n} built-in schema definitions; reindexing");
+            self.reindex(&mut ())?;
+        }
+        match self.domain_name() {
+            None => {
+                info!("initialising domain '{domain_name}'");
+                self.create_missing(vec![domain_info(&domain_name, Uuid::new_v4(), new_token_key())])?;
+            }
+            Some(existing) if existing != domain_name => {
+                return Err(OperationError::InvalidState(format!(
+                    "the database belongs to domain '{existing}' but the configuration says '{domain_name}'; \
+                     to rename the domain, stop the server and run `kanidmd domain_name_change`"
+                )));
+            }
+            Some(_) => {}
+        }
+        self.create_missing(vec![system_info(), system_config()])?;
+        self.create_missing(builtin_accounts_and_groups())?;
+        self.create_missing(builtin_acps())?;
+        if let Some(si) = self.be().entry_by_uuid(UUID_SYSTEM_INFO)?
+            && !matches!(si.first("version"), Some(Value::Uint32(v)) if *v >= SYSTEM_VERSION)
+        {
+            let mut n = si.entry.clone();
+            n.set_single("version", Value::Uint32(SYSTEM_VERSION));
+            self.modify_pairs(&crate::identity::Identity::internal(), vec![(si, n)])?;
+        }
+        Ok(())
+    }
+}

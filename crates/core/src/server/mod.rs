@@ -1,0 +1,103 @@
+//! The query server: transactions that run every operation through filter resolution,
+//! plugins, schema validation and storage, all-or-nothing.
+//!
+//! Readers get consistent snapshots and run concurrently; one writer at a time. Schema and
+//! domain settings are published with each commit, together with the storage snapshot they
+//! describe, so a reader never pairs new data with an old schema.
+
+pub(crate) mod initialise;
+mod read;
+mod write;
+
+pub use read::{QueryServerReadTransaction, QueryServerTransaction};
+pub use write::QueryServerWriteTransaction;
+
+use crate::be::{Backend, BeRead, BeTxn};
+use crate::builtins::{UUID_DOMAIN_INFO, builtin_schema};
+use crate::filter::Filter;
+use crate::identity::Limits;
+use crate::schema::Schema;
+use crate::value::Value;
+use crate::{OperationError, Result};
+use std::sync::{Arc, Mutex, RwLock};
+use uuid::Uuid;
+
+/// What every transaction needs beside storage, published atomically at commit.
+#[derive(Clone, Debug)]
+pub struct ServerState {
+    pub schema: Arc<Schema>,
+    /// `None` until the domain entry exists (an uninitialised database).
+    pub domain_name: Option<String>,
+    pub domain_uuid: Option<Uuid>,
+}
+
+pub struct QueryServer {
+    be: Arc<dyn Backend>,
+    state: RwLock<Arc<ServerState>>,
+    write_lock: Mutex<()>,
+}
+
+/// The schema compiled into this binary, used to read the stored schema.
+pub fn bootstrap_schema() -> Result<Schema> {
+    Schema::from_entries(&builtin_schema())
+}
+
+fn load_state(txn: &mut dyn BeTxn, bootstrap: &Schema) -> Result<ServerState> {
+    let f = Filter::Or(vec![Filter::eq("class", "attributetype"), Filter::eq("class", "classtype")]);
+    let stored = txn.search(&f, bootstrap, &Limits::unlimited())?;
+    let schema = if stored.is_empty() {
+        bootstrap.clone()
+    } else {
+        Schema::from_entries(stored.iter().map(|s| &s.entry))?
+    };
+    let domain = txn.entry_by_uuid(UUID_DOMAIN_INFO)?;
+    let domain_name = domain.as_ref().and_then(|d| d.first("domain_name")).and_then(Value::as_str).map(str::to_string);
+    let domain_uuid = domain.as_ref().and_then(|d| d.first("domain_uuid")).and_then(Value::as_uuid);
+    Ok(ServerState { schema: Arc::new(schema), domain_name, domain_uuid })
+}
+
+impl QueryServer {
+    /// Opens a query server over existing storage without changing it. Use
+    /// [`QueryServer::initialise`] to create or upgrade built-in content.
+    pub fn new(be: Arc<dyn Backend>) -> Result<QueryServer> {
+        let bootstrap = bootstrap_schema()?;
+        let state = {
+            let mut txn = BeRead::new(be.read()?);
+            load_state(&mut txn, &bootstrap)?
+        };
+        Ok(QueryServer { be, state: RwLock::new(Arc::new(state)), write_lock: Mutex::new(()) })
+    }
+
+    pub fn state(&self) -> Arc<ServerState> {
+        self.state.read().map(|s| s.clone()).unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.be
+    }
+
+    /// A consistent read snapshot.
+    pub fn read(&self) -> Result<QueryServerReadTransaction<'_>> {
+        // Holding the state lock while the storage snapshot is taken pairs them: a writer
+        // publishes new state only while holding the write side of this lock.
+        let guard = self.state.read().map_err(|_| OperationError::InvalidState("state lock poisoned".into()))?;
+        let state = guard.clone();
+        let be = BeRead::new(self.be.read()?);
+        drop(guard);
+        Ok(QueryServerReadTransaction::new(be, state))
+    }
+
+    /// The write transaction; waits for any other writer to finish.
+    pub fn write(&self) -> Result<QueryServerWriteTransaction<'_>> {
+        let lock = self.write_lock.lock().map_err(|_| OperationError::InvalidState("write lock poisoned".into()))?;
+        let state = self.state();
+        QueryServerWriteTransaction::new(self, lock, state)
+    }
+
+    pub(crate) fn publish(&self, state: ServerState, commit: impl FnOnce() -> Result<()>) -> Result<()> {
+        let mut guard = self.state.write().map_err(|_| OperationError::InvalidState("state lock poisoned".into()))?;
+        commit()?;
+        *guard = Arc::new(state);
+        Ok(())
+    }
+}

@@ -1,0 +1,128 @@
+use super::ServerState;
+use crate::be::{BeRead, BeTxn, IdSet, Plan};
+use crate::entry::{Entry, StoredEntry};
+use crate::filter::{Filter, FilterContext};
+use crate::identity::{Identity, Limits};
+use crate::schema::Schema;
+use crate::value::Value;
+use crate::Result;
+use idm_proto::{Filter as ProtoFilter, ProtoEntry};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Wraps a caller's filter so recycled and tombstoned entries stay invisible.
+pub(crate) fn exclude_deleted(f: Filter) -> Filter {
+    Filter::And(vec![
+        f,
+        Filter::AndNot(Box::new(Filter::Or(vec![Filter::eq("class", "recycled"), Filter::eq("class", "tombstone")]))),
+    ])
+}
+
+/// Operations shared by read and write transactions.
+pub trait QueryServerTransaction {
+    fn be(&mut self) -> &mut dyn BeTxn;
+    fn state(&self) -> &ServerState;
+
+    fn schema(&self) -> Arc<Schema> {
+        self.state().schema.clone()
+    }
+
+    fn domain_name(&self) -> Option<String> {
+        self.state().domain_name.clone()
+    }
+
+    /// Searches with no limits and no access control.
+    fn internal_search(&mut self, f: &Filter) -> Result<Vec<StoredEntry>> {
+        let schema = self.schema();
+        self.be().search(f, &schema, &Limits::unlimited())
+    }
+
+    fn entry_by_uuid(&mut self, uuid: Uuid) -> Result<Option<StoredEntry>> {
+        self.be().entry_by_uuid(uuid)
+    }
+
+    /// Ids of the entries matching `f`, answered from the indexes alone when they are exact.
+    fn search_ids(&mut self, f: &Filter) -> Result<IdSet> {
+        let schema = self.schema();
+        match self.be().plan(f, &schema)? {
+            Plan::Indexed(ids) => Ok(ids),
+            _ => Ok(self.internal_search(f)?.iter().map(|e| e.id).collect()),
+        }
+    }
+
+    /// Uuids of the entries matching `f`, without decoding entries when the indexes are exact.
+    fn search_uuids(&mut self, f: &Filter) -> Result<Vec<Uuid>> {
+        let ids = self.search_ids(f)?;
+        let mut out = Vec::with_capacity(ids.len() as usize);
+        for id in &ids {
+            if let Some(u) = self.be().raw().uuid_for_id(id)? {
+                out.push(u);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The uuid of the live entry with this name or spn.
+    fn resolve_name(&mut self, name: &str) -> Result<Option<Uuid>> {
+        let n = name.trim().to_lowercase();
+        let f = if n.contains('@') { Filter::eq("spn", n) } else { Filter::eq("name", n) };
+        Ok(self.search_uuids(&exclude_deleted(f))?.into_iter().next())
+    }
+
+    /// Validates and resolves a caller's filter; callers never see deleted entries.
+    fn filter_from_proto(&mut self, ident: &Identity, pf: &ProtoFilter) -> Result<Filter> {
+        let schema = self.schema();
+        let mut resolve = |n: &str| self.resolve_name(n);
+        let mut ctx =
+            FilterContext { schema: &schema, self_uuid: ident.uuid(), limits: &ident.limits, resolve: &mut resolve };
+        let f = Filter::from_proto(pf, &mut ctx)?;
+        Ok(if ident.is_internal() { f } else { exclude_deleted(f) })
+    }
+
+    /// Searches on behalf of `ident`, within its limits.
+    fn search(&mut self, ident: &Identity, pf: &ProtoFilter) -> Result<Vec<StoredEntry>> {
+        let f = self.filter_from_proto(ident, pf)?;
+        let schema = self.schema();
+        self.be().search(&f, &schema, &ident.limits)
+    }
+
+    /// The caller's view of an entry: strings, with references shown as the target's spn
+    /// (or name, or uuid when it has neither).
+    fn to_proto_entry(&mut self, e: &Entry) -> Result<ProtoEntry> {
+        let mut out = ProtoEntry::default();
+        for (attr, vs) in e.attrs() {
+            let mut strs = Vec::with_capacity(vs.len());
+            for v in vs {
+                strs.push(match v {
+                    Value::Refer(u) => match self.entry_by_uuid(*u)? {
+                        Some(t) => t.first("spn").or_else(|| t.first("name")).map(Value::to_proto_string).unwrap_or_else(|| u.to_string()),
+                        None => u.to_string(),
+                    },
+                    other => other.to_proto_string(),
+                });
+            }
+            out.attrs.insert(attr.clone(), strs);
+        }
+        Ok(out)
+    }
+}
+
+pub struct QueryServerReadTransaction<'a> {
+    be: BeRead<'a>,
+    state: Arc<ServerState>,
+}
+
+impl<'a> QueryServerReadTransaction<'a> {
+    pub(crate) fn new(be: BeRead<'a>, state: Arc<ServerState>) -> Self {
+        QueryServerReadTransaction { be, state }
+    }
+}
+
+impl QueryServerTransaction for QueryServerReadTransaction<'_> {
+    fn be(&mut self) -> &mut dyn BeTxn {
+        &mut self.be
+    }
+    fn state(&self) -> &ServerState {
+        &self.state
+    }
+}

@@ -1,0 +1,255 @@
+use super::read::QueryServerTransaction;
+use super::{QueryServer, ServerState};
+use crate::be::{BeTxn, BeWrite, Progress};
+use crate::builtins::UUID_DOMAIN_INFO;
+use crate::entry::{Entry, StoredEntry, ValidEntry};
+use crate::filter::Filter;
+use crate::identity::Identity;
+use crate::modify::ModifyList;
+use crate::plugins;
+use crate::schema::Schema;
+use crate::value::Value;
+use crate::{OperationError, Result};
+use idm_proto::{Filter as ProtoFilter, ModifyList as ProtoModifyList, ProtoEntry};
+use std::collections::HashMap;
+use std::sync::{Arc, MutexGuard};
+use time::OffsetDateTime;
+use tracing::info;
+use uuid::Uuid;
+
+/// The single write transaction. Every operation is all-or-nothing: if one fails, the
+/// transaction refuses further work and can only be dropped, which discards everything.
+pub struct QueryServerWriteTransaction<'a> {
+    qs: &'a QueryServer,
+    // Dropped last: other writers wait until this transaction is gone.
+    be: BeWrite<'a>,
+    state: ServerState,
+    state_changed: bool,
+    failed: bool,
+    now: OffsetDateTime,
+    _lock: MutexGuard<'a, ()>,
+}
+
+impl QueryServerTransaction for QueryServerWriteTransaction<'_> {
+    fn be(&mut self) -> &mut dyn BeTxn {
+        &mut self.be
+    }
+    fn state(&self) -> &ServerState {
+        &self.state
+    }
+}
+
+impl<'a> QueryServerWriteTransaction<'a> {
+    pub(crate) fn new(qs: &'a QueryServer, lock: MutexGuard<'a, ()>, state: Arc<ServerState>) -> Result<Self> {
+        Ok(QueryServerWriteTransaction {
+            qs,
+            be: BeWrite::new(qs.be.write()?)?,
+            state: (*state).clone(),
+            state_changed: false,
+            failed: false,
+            now: OffsetDateTime::now_utc(),
+            _lock: lock,
+        })
+    }
+
+    /// The time this transaction started; every time-based decision in it uses this.
+    pub fn now(&self) -> OffsetDateTime {
+        self.now
+    }
+
+    pub fn be_write(&mut self) -> &mut BeWrite<'a> {
+        &mut self.be
+    }
+
+    fn guarded<T>(&mut self, op: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        if self.failed {
+            return Err(OperationError::TransactionFailed);
+        }
+        let r = op(self);
+        if r.is_err() {
+            self.failed = true;
+        }
+        r
+    }
+
+    /// A name-resolution function with a cache for the duration of one operation.
+    fn parse_with_cache<T>(
+        &mut self,
+        parse: impl FnOnce(&Schema, &mut dyn FnMut(&str) -> Result<Option<Uuid>>) -> Result<T>,
+    ) -> Result<T> {
+        let schema = self.schema();
+        let mut cache: HashMap<String, Option<Uuid>> = HashMap::new();
+        let mut resolve = |n: &str| -> Result<Option<Uuid>> {
+            if let Some(u) = cache.get(n) {
+                return Ok(*u);
+            }
+            let u = self.resolve_name(n)?;
+            cache.insert(n.to_string(), u);
+            Ok(u)
+        };
+        parse(&schema, &mut resolve)
+    }
+
+    // ----- Operations on behalf of an identity -------------------------------------------
+
+    /// Creates entries from caller input. Returns the new entries' uuids.
+    pub fn create(&mut self, ident: &Identity, entries: &[ProtoEntry]) -> Result<Vec<Uuid>> {
+        self.guarded(|w| {
+            let cands = w.parse_with_cache(|schema, resolve| {
+                entries.iter().map(|pe| schema.entry_from_proto(pe, resolve)).collect::<Result<Vec<_>>>()
+            })?;
+            let created = w.create_entries(ident, cands)?;
+            Ok(created.iter().filter_map(|e| e.uuid()).collect())
+        })
+    }
+
+    /// Applies a modify list to every entry matching the filter. Returns how many changed.
+    pub fn modify(&mut self, ident: &Identity, filter: &ProtoFilter, ml: &ProtoModifyList) -> Result<usize> {
+        self.guarded(|w| {
+            let f = w.filter_from_proto(ident, filter)?;
+            let ml = w.parse_with_cache(|schema, resolve| ModifyList::from_proto(ml, schema, resolve))?;
+            w.modify_entries(ident, &f, &ml)
+        })
+    }
+
+    /// Deletes every entry matching the filter. Returns how many were deleted.
+    pub fn delete(&mut self, ident: &Identity, filter: &ProtoFilter) -> Result<usize> {
+        self.guarded(|w| {
+            let f = w.filter_from_proto(ident, filter)?;
+            w.delete_entries(ident, &f)
+        })
+    }
+
+    // ----- Internal operations (plugins, migrations, offline tools) ----------------------
+
+    pub fn internal_create(&mut self, entries: Vec<Entry>) -> Result<Vec<StoredEntry>> {
+        self.guarded(|w| w.create_entries(&Identity::internal(), entries))
+    }
+
+    pub fn internal_modify(&mut self, f: &Filter, ml: &ModifyList) -> Result<usize> {
+        self.guarded(|w| w.modify_entries(&Identity::internal(), f, ml))
+    }
+
+    pub fn internal_delete(&mut self, f: &Filter) -> Result<usize> {
+        self.guarded(|w| w.delete_entries(&Identity::internal(), f))
+    }
+
+    /// Rebuilds every index the stored schema declares.
+    pub fn reindex(&mut self, progress: &mut dyn Progress) -> Result<u64> {
+        self.guarded(|w| {
+            let schema = w.schema();
+            let n = w.be.reindex(&schema, progress)?;
+            w.be.raw_write().set_meta(crate::be::meta::INDEX_VERSION, &super::initialise::INDEX_VERSION.to_be_bytes())?;
+            Ok(n)
+        })
+    }
+
+    pub fn commit(self) -> Result<()> {
+        if self.failed {
+            return Err(OperationError::TransactionFailed);
+        }
+        let QueryServerWriteTransaction { qs, be, state, state_changed, _lock, .. } = self;
+        if state_changed { qs.publish(state, || be.commit()) } else { be.commit() }
+    }
+
+    // ----- The pipelines ------------------------------------------------------------------
+
+    pub(crate) fn create_entries(&mut self, ident: &Identity, mut cands: Vec<Entry>) -> Result<Vec<StoredEntry>> {
+        if cands.is_empty() {
+            return Err(OperationError::EmptyRequest);
+        }
+        plugins::pre_create(self, ident, &mut cands)?;
+        let schema = self.schema();
+        let valid = cands.into_iter().map(|e| schema.validate(e)).collect::<Result<Vec<ValidEntry>>>()?;
+        plugins::attrunique::check(self, valid.iter().map(|e| (None, None, &**e)))?;
+        let created = self.be.create(valid, &schema)?;
+        plugins::post_create(self, ident, &created)?;
+        self.after_write(created.iter().map(|c| &c.entry))?;
+        Ok(created)
+    }
+
+    pub(crate) fn modify_entries(&mut self, ident: &Identity, f: &Filter, ml: &ModifyList) -> Result<usize> {
+        let schema = self.schema();
+        let cands = self.be.search(f, &schema, &ident.limits)?;
+        if cands.is_empty() {
+            return Err(OperationError::NoMatchingEntries);
+        }
+        let pairs = cands
+            .into_iter()
+            .map(|c| {
+                let mut n = c.entry.clone();
+                ml.apply(&mut n);
+                (c, n)
+            })
+            .collect();
+        Ok(self.modify_pairs(ident, pairs)?.len())
+    }
+
+    /// Writes new versions of stored entries through plugins and schema. Used by modify and
+    /// by plugins that maintain derived attributes.
+    pub(crate) fn modify_pairs(
+        &mut self,
+        ident: &Identity,
+        mut pairs: Vec<(StoredEntry, Entry)>,
+    ) -> Result<Vec<(StoredEntry, StoredEntry)>> {
+        plugins::pre_modify(self, ident, &mut pairs)?;
+        let schema = self.schema();
+        let mut olds = Vec::with_capacity(pairs.len());
+        let mut valid = Vec::with_capacity(pairs.len());
+        for (old, new) in pairs {
+            let v = schema.validate(new)?;
+            olds.push(old.clone());
+            valid.push((old, v));
+        }
+        plugins::attrunique::check(self, valid.iter().map(|(o, n)| (Some(o.id), Some(&o.entry), &**n)))?;
+        let news = self.be.modify(valid, &schema)?;
+        let changed: Vec<(StoredEntry, StoredEntry)> = olds.into_iter().zip(news).filter(|(o, n)| o.entry != n.entry).collect();
+        plugins::post_modify(self, ident, &changed)?;
+        self.after_write(changed.iter().flat_map(|(o, n)| [&o.entry, &n.entry]))?;
+        Ok(changed)
+    }
+
+    pub(crate) fn delete_entries(&mut self, ident: &Identity, f: &Filter) -> Result<usize> {
+        let schema = self.schema();
+        let cands = self.be.search(f, &schema, &ident.limits)?;
+        if cands.is_empty() {
+            return Err(OperationError::NoMatchingEntries);
+        }
+        plugins::pre_delete(self, ident, &cands)?;
+        self.be.delete(&cands, &schema)?;
+        plugins::post_delete(self, ident, &cands)?;
+        self.after_write(cands.iter().map(|c| &c.entry))?;
+        Ok(cands.len())
+    }
+
+    /// Reloads schema and domain settings when a write touched them, so the rest of the
+    /// transaction — and every transaction after commit — sees them.
+    fn after_write<'e>(&mut self, mut touched: impl Iterator<Item = &'e Entry>) -> Result<()> {
+        let mut schema = false;
+        let mut domain = false;
+        for e in touched.by_ref() {
+            schema |= e.has_class("attributetype") || e.has_class("classtype");
+            domain |= e.uuid() == Some(UUID_DOMAIN_INFO);
+        }
+        if schema {
+            let f = Filter::Or(vec![Filter::eq("class", "attributetype"), Filter::eq("class", "classtype")]);
+            let entries = self.internal_search(&f)?;
+            let new = Schema::from_entries(entries.iter().map(|e| &e.entry))?;
+            self.be.drop_undeclared_indexes(&new)?;
+            info!("schema changed: {} attributes, {} classes", new.attributes().count(), new.classes().count());
+            self.state.schema = Arc::new(new);
+            self.state_changed = true;
+        }
+        if domain && let Some(d) = self.be.entry_by_uuid(UUID_DOMAIN_INFO)? {
+            self.state.domain_name = d.first("domain_name").and_then(Value::as_str).map(str::to_string);
+            self.state.domain_uuid = d.first("domain_uuid").and_then(Value::as_uuid);
+            self.state_changed = true;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn set_domain_name(&mut self, name: Option<String>) {
+        self.state.domain_name = name;
+        self.state_changed = true;
+    }
+}

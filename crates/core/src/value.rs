@@ -1,0 +1,471 @@
+//! Typed attribute values: syntaxes, normalisation, and the index keys each value produces.
+//!
+//! The same key functions feed the indexes and the in-memory filter test, so an indexed
+//! lookup and a full scan can never disagree about what matches.
+
+use crate::Result;
+use idm_proto::{Filter as ProtoFilter, OperationError, SchemaError};
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::LazyLock;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
+
+/// The kinds of index an attribute may declare.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum IndexType {
+    #[serde(rename = "EQUALITY")]
+    Equality,
+    #[serde(rename = "PRESENCE")]
+    Presence,
+    #[serde(rename = "SUBSTRING")]
+    SubString,
+}
+
+impl IndexType {
+    pub const ALL: [IndexType; 3] = [IndexType::Equality, IndexType::Presence, IndexType::SubString];
+
+    /// Short form used in storage names, e.g. `idx_eq_name`.
+    pub fn short(self) -> &'static str {
+        match self {
+            IndexType::Equality => "eq",
+            IndexType::Presence => "pres",
+            IndexType::SubString => "sub",
+        }
+    }
+
+    pub fn from_short(s: &str) -> Option<Self> {
+        IndexType::ALL.into_iter().find(|t| t.short() == s)
+    }
+}
+
+impl fmt::Display for IndexType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IndexType::Equality => "EQUALITY",
+            IndexType::Presence => "PRESENCE",
+            IndexType::SubString => "SUBSTRING",
+        })
+    }
+}
+
+impl FromStr for IndexType {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_uppercase().as_str() {
+            "EQUALITY" | "EQ" | "0" => Ok(IndexType::Equality),
+            "PRESENCE" | "PRES" | "1" => Ok(IndexType::Presence),
+            "SUBSTRING" | "SUB" | "2" => Ok(IndexType::SubString),
+            _ => Err("expected EQUALITY, PRESENCE or SUBSTRING".into()),
+        }
+    }
+}
+
+macro_rules! syntaxes {
+    ($($variant:ident => $name:literal),* $(,)?) => {
+        /// The syntax of an attribute: how its values are parsed, normalised, compared and indexed.
+        #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum SyntaxType { $(#[serde(rename = $name)] $variant),* }
+
+        impl SyntaxType {
+            pub const ALL: &'static [SyntaxType] = &[$(SyntaxType::$variant),*];
+            pub fn name(self) -> &'static str {
+                match self { $(SyntaxType::$variant => $name),* }
+            }
+        }
+    };
+}
+
+syntaxes! {
+    Utf8String => "UTF8STRING",
+    Utf8StringInsensitive => "UTF8STRING_INSENSITIVE",
+    Utf8StringIname => "UTF8STRING_INAME",
+    Uuid => "UUID",
+    Boolean => "BOOLEAN",
+    SyntaxId => "SYNTAX_ID",
+    IndexId => "INDEX_ID",
+    ReferenceUuid => "REFERENCE_UUID",
+    JsonFilter => "JSON_FILTER",
+    Credential => "CREDENTIAL",
+    SecretUtf8String => "SECRET_UTF8STRING",
+    SecurityPrincipalName => "SECURITY_PRINCIPAL_NAME",
+    Uint32 => "UINT32",
+    DateTime => "DATETIME",
+    EmailAddress => "EMAIL_ADDRESS",
+    Url => "URL",
+}
+
+impl fmt::Display for SyntaxType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for SyntaxType {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let up = s.to_ascii_uppercase();
+        SyntaxType::ALL
+            .iter()
+            .copied()
+            .find(|t| t.name() == up)
+            .ok_or_else(|| format!("unknown syntax; expected one of {}", SyntaxType::ALL.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")))
+    }
+}
+
+impl SyntaxType {
+    /// Syntaxes whose values name other entries and are kept consistent by referential integrity.
+    pub fn is_reference(self) -> bool {
+        self == SyntaxType::ReferenceUuid
+    }
+
+    /// Syntaxes that have no equality key: their values can never be searched for.
+    pub fn is_secret(self) -> bool {
+        matches!(self, SyntaxType::Credential | SyntaxType::SecretUtf8String)
+    }
+}
+
+/// A stored password credential. The hash is a PHC string (argon2id); it is never shown to
+/// callers and never produces an index key.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Credential {
+    Password { phc: String },
+}
+
+/// One typed attribute value. The short serde tags keep stored entries and backups compact and
+/// follow upstream's `DbValue` naming.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Value {
+    #[serde(rename = "U8")]
+    Utf8(String),
+    #[serde(rename = "I8")]
+    Iutf8(String),
+    #[serde(rename = "N8")]
+    Iname(String),
+    #[serde(rename = "UU")]
+    Uuid(Uuid),
+    #[serde(rename = "RF")]
+    Refer(Uuid),
+    #[serde(rename = "BO")]
+    Bool(bool),
+    #[serde(rename = "UI")]
+    Uint32(u32),
+    #[serde(rename = "DT", with = "time::serde::rfc3339")]
+    DateTime(OffsetDateTime),
+    #[serde(rename = "SP")]
+    Spn(String, String),
+    #[serde(rename = "IN")]
+    Index(IndexType),
+    #[serde(rename = "SY")]
+    Syntax(SyntaxType),
+    #[serde(rename = "JF")]
+    JsonFilter(ProtoFilter),
+    #[serde(rename = "CR")]
+    Credential(Credential),
+    #[serde(rename = "EM")]
+    Email(String),
+    #[serde(rename = "UR")]
+    Url(String),
+    #[serde(rename = "RU")]
+    Secret(String),
+}
+
+static INAME_DENY: LazyLock<Regex> = LazyLock::new(|| {
+    #[allow(clippy::expect_used)]
+    Regex::new(r"^((\.|_).*|.*(\s|:|;|@|,|/|\\|=).*|\d+|root|nobody|nogroup|wheel|sshd|shadow|systemd.*)$")
+        .expect("static regex")
+});
+
+fn syntax_err(attr: &str, value: &str, reason: impl Into<String>) -> OperationError {
+    OperationError::SchemaViolation(SchemaError::InvalidAttributeSyntax {
+        attr: attr.to_string(),
+        value: value.chars().take(128).collect(),
+        reason: reason.into(),
+    })
+}
+
+/// Checks the rules for an iname (a lowercase identifier): not empty, not a uuid, no spaces or
+/// separators, not all digits, not a reserved system name.
+pub fn iname_problem(s: &str) -> Option<&'static str> {
+    if s.is_empty() {
+        Some("must not be empty")
+    } else if Uuid::parse_str(s).is_ok() {
+        Some("must not be a uuid")
+    } else if INAME_DENY.is_match(s) {
+        Some("must not start with '.' or '_', contain whitespace or any of : ; @ , / \\ =, be all digits, or be a reserved system name")
+    } else {
+        None
+    }
+}
+
+pub fn format_datetime(dt: &OffsetDateTime) -> String {
+    dt.to_offset(time::UtcOffset::UTC).format(&Rfc3339).unwrap_or_else(|_| dt.unix_timestamp().to_string())
+}
+
+fn parse_email(attr: &str, s: &str) -> Result<String> {
+    let s = s.trim();
+    let Some((local, domain)) = s.rsplit_once('@') else {
+        return Err(syntax_err(attr, s, "an email address needs an '@'"));
+    };
+    if local.is_empty() || domain.is_empty() || !domain.contains('.') && domain != "localhost" {
+        return Err(syntax_err(attr, s, "an email address needs a local part and a domain"));
+    }
+    if s.chars().any(|c| c.is_whitespace() || c.is_control()) || local.contains('@') {
+        return Err(syntax_err(attr, s, "an email address must not contain whitespace or a second '@'"));
+    }
+    Ok(format!("{local}@{}", domain.to_lowercase()))
+}
+
+impl Value {
+    pub fn syntax(&self) -> SyntaxType {
+        match self {
+            Value::Utf8(_) => SyntaxType::Utf8String,
+            Value::Iutf8(_) => SyntaxType::Utf8StringInsensitive,
+            Value::Iname(_) => SyntaxType::Utf8StringIname,
+            Value::Uuid(_) => SyntaxType::Uuid,
+            Value::Refer(_) => SyntaxType::ReferenceUuid,
+            Value::Bool(_) => SyntaxType::Boolean,
+            Value::Uint32(_) => SyntaxType::Uint32,
+            Value::DateTime(_) => SyntaxType::DateTime,
+            Value::Spn(..) => SyntaxType::SecurityPrincipalName,
+            Value::Index(_) => SyntaxType::IndexId,
+            Value::Syntax(_) => SyntaxType::SyntaxId,
+            Value::JsonFilter(_) => SyntaxType::JsonFilter,
+            Value::Credential(_) => SyntaxType::Credential,
+            Value::Email(_) => SyntaxType::EmailAddress,
+            Value::Url(_) => SyntaxType::Url,
+            Value::Secret(_) => SyntaxType::SecretUtf8String,
+        }
+    }
+
+    /// Parses caller input for an attribute of `syntax`, normalising it. References given as
+    /// names are resolved with `resolve`; an unknown name is an error naming the attribute.
+    pub fn from_input(
+        attr: &str,
+        syntax: SyntaxType,
+        input: &str,
+        resolve: &mut dyn FnMut(&str) -> Result<Option<Uuid>>,
+    ) -> Result<Value> {
+        Ok(match syntax {
+            SyntaxType::Utf8String => {
+                if input.is_empty() {
+                    return Err(syntax_err(attr, input, "must not be empty"));
+                }
+                Value::Utf8(input.to_string())
+            }
+            SyntaxType::Utf8StringInsensitive => {
+                if input.is_empty() {
+                    return Err(syntax_err(attr, input, "must not be empty"));
+                }
+                Value::Iutf8(input.to_lowercase())
+            }
+            SyntaxType::Utf8StringIname => {
+                let v = input.to_lowercase();
+                if let Some(p) = iname_problem(&v) {
+                    return Err(syntax_err(attr, input, p));
+                }
+                Value::Iname(v)
+            }
+            SyntaxType::Uuid => Value::Uuid(
+                Uuid::parse_str(input.trim()).map_err(|_| syntax_err(attr, input, "not a uuid"))?,
+            ),
+            SyntaxType::ReferenceUuid => match Uuid::parse_str(input.trim()) {
+                Ok(u) => Value::Refer(u),
+                Err(_) => match resolve(input)? {
+                    Some(u) => Value::Refer(u),
+                    None => {
+                        return Err(OperationError::Plugin(idm_proto::PluginError::ReferentialIntegrity(format!(
+                            "attribute '{attr}': no entry named '{input}'"
+                        ))));
+                    }
+                },
+            },
+            SyntaxType::Boolean => match input.to_ascii_lowercase().as_str() {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                _ => return Err(syntax_err(attr, input, "expected true or false")),
+            },
+            SyntaxType::Uint32 => Value::Uint32(
+                input.trim().parse().map_err(|_| syntax_err(attr, input, "expected an unsigned 32-bit integer"))?,
+            ),
+            SyntaxType::DateTime => Value::DateTime(
+                OffsetDateTime::parse(input.trim(), &Rfc3339)
+                    .map_err(|_| syntax_err(attr, input, "expected an RFC 3339 date and time, e.g. 2026-01-31T12:00:00Z"))?
+                    .to_offset(time::UtcOffset::UTC),
+            ),
+            SyntaxType::SecurityPrincipalName => {
+                let lower = input.to_lowercase();
+                match lower.rsplit_once('@') {
+                    Some((n, d)) if !n.is_empty() && !d.is_empty() => Value::Spn(n.to_string(), d.to_string()),
+                    _ => return Err(syntax_err(attr, input, "expected name@domain")),
+                }
+            }
+            SyntaxType::IndexId => Value::Index(input.parse().map_err(|e: String| syntax_err(attr, input, e))?),
+            SyntaxType::SyntaxId => Value::Syntax(input.parse().map_err(|e: String| syntax_err(attr, input, e))?),
+            SyntaxType::JsonFilter => Value::JsonFilter(
+                serde_json::from_str(input).map_err(|e| syntax_err(attr, input, format!("not a JSON filter: {e}")))?,
+            ),
+            SyntaxType::EmailAddress => Value::Email(parse_email(attr, input)?),
+            SyntaxType::Url => {
+                let ok = (input.starts_with("https://") || input.starts_with("http://"))
+                    && input.len() > 8
+                    && !input.chars().any(|c| c.is_whitespace() || c.is_control());
+                if !ok {
+                    return Err(syntax_err(attr, input, "expected an http:// or https:// URL"));
+                }
+                Value::Url(input.to_string())
+            }
+            SyntaxType::SecretUtf8String => Value::Secret(input.to_string()),
+            SyntaxType::Credential => {
+                return Err(OperationError::InvalidAttribute(format!(
+                    "{attr}: credentials cannot be supplied as text; use the credential commands"
+                )));
+            }
+        })
+    }
+
+    /// The equality index key. Secrets and credentials have none, so they can never be found by
+    /// value.
+    pub fn eq_key(&self) -> Option<String> {
+        Some(match self {
+            Value::Utf8(s) | Value::Iutf8(s) | Value::Iname(s) | Value::Email(s) | Value::Url(s) => {
+                if let Value::Email(e) = self {
+                    e.to_lowercase()
+                } else {
+                    s.clone()
+                }
+            }
+            Value::Uuid(u) | Value::Refer(u) => u.hyphenated().to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::Uint32(i) => i.to_string(),
+            Value::DateTime(d) => format_datetime(d),
+            Value::Spn(n, d) => format!("{n}@{d}"),
+            Value::Index(i) => i.to_string(),
+            Value::Syntax(s) => s.to_string(),
+            Value::JsonFilter(f) => serde_json::to_string(f).unwrap_or_default(),
+            Value::Credential(_) | Value::Secret(_) => return None,
+        })
+    }
+
+    /// The text that substring filters and substring index keys look inside, lowercased so that
+    /// searching is case-insensitive for every string syntax.
+    pub fn sub_source(&self) -> Option<Cow<'_, str>> {
+        match self {
+            Value::Utf8(s) | Value::Email(s) | Value::Url(s) => Some(Cow::Owned(s.to_lowercase())),
+            Value::Iutf8(s) | Value::Iname(s) => Some(Cow::Borrowed(s)),
+            Value::Spn(n, d) => Some(Cow::Owned(format!("{n}@{d}"))),
+            _ => None,
+        }
+    }
+
+    /// How the value is shown to callers. Secrets are never shown.
+    pub fn to_proto_string(&self) -> String {
+        match self {
+            Value::Credential(Credential::Password { .. }) => "password (argon2id)".to_string(),
+            Value::Secret(_) => "(hidden)".to_string(),
+            other => other.eq_key().unwrap_or_default(),
+        }
+    }
+
+    pub fn as_uuid(&self) -> Option<Uuid> {
+        match self {
+            Value::Uuid(u) | Value::Refer(u) => Some(*u),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Utf8(s) | Value::Iutf8(s) | Value::Iname(s) | Value::Email(s) | Value::Url(s) | Value::Secret(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// Substring index keys: every window of three characters. Needles shorter than this cannot
+/// use the index and are answered by testing candidates.
+pub const SUBSTRING_GRAM: usize = 3;
+
+pub fn trigrams(s: &str) -> impl Iterator<Item = String> + '_ {
+    let chars: Vec<char> = s.chars().collect();
+    let n = chars.len();
+    (0..n.saturating_sub(SUBSTRING_GRAM - 1)).map(move |i| chars[i..i + SUBSTRING_GRAM].iter().collect())
+}
+
+/// The key a filter term compares against: `input` normalised the way stored values of this
+/// syntax produce their [`Value::eq_key`]. Reference and uuid attributes are handled by the
+/// caller (they need name resolution).
+pub fn filter_eq_key(attr: &str, syntax: SyntaxType, input: &str) -> Result<String> {
+    match syntax {
+        // A name that breaks the iname rules simply matches nothing; it is not an error to look.
+        SyntaxType::Utf8StringIname | SyntaxType::Utf8StringInsensitive => Ok(input.to_lowercase()),
+        SyntaxType::Utf8String | SyntaxType::Url => Ok(input.to_string()),
+        SyntaxType::EmailAddress => Ok(input.trim().to_lowercase()),
+        SyntaxType::Credential | SyntaxType::SecretUtf8String => Err(OperationError::InvalidAttribute(format!(
+            "{attr}: values of this attribute cannot be searched for"
+        ))),
+        _ => {
+            let v = Value::from_input(attr, syntax, input, &mut |_| Ok(None))?;
+            Ok(v.eq_key().unwrap_or_default())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: SyntaxType, i: &str) -> Result<Value> {
+        Value::from_input("a", s, i, &mut |n| Ok((n == "known").then(|| Uuid::from_u128(7))))
+    }
+
+    #[test]
+    fn normalisation() {
+        assert_eq!(parse(SyntaxType::Utf8StringIname, "Alice").unwrap(), Value::Iname("alice".into()));
+        for bad in ["_x", ".x", "a b", "a@b", "123", "root", "systemd-x", "", "00000000-0000-0000-0000-000000000001"] {
+            assert!(parse(SyntaxType::Utf8StringIname, bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse(SyntaxType::Utf8StringInsensitive, "PeRsOn").unwrap().eq_key().unwrap(), "person");
+        assert_eq!(parse(SyntaxType::ReferenceUuid, "known").unwrap(), Value::Refer(Uuid::from_u128(7)));
+        assert!(parse(SyntaxType::ReferenceUuid, "unknown").is_err());
+        assert_eq!(parse(SyntaxType::SecurityPrincipalName, "Bob@Example.com").unwrap().eq_key().unwrap(), "bob@example.com");
+        assert_eq!(parse(SyntaxType::IndexId, "equality").unwrap(), Value::Index(IndexType::Equality));
+        assert_eq!(parse(SyntaxType::Boolean, "TRUE").unwrap(), Value::Bool(true));
+        assert_eq!(
+            parse(SyntaxType::DateTime, "2026-01-01T10:00:00+02:00").unwrap().eq_key().unwrap(),
+            "2026-01-01T08:00:00Z"
+        );
+        assert_eq!(parse(SyntaxType::EmailAddress, "A@Example.COM").unwrap().eq_key().unwrap(), "a@example.com");
+        assert!(parse(SyntaxType::EmailAddress, "nope").is_err());
+        assert!(parse(SyntaxType::Credential, "x").is_err());
+        assert_eq!(Value::Secret("s".into()).eq_key(), None);
+        let e = parse(SyntaxType::Uint32, "-1").unwrap_err();
+        assert!(e.to_string().contains("'a'"), "{e}");
+    }
+
+    #[test]
+    fn trigram_keys() {
+        assert_eq!(trigrams("abcd").collect::<Vec<_>>(), vec!["abc", "bcd"]);
+        assert_eq!(trigrams("ab").count(), 0);
+        assert_eq!(trigrams("äöüß").count(), 2);
+    }
+
+    #[test]
+    fn value_storage_round_trip() {
+        let vs = vec![
+            Value::Utf8("x".into()),
+            Value::DateTime(OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap()),
+            Value::JsonFilter(ProtoFilter::And(vec![ProtoFilter::Pres("class".into()), ProtoFilter::SelfUuid])),
+            Value::Spn("a".into(), "b.c".into()),
+            Value::Index(IndexType::SubString),
+        ];
+        let bin = postcard::to_allocvec(&vs).unwrap();
+        assert_eq!(postcard::from_bytes::<Vec<Value>>(&bin).unwrap(), vs);
+        let json = serde_json::to_string(&vs).unwrap();
+        assert_eq!(serde_json::from_str::<Vec<Value>>(&json).unwrap(), vs);
+    }
+}

@@ -1,0 +1,16 @@
+//! Wire types: what crosses the network or a file boundary as JSON.
+//!
+//! This crate owns the shapes of filters, modify lists, entries and errors as callers send and
+//! receive them. It must never contain behaviour that depends on schema, storage or access
+//! control: everything here is plain data with serde derives, so clients can depend on it
+//! without pulling in the engine.
+
+mod entry;
+mod error;
+mod filter;
+mod modify;
+
+pub use entry::ProtoEntry;
+pub use error::{ConsistencyError, OperationError, PluginError, SchemaError};
+pub use filter::Filter;
+pub use modify::{Modify, ModifyList};

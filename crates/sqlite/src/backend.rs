@@ -1,0 +1,439 @@
+use crate::error::SqliteError;
+use idm_core::be::{Backend, BackendRead, BackendWrite, IdSet, IdlLookup};
+use idm_core::entry::EntryId;
+use idm_core::value::IndexType;
+use idm_core::{OperationError, Result};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// The file system the database lives on, which decides the page size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum FsType {
+    /// 4 KiB pages.
+    #[default]
+    Generic,
+    /// 64 KiB pages, matching ZFS's default record size.
+    Zfs,
+}
+
+impl FsType {
+    pub fn page_size(self) -> u32 {
+        match self {
+            FsType::Generic => 4096,
+            FsType::Zfs => 65536,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SqliteConfig {
+    pub fs_type: FsType,
+    /// Page cache per connection, in KiB.
+    pub cache_kib: u32,
+    /// Idle reader connections kept open.
+    pub max_idle_readers: usize,
+}
+
+impl Default for SqliteConfig {
+    fn default() -> Self {
+        SqliteConfig { fs_type: FsType::Generic, cache_kib: 32 * 1024, max_idle_readers: 8 }
+    }
+}
+
+pub struct SqliteBackend {
+    path: PathBuf,
+    config: SqliteConfig,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn sql(e: rusqlite::Error) -> OperationError {
+    SqliteError::Sql(e).into()
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a connection cannot leave a transaction open: SQLite rolls back
+    // when the statement or connection is dropped, so the data behind a poisoned lock is fine.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn table(itype: IndexType, attr: &str) -> Result<String> {
+    let ok = attr.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && attr.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !ok {
+        return Err(SqliteError::BadIndexName(attr.to_string()).into());
+    }
+    Ok(format!("idx_{}_{attr}", itype.short()))
+}
+
+fn decode_idl(blob: &[u8]) -> Result<IdSet> {
+    IdSet::deserialize_from(blob).map_err(|e| SqliteError::IdlDecode(e).into())
+}
+
+fn uuid_from(blob: Vec<u8>) -> Result<Uuid> {
+    let n = blob.len();
+    Uuid::from_slice(&blob).map_err(|_| SqliteError::BadUuid(n).into())
+}
+
+fn is_missing_table(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(_, Some(msg)) if msg.starts_with("no such table"))
+}
+
+impl SqliteBackend {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path, config: SqliteConfig) -> std::result::Result<SqliteBackend, SqliteError> {
+        let writer = Self::connect(path, &config)?;
+        writer.execute_batch(
+            "CREATE TABLE IF NOT EXISTS entries (id INTEGER PRIMARY KEY, uuid BLOB NOT NULL UNIQUE, data BLOB NOT NULL);
+             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;",
+        )?;
+        Ok(SqliteBackend { path: path.to_path_buf(), config, writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) })
+    }
+
+    fn connect(path: &Path, config: &SqliteConfig) -> std::result::Result<Connection, SqliteError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(|source| SqliteError::Open { path: path.display().to_string(), source })?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        // page_size only applies to a new file; `vacuum` applies a changed one.
+        conn.execute_batch(&format!(
+            "PRAGMA page_size = {};
+             PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = OFF;
+             PRAGMA temp_store = MEMORY;
+             PRAGMA cache_size = -{};",
+            config.fs_type.page_size(),
+            config.cache_kib
+        ))?;
+        conn.set_prepared_statement_cache_capacity(256);
+        Ok(conn)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn reader(&self) -> Result<Connection> {
+        if let Some(c) = lock(&self.readers).pop() {
+            return Ok(c);
+        }
+        Ok(Self::connect(&self.path, &self.config)?)
+    }
+
+    fn return_reader(&self, conn: Connection) {
+        let mut pool = lock(&self.readers);
+        if pool.len() < self.config.max_idle_readers {
+            pool.push(conn);
+        }
+    }
+
+    /// Runs `f` on the writer connection outside any transaction (maintenance: checkpoint,
+    /// vacuum, integrity).
+    pub fn with_writer<T>(&self, f: impl FnOnce(&Connection) -> std::result::Result<T, SqliteError>) -> std::result::Result<T, SqliteError> {
+        f(&lock(&self.writer))
+    }
+}
+
+/// Queries shared by read and write transactions.
+struct Ops<'c>(&'c Connection);
+
+impl Ops<'_> {
+    fn entry(&self, id: EntryId) -> Result<Option<Vec<u8>>> {
+        let mut st = self.0.prepare_cached("SELECT data FROM entries WHERE id = ?1").map_err(sql)?;
+        st.query_row([id as i64], |r| r.get(0)).optional().map_err(sql)
+    }
+
+    fn entries(&self, ids: &IdSet, f: &mut dyn FnMut(EntryId, &[u8]) -> Result<()>) -> Result<()> {
+        let mut st = self.0.prepare_cached("SELECT data FROM entries WHERE id = ?1").map_err(sql)?;
+        for id in ids {
+            let mut rows = st.query([id as i64]).map_err(sql)?;
+            if let Some(row) = rows.next().map_err(sql)? {
+                let data = row.get_ref(0).map_err(sql)?.as_blob().map_err(|e| sql(e.into()))?;
+                f(id, data)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn all_entries(&self, f: &mut dyn FnMut(EntryId, &[u8]) -> Result<()>) -> Result<()> {
+        let mut st = self.0.prepare_cached("SELECT id, data FROM entries ORDER BY id").map_err(sql)?;
+        let mut rows = st.query([]).map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let id: i64 = row.get(0).map_err(sql)?;
+            let data = row.get_ref(1).map_err(sql)?.as_blob().map_err(|e| sql(e.into()))?;
+            f(id as EntryId, data)?;
+        }
+        Ok(())
+    }
+
+    fn id_for_uuid(&self, u: Uuid) -> Result<Option<EntryId>> {
+        let mut st = self.0.prepare_cached("SELECT id FROM entries WHERE uuid = ?1").map_err(sql)?;
+        let id: Option<i64> = st.query_row([u.as_bytes().as_slice()], |r| r.get(0)).optional().map_err(sql)?;
+        Ok(id.map(|i| i as EntryId))
+    }
+
+    fn uuid_for_id(&self, id: EntryId) -> Result<Option<Uuid>> {
+        let mut st = self.0.prepare_cached("SELECT uuid FROM entries WHERE id = ?1").map_err(sql)?;
+        let blob: Option<Vec<u8>> = st.query_row([id as i64], |r| r.get(0)).optional().map_err(sql)?;
+        blob.map(uuid_from).transpose()
+    }
+
+    fn entry_count(&self) -> Result<u64> {
+        let n: i64 = self.0.query_row("SELECT count(*) FROM entries", [], |r| r.get(0)).map_err(sql)?;
+        Ok(n as u64)
+    }
+
+    fn idl(&self, itype: IndexType, attr: &str, key: &str) -> Result<IdlLookup> {
+        let q = format!("SELECT idl FROM {} WHERE key = ?1", table(itype, attr)?);
+        let mut st = match self.0.prepare_cached(&q) {
+            Ok(st) => st,
+            Err(e) if is_missing_table(&e) => return Ok(IdlLookup::NotBuilt),
+            Err(e) => return Err(sql(e)),
+        };
+        let mut rows = st.query([key]).map_err(sql)?;
+        match rows.next().map_err(sql)? {
+            Some(row) => {
+                let blob = row.get_ref(0).map_err(sql)?.as_blob().map_err(|e| sql(e.into()))?;
+                Ok(IdlLookup::Found(decode_idl(blob)?))
+            }
+            None => Ok(IdlLookup::Found(IdSet::new())),
+        }
+    }
+
+    fn built_indexes(&self) -> Result<BTreeSet<(IndexType, String)>> {
+        let mut st = self
+            .0
+            .prepare_cached("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'idx\\_%' ESCAPE '\\'")
+            .map_err(sql)?;
+        let names = st.query_map([], |r| r.get::<_, String>(0)).map_err(sql)?;
+        let mut out = BTreeSet::new();
+        for name in names {
+            let name = name.map_err(sql)?;
+            let rest = &name["idx_".len()..];
+            if let Some((short, attr)) = rest.split_once('_')
+                && let Some(t) = IndexType::from_short(short)
+            {
+                out.insert((t, attr.to_string()));
+            }
+        }
+        Ok(out)
+    }
+
+    fn index_contents(&self, itype: IndexType, attr: &str, f: &mut dyn FnMut(&str, IdSet) -> Result<()>) -> Result<()> {
+        let q = format!("SELECT key, idl FROM {} ORDER BY key", table(itype, attr)?);
+        let mut st = self.0.prepare(&q).map_err(sql)?;
+        let mut rows = st.query([]).map_err(sql)?;
+        while let Some(row) = rows.next().map_err(sql)? {
+            let key: String = row.get(0).map_err(sql)?;
+            let blob = row.get_ref(1).map_err(sql)?.as_blob().map_err(|e| sql(e.into()))?;
+            f(&key, decode_idl(blob)?)?;
+        }
+        Ok(())
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let mut st = self.0.prepare_cached("SELECT value FROM meta WHERE key = ?1").map_err(sql)?;
+        st.query_row([key], |r| r.get(0)).optional().map_err(sql)
+    }
+
+    fn integrity_check(&self) -> Result<Vec<String>> {
+        let mut st = self.0.prepare("PRAGMA integrity_check").map_err(sql)?;
+        let rows = st.query_map([], |r| r.get::<_, String>(0)).map_err(sql)?;
+        let mut out = Vec::new();
+        for r in rows {
+            let r = r.map_err(sql)?;
+            if r != "ok" {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+}
+
+macro_rules! impl_read {
+    ($t:ty) => {
+        impl BackendRead for $t {
+            fn entry(&mut self, id: EntryId) -> Result<Option<Vec<u8>>> {
+                self.ops().entry(id)
+            }
+            fn entries(&mut self, ids: &IdSet, f: &mut dyn FnMut(EntryId, &[u8]) -> Result<()>) -> Result<()> {
+                self.ops().entries(ids, f)
+            }
+            fn all_entries(&mut self, f: &mut dyn FnMut(EntryId, &[u8]) -> Result<()>) -> Result<()> {
+                self.ops().all_entries(f)
+            }
+            fn id_for_uuid(&mut self, uuid: Uuid) -> Result<Option<EntryId>> {
+                self.ops().id_for_uuid(uuid)
+            }
+            fn uuid_for_id(&mut self, id: EntryId) -> Result<Option<Uuid>> {
+                self.ops().uuid_for_id(id)
+            }
+            fn entry_count(&mut self) -> Result<u64> {
+                self.ops().entry_count()
+            }
+            fn idl(&mut self, itype: IndexType, attr: &str, key: &str) -> Result<IdlLookup> {
+                self.ops().idl(itype, attr, key)
+            }
+            fn built_indexes(&mut self) -> Result<BTreeSet<(IndexType, String)>> {
+                self.ops().built_indexes()
+            }
+            fn index_contents(
+                &mut self,
+                itype: IndexType,
+                attr: &str,
+                f: &mut dyn FnMut(&str, IdSet) -> Result<()>,
+            ) -> Result<()> {
+                self.ops().index_contents(itype, attr, f)
+            }
+            fn meta(&mut self, key: &str) -> Result<Option<Vec<u8>>> {
+                self.ops().meta(key)
+            }
+            fn integrity_check(&mut self) -> Result<Vec<String>> {
+                self.ops().integrity_check()
+            }
+        }
+    };
+}
+
+/// A read snapshot: a deferred transaction pinned by its first read.
+struct SqliteRead<'a> {
+    be: &'a SqliteBackend,
+    conn: Option<Connection>,
+}
+
+impl SqliteRead<'_> {
+    fn ops(&self) -> Ops<'_> {
+        // Present until drop.
+        Ops(self.conn.as_ref().unwrap_or_else(|| unreachable!("connection taken before drop")))
+    }
+}
+
+impl Drop for SqliteRead<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            if conn.execute_batch("COMMIT").is_ok() {
+                self.be.return_reader(conn);
+            }
+        }
+    }
+}
+
+impl_read!(SqliteRead<'_>);
+
+struct SqliteWrite<'a> {
+    conn: MutexGuard<'a, Connection>,
+    committed: bool,
+}
+
+impl SqliteWrite<'_> {
+    fn ops(&self) -> Ops<'_> {
+        Ops(&self.conn)
+    }
+}
+
+impl Drop for SqliteWrite<'_> {
+    fn drop(&mut self) {
+        if !self.committed && let Err(e) = self.conn.execute_batch("ROLLBACK") {
+            tracing::error!("rollback failed: {e}");
+        }
+    }
+}
+
+impl_read!(SqliteWrite<'_>);
+
+impl BackendWrite for SqliteWrite<'_> {
+    fn put_entry(&mut self, id: EntryId, uuid: Uuid, data: &[u8]) -> Result<()> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO entries (id, uuid, data) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(id) DO UPDATE SET uuid = excluded.uuid, data = excluded.data",
+            )
+            .map_err(sql)?;
+        st.execute(params![id as i64, uuid.as_bytes().as_slice(), data]).map_err(sql)?;
+        Ok(())
+    }
+
+    fn delete_entry(&mut self, id: EntryId) -> Result<()> {
+        let mut st = self.conn.prepare_cached("DELETE FROM entries WHERE id = ?1").map_err(sql)?;
+        st.execute([id as i64]).map_err(sql)?;
+        Ok(())
+    }
+
+    fn write_idl(&mut self, itype: IndexType, attr: &str, key: &str, ids: &IdSet) -> Result<()> {
+        let t = table(itype, attr)?;
+        if ids.is_empty() {
+            let mut st = self.conn.prepare_cached(&format!("DELETE FROM {t} WHERE key = ?1")).map_err(sql)?;
+            st.execute([key]).map_err(sql)?;
+        } else {
+            let mut buf = Vec::with_capacity(ids.serialized_size());
+            ids.serialize_into(&mut buf).map_err(|e| OperationError::Backend(e.to_string()))?;
+            let mut st = self
+                .conn
+                .prepare_cached(&format!(
+                    "INSERT INTO {t} (key, idl) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET idl = excluded.idl"
+                ))
+                .map_err(sql)?;
+            st.execute(params![key, buf]).map_err(sql)?;
+        }
+        Ok(())
+    }
+
+    fn create_index(&mut self, itype: IndexType, attr: &str) -> Result<()> {
+        let t = table(itype, attr)?;
+        self.conn
+            .execute_batch(&format!("CREATE TABLE IF NOT EXISTS {t} (key TEXT PRIMARY KEY, idl BLOB NOT NULL) WITHOUT ROWID"))
+            .map_err(sql)
+    }
+
+    fn drop_index(&mut self, itype: IndexType, attr: &str) -> Result<()> {
+        let t = table(itype, attr)?;
+        self.conn.execute_batch(&format!("DROP TABLE IF EXISTS {t}")).map_err(sql)
+    }
+
+    fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
+        let mut st = self
+            .conn
+            .prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            .map_err(sql)?;
+        st.execute(params![key, value]).map_err(sql)?;
+        Ok(())
+    }
+
+    fn max_id(&mut self) -> Result<EntryId> {
+        let n: i64 = self.conn.query_row("SELECT COALESCE(MAX(id), 0) FROM entries", [], |r| r.get(0)).map_err(sql)?;
+        Ok(n as EntryId)
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<()> {
+        self.conn.execute_batch("COMMIT").map_err(sql)?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Backend for SqliteBackend {
+    fn read(&self) -> Result<Box<dyn BackendRead + '_>> {
+        let conn = self.reader()?;
+        // The snapshot is fixed by the first read, so take it now: the caller pairs it with the
+        // schema it saw at this moment.
+        conn.execute_batch("BEGIN DEFERRED").map_err(sql)?;
+        let pinned: std::result::Result<i64, _> = conn.query_row("SELECT count(*) FROM meta", [], |r| r.get(0));
+        if let Err(e) = pinned {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(sql(e));
+        }
+        Ok(Box::new(SqliteRead { be: self, conn: Some(conn) }))
+    }
+
+    fn write(&self) -> Result<Box<dyn BackendWrite + '_>> {
+        let conn = lock(&self.writer);
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(sql)?;
+        Ok(Box::new(SqliteWrite { conn, committed: false }))
+    }
+}

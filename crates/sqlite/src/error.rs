@@ -1,0 +1,22 @@
+use idm_core::OperationError;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum SqliteError {
+    #[error("database {path}: {source}")]
+    Open { path: String, source: rusqlite::Error },
+    #[error("sqlite: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("index id list is corrupt: {0}")]
+    IdlDecode(std::io::Error),
+    #[error("'{0}' is not a valid attribute name for an index table")]
+    BadIndexName(String),
+    #[error("stored uuid has {0} bytes, expected 16")]
+    BadUuid(usize),
+}
+
+impl From<SqliteError> for OperationError {
+    fn from(e: SqliteError) -> Self {
+        OperationError::Backend(e.to_string())
+    }
+}
