@@ -27,7 +27,9 @@ pub enum DbEntry {
 
 #[derive(Serialize)]
 enum DbEntryRef<'a> {
-    V1 { attrs: &'a BTreeMap<String, ValueSet> },
+    V1 {
+        attrs: &'a BTreeMap<String, ValueSet>,
+    },
 }
 
 impl Entry {
@@ -58,7 +60,11 @@ impl Entry {
     }
 
     pub fn classes(&self) -> impl Iterator<Item = &str> {
-        self.attrs.get("class").into_iter().flatten().filter_map(Value::as_str)
+        self.attrs
+            .get("class")
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
     }
 
     pub fn has(&self, attr: &str) -> bool {
@@ -75,7 +81,11 @@ impl Entry {
 
     /// Reference values (uuids) of one attribute.
     pub fn refs(&self, attr: &str) -> impl Iterator<Item = Uuid> + '_ {
-        self.attrs.get(attr).into_iter().flatten().filter_map(Value::as_uuid)
+        self.attrs
+            .get(attr)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_uuid)
     }
 
     pub fn add(&mut self, attr: &str, v: Value) -> bool {
@@ -100,10 +110,18 @@ impl Entry {
 
     /// Removes values whose equality key (or, for values with none, whose full value) matches.
     pub fn remove_value(&mut self, attr: &str, v: &Value) -> bool {
-        let Some(vs) = self.attrs.get_mut(attr) else { return false };
+        let Some(vs) = self.attrs.get_mut(attr) else {
+            return false;
+        };
         let key = v.eq_key();
         let before = vs.len();
-        vs.retain(|x| if key.is_some() { x.eq_key() != key } else { x != v });
+        vs.retain(|x| {
+            if key.is_some() {
+                x.eq_key() != key
+            } else {
+                x != v
+            }
+        });
         let changed = vs.len() != before;
         if vs.is_empty() {
             self.attrs.remove(attr);
@@ -112,11 +130,13 @@ impl Entry {
     }
 
     pub fn encode(&self) -> Result<Vec<u8>> {
-        postcard::to_allocvec(&DbEntryRef::V1 { attrs: &self.attrs }).map_err(|e| OperationError::Serde(e.to_string()))
+        postcard::to_allocvec(&DbEntryRef::V1 { attrs: &self.attrs })
+            .map_err(|e| OperationError::Serde(e.to_string()))
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Entry> {
-        let db: DbEntry = postcard::from_bytes(bytes).map_err(|e| OperationError::Serde(e.to_string()))?;
+        let db: DbEntry =
+            postcard::from_bytes(bytes).map_err(|e| OperationError::Serde(e.to_string()))?;
         Ok(Entry::from_db(db))
     }
 
@@ -130,12 +150,15 @@ impl Entry {
     }
 
     pub fn to_db(&self) -> DbEntry {
-        DbEntry::V1 { attrs: self.attrs.clone() }
+        DbEntry::V1 {
+            attrs: self.attrs.clone(),
+        }
     }
 
     /// Serialises the stored form as JSON without cloning the entry (used by backups).
     pub fn write_json(&self, w: &mut impl std::io::Write) -> Result<()> {
-        serde_json::to_writer(w, &DbEntryRef::V1 { attrs: &self.attrs }).map_err(|e| OperationError::Serde(e.to_string()))
+        serde_json::to_writer(w, &DbEntryRef::V1 { attrs: &self.attrs })
+            .map_err(|e| OperationError::Serde(e.to_string()))
     }
 
     /// A short human label for messages: name, else uuid.

@@ -40,7 +40,11 @@ pub struct SqliteConfig {
 
 impl Default for SqliteConfig {
     fn default() -> Self {
-        SqliteConfig { fs_type: FsType::Generic, cache_kib: 32 * 1024, max_idle_readers: 8 }
+        SqliteConfig {
+            fs_type: FsType::Generic,
+            cache_kib: 32 * 1024,
+            max_idle_readers: 8,
+        }
     }
 }
 
@@ -63,11 +67,37 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 fn table(itype: IndexType, attr: &str) -> Result<String> {
     let ok = attr.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-        && attr.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        && attr
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if !ok {
         return Err(SqliteError::BadIndexName(attr.to_string()).into());
     }
     Ok(format!("idx_{}_{attr}", itype.short()))
+}
+
+/// Long id lists are stored in chunks of this many consecutive ids, one row each, so adding
+/// new (always higher) ids rewrites only the last chunk instead of the whole list.
+const CHUNK_BITS: u32 = 14;
+
+fn chunk_of(id: EntryId) -> i64 {
+    (id >> CHUNK_BITS) as i64
+}
+
+/// The ids of `ids` that fall in chunk `c`.
+fn chunk_slice(ids: &IdSet, c: i64) -> IdSet {
+    let lo = (c as u64) << CHUNK_BITS;
+    let hi = lo + (1 << CHUNK_BITS);
+    let mut it = ids.iter();
+    it.advance_to(lo);
+    it.take_while(|x| *x < hi).collect()
+}
+
+fn encode_idl(ids: &IdSet) -> Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(ids.serialized_size());
+    ids.serialize_into(&mut buf)
+        .map_err(|e| OperationError::Backend(e.to_string()))?;
+    Ok(buf)
 }
 
 fn decode_idl(blob: &[u8]) -> Result<IdSet> {
@@ -85,19 +115,32 @@ fn is_missing_table(e: &rusqlite::Error) -> bool {
 
 impl SqliteBackend {
     /// Opens (creating if needed) the database at `path`.
-    pub fn open(path: &Path, config: SqliteConfig) -> std::result::Result<SqliteBackend, SqliteError> {
+    pub fn open(
+        path: &Path,
+        config: SqliteConfig,
+    ) -> std::result::Result<SqliteBackend, SqliteError> {
         let writer = Self::connect(path, &config)?;
         writer.execute_batch(
             "CREATE TABLE IF NOT EXISTS entries (id INTEGER PRIMARY KEY, uuid BLOB NOT NULL UNIQUE, data BLOB NOT NULL);
              CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;",
         )?;
-        Ok(SqliteBackend { path: path.to_path_buf(), config, writer: Mutex::new(writer), readers: Mutex::new(Vec::new()) })
+        Ok(SqliteBackend {
+            path: path.to_path_buf(),
+            config,
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+        })
     }
 
     fn connect(path: &Path, config: &SqliteConfig) -> std::result::Result<Connection, SqliteError> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags)
-            .map_err(|source| SqliteError::Open { path: path.display().to_string(), source })?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn =
+            Connection::open_with_flags(path, flags).map_err(|source| SqliteError::Open {
+                path: path.display().to_string(),
+                source,
+            })?;
         conn.busy_timeout(Duration::from_secs(30))?;
         // page_size only applies to a new file; `vacuum` applies a changed one.
         conn.execute_batch(&format!(
@@ -134,7 +177,10 @@ impl SqliteBackend {
 
     /// Runs `f` on the writer connection outside any transaction (maintenance: checkpoint,
     /// vacuum, integrity).
-    pub fn with_writer<T>(&self, f: impl FnOnce(&Connection) -> std::result::Result<T, SqliteError>) -> std::result::Result<T, SqliteError> {
+    pub fn with_writer<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> std::result::Result<T, SqliteError>,
+    ) -> std::result::Result<T, SqliteError> {
         f(&lock(&self.writer))
     }
 }
@@ -144,16 +190,28 @@ struct Ops<'c>(&'c Connection);
 
 impl Ops<'_> {
     fn entry(&self, id: EntryId) -> Result<Option<Vec<u8>>> {
-        let mut st = self.0.prepare_cached("SELECT data FROM entries WHERE id = ?1").map_err(sql)?;
-        st.query_row([id as i64], |r| r.get(0)).optional().map_err(sql)
+        let mut st = self
+            .0
+            .prepare_cached("SELECT data FROM entries WHERE id = ?1")
+            .map_err(sql)?;
+        st.query_row([id as i64], |r| r.get(0))
+            .optional()
+            .map_err(sql)
     }
 
     fn entries(&self, ids: &IdSet, f: &mut dyn FnMut(EntryId, &[u8]) -> Result<()>) -> Result<()> {
-        let mut st = self.0.prepare_cached("SELECT data FROM entries WHERE id = ?1").map_err(sql)?;
+        let mut st = self
+            .0
+            .prepare_cached("SELECT data FROM entries WHERE id = ?1")
+            .map_err(sql)?;
         for id in ids {
             let mut rows = st.query([id as i64]).map_err(sql)?;
             if let Some(row) = rows.next().map_err(sql)? {
-                let data = row.get_ref(0).map_err(sql)?.as_blob().map_err(|e| sql(e.into()))?;
+                let data = row
+                    .get_ref(0)
+                    .map_err(sql)?
+                    .as_blob()
+                    .map_err(|e| sql(e.into()))?;
                 f(id, data)?;
             }
         }
@@ -161,30 +219,52 @@ impl Ops<'_> {
     }
 
     fn all_entries(&self, f: &mut dyn FnMut(EntryId, &[u8]) -> Result<()>) -> Result<()> {
-        let mut st = self.0.prepare_cached("SELECT id, data FROM entries ORDER BY id").map_err(sql)?;
+        let mut st = self
+            .0
+            .prepare_cached("SELECT id, data FROM entries ORDER BY id")
+            .map_err(sql)?;
         let mut rows = st.query([]).map_err(sql)?;
         while let Some(row) = rows.next().map_err(sql)? {
             let id: i64 = row.get(0).map_err(sql)?;
-            let data = row.get_ref(1).map_err(sql)?.as_blob().map_err(|e| sql(e.into()))?;
+            let data = row
+                .get_ref(1)
+                .map_err(sql)?
+                .as_blob()
+                .map_err(|e| sql(e.into()))?;
             f(id as EntryId, data)?;
         }
         Ok(())
     }
 
     fn id_for_uuid(&self, u: Uuid) -> Result<Option<EntryId>> {
-        let mut st = self.0.prepare_cached("SELECT id FROM entries WHERE uuid = ?1").map_err(sql)?;
-        let id: Option<i64> = st.query_row([u.as_bytes().as_slice()], |r| r.get(0)).optional().map_err(sql)?;
+        let mut st = self
+            .0
+            .prepare_cached("SELECT id FROM entries WHERE uuid = ?1")
+            .map_err(sql)?;
+        let id: Option<i64> = st
+            .query_row([u.as_bytes().as_slice()], |r| r.get(0))
+            .optional()
+            .map_err(sql)?;
         Ok(id.map(|i| i as EntryId))
     }
 
     fn uuid_for_id(&self, id: EntryId) -> Result<Option<Uuid>> {
-        let mut st = self.0.prepare_cached("SELECT uuid FROM entries WHERE id = ?1").map_err(sql)?;
-        let blob: Option<Vec<u8>> = st.query_row([id as i64], |r| r.get(0)).optional().map_err(sql)?;
+        let mut st = self
+            .0
+            .prepare_cached("SELECT uuid FROM entries WHERE id = ?1")
+            .map_err(sql)?;
+        let blob: Option<Vec<u8>> = st
+            .query_row([id as i64], |r| r.get(0))
+            .optional()
+            .map_err(sql)?;
         blob.map(uuid_from).transpose()
     }
 
     fn entry_count(&self) -> Result<u64> {
-        let n: i64 = self.0.query_row("SELECT count(*) FROM entries", [], |r| r.get(0)).map_err(sql)?;
+        let n: i64 = self
+            .0
+            .query_row("SELECT count(*) FROM entries", [], |r| r.get(0))
+            .map_err(sql)?;
         Ok(n as u64)
     }
 
@@ -196,13 +276,16 @@ impl Ops<'_> {
             Err(e) => return Err(sql(e)),
         };
         let mut rows = st.query([key]).map_err(sql)?;
-        match rows.next().map_err(sql)? {
-            Some(row) => {
-                let blob = row.get_ref(0).map_err(sql)?.as_blob().map_err(|e| sql(e.into()))?;
-                Ok(IdlLookup::Found(decode_idl(blob)?))
-            }
-            None => Ok(IdlLookup::Found(IdSet::new())),
+        let mut ids = IdSet::new();
+        while let Some(row) = rows.next().map_err(sql)? {
+            let blob = row
+                .get_ref(0)
+                .map_err(sql)?
+                .as_blob()
+                .map_err(|e| sql(e.into()))?;
+            ids |= decode_idl(blob)?;
         }
+        Ok(IdlLookup::Found(ids))
     }
 
     fn built_indexes(&self) -> Result<BTreeSet<(IndexType, String)>> {
@@ -224,20 +307,52 @@ impl Ops<'_> {
         Ok(out)
     }
 
-    fn index_contents(&self, itype: IndexType, attr: &str, f: &mut dyn FnMut(&str, IdSet) -> Result<()>) -> Result<()> {
-        let q = format!("SELECT key, idl FROM {} ORDER BY key", table(itype, attr)?);
+    fn index_contents(
+        &self,
+        itype: IndexType,
+        attr: &str,
+        f: &mut dyn FnMut(&str, IdSet) -> Result<()>,
+    ) -> Result<()> {
+        let q = format!(
+            "SELECT key, idl FROM {} ORDER BY key, chunk",
+            table(itype, attr)?
+        );
         let mut st = self.0.prepare(&q).map_err(sql)?;
         let mut rows = st.query([]).map_err(sql)?;
+        let mut current: Option<(String, IdSet)> = None;
         while let Some(row) = rows.next().map_err(sql)? {
-            let key: String = row.get(0).map_err(sql)?;
-            let blob = row.get_ref(1).map_err(sql)?.as_blob().map_err(|e| sql(e.into()))?;
-            f(&key, decode_idl(blob)?)?;
+            let key = row
+                .get_ref(0)
+                .map_err(sql)?
+                .as_str()
+                .map_err(|e| sql(e.into()))?;
+            let blob = row
+                .get_ref(1)
+                .map_err(sql)?
+                .as_blob()
+                .map_err(|e| sql(e.into()))?;
+            let part = decode_idl(blob)?;
+            match current.as_mut() {
+                Some((k, ids)) if k == key => *ids |= part,
+                _ => {
+                    if let Some((k, ids)) = current.take() {
+                        f(&k, ids)?;
+                    }
+                    current = Some((key.to_string(), part));
+                }
+            }
+        }
+        if let Some((k, ids)) = current {
+            f(&k, ids)?;
         }
         Ok(())
     }
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let mut st = self.0.prepare_cached("SELECT value FROM meta WHERE key = ?1").map_err(sql)?;
+        let mut st = self
+            .0
+            .prepare_cached("SELECT value FROM meta WHERE key = ?1")
+            .map_err(sql)?;
         st.query_row([key], |r| r.get(0)).optional().map_err(sql)
     }
 
@@ -261,10 +376,17 @@ macro_rules! impl_read {
             fn entry(&mut self, id: EntryId) -> Result<Option<Vec<u8>>> {
                 self.ops().entry(id)
             }
-            fn entries(&mut self, ids: &IdSet, f: &mut dyn FnMut(EntryId, &[u8]) -> Result<()>) -> Result<()> {
+            fn entries(
+                &mut self,
+                ids: &IdSet,
+                f: &mut dyn FnMut(EntryId, &[u8]) -> Result<()>,
+            ) -> Result<()> {
                 self.ops().entries(ids, f)
             }
-            fn all_entries(&mut self, f: &mut dyn FnMut(EntryId, &[u8]) -> Result<()>) -> Result<()> {
+            fn all_entries(
+                &mut self,
+                f: &mut dyn FnMut(EntryId, &[u8]) -> Result<()>,
+            ) -> Result<()> {
                 self.ops().all_entries(f)
             }
             fn id_for_uuid(&mut self, uuid: Uuid) -> Result<Option<EntryId>> {
@@ -309,16 +431,19 @@ struct SqliteRead<'a> {
 impl SqliteRead<'_> {
     fn ops(&self) -> Ops<'_> {
         // Present until drop.
-        Ops(self.conn.as_ref().unwrap_or_else(|| unreachable!("connection taken before drop")))
+        Ops(self
+            .conn
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("connection taken before drop")))
     }
 }
 
 impl Drop for SqliteRead<'_> {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            if conn.execute_batch("COMMIT").is_ok() {
-                self.be.return_reader(conn);
-            }
+        if let Some(conn) = self.conn.take()
+            && conn.execute_batch("COMMIT").is_ok()
+        {
+            self.be.return_reader(conn);
         }
     }
 }
@@ -338,13 +463,38 @@ impl SqliteWrite<'_> {
 
 impl Drop for SqliteWrite<'_> {
     fn drop(&mut self) {
-        if !self.committed && let Err(e) = self.conn.execute_batch("ROLLBACK") {
+        if !self.committed
+            && let Err(e) = self.conn.execute_batch("ROLLBACK")
+        {
             tracing::error!("rollback failed: {e}");
         }
     }
 }
 
 impl_read!(SqliteWrite<'_>);
+
+impl SqliteWrite<'_> {
+    /// Stores one chunk of an id list; an empty chunk removes its row.
+    fn write_chunk(&self, t: &str, key: &str, c: i64, part: &IdSet) -> Result<()> {
+        if part.is_empty() {
+            let mut del = self
+                .conn
+                .prepare_cached(&format!("DELETE FROM {t} WHERE key = ?1 AND chunk = ?2"))
+                .map_err(sql)?;
+            del.execute(params![key, c]).map_err(sql)?;
+        } else {
+            let mut put = self
+                .conn
+                .prepare_cached(&format!(
+                    "INSERT INTO {t} (key, chunk, idl) VALUES (?1, ?2, ?3) ON CONFLICT(key, chunk) DO UPDATE SET idl = excluded.idl"
+                ))
+                .map_err(sql)?;
+            put.execute(params![key, c, encode_idl(part)?])
+                .map_err(sql)?;
+        }
+        Ok(())
+    }
+}
 
 impl BackendWrite for SqliteWrite<'_> {
     fn put_entry(&mut self, id: EntryId, uuid: Uuid, data: &[u8]) -> Result<()> {
@@ -355,31 +505,65 @@ impl BackendWrite for SqliteWrite<'_> {
                  ON CONFLICT(id) DO UPDATE SET uuid = excluded.uuid, data = excluded.data",
             )
             .map_err(sql)?;
-        st.execute(params![id as i64, uuid.as_bytes().as_slice(), data]).map_err(sql)?;
+        st.execute(params![id as i64, uuid.as_bytes().as_slice(), data])
+            .map_err(sql)?;
         Ok(())
     }
 
     fn delete_entry(&mut self, id: EntryId) -> Result<()> {
-        let mut st = self.conn.prepare_cached("DELETE FROM entries WHERE id = ?1").map_err(sql)?;
+        let mut st = self
+            .conn
+            .prepare_cached("DELETE FROM entries WHERE id = ?1")
+            .map_err(sql)?;
         st.execute([id as i64]).map_err(sql)?;
         Ok(())
     }
 
-    fn write_idl(&mut self, itype: IndexType, attr: &str, key: &str, ids: &IdSet) -> Result<()> {
+    fn apply_idl_delta(
+        &mut self,
+        itype: IndexType,
+        attr: &str,
+        key: &str,
+        added: &IdSet,
+        removed: &IdSet,
+    ) -> Result<()> {
         let t = table(itype, attr)?;
-        if ids.is_empty() {
-            let mut st = self.conn.prepare_cached(&format!("DELETE FROM {t} WHERE key = ?1")).map_err(sql)?;
-            st.execute([key]).map_err(sql)?;
-        } else {
-            let mut buf = Vec::with_capacity(ids.serialized_size());
-            ids.serialize_into(&mut buf).map_err(|e| OperationError::Backend(e.to_string()))?;
-            let mut st = self
+        let chunks: BTreeSet<i64> = added.iter().chain(removed.iter()).map(chunk_of).collect();
+        for c in chunks {
+            let stored: Option<Vec<u8>> = {
+                let mut get = self
+                    .conn
+                    .prepare_cached(&format!(
+                        "SELECT idl FROM {t} WHERE key = ?1 AND chunk = ?2"
+                    ))
+                    .map_err(sql)?;
+                get.query_row(params![key, c], |r| r.get(0))
+                    .optional()
+                    .map_err(sql)?
+            };
+            let mut part = match stored {
+                Some(b) => decode_idl(&b)?,
+                None => IdSet::new(),
+            };
+            part |= chunk_slice(added, c);
+            part -= chunk_slice(removed, c);
+            self.write_chunk(&t, key, c, &part)?;
+        }
+        Ok(())
+    }
+
+    fn replace_idl(&mut self, itype: IndexType, attr: &str, key: &str, ids: &IdSet) -> Result<()> {
+        let t = table(itype, attr)?;
+        {
+            let mut del = self
                 .conn
-                .prepare_cached(&format!(
-                    "INSERT INTO {t} (key, idl) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET idl = excluded.idl"
-                ))
+                .prepare_cached(&format!("DELETE FROM {t} WHERE key = ?1"))
                 .map_err(sql)?;
-            st.execute(params![key, buf]).map_err(sql)?;
+            del.execute([key]).map_err(sql)?;
+        }
+        let chunks: BTreeSet<i64> = ids.iter().map(chunk_of).collect();
+        for c in chunks {
+            self.write_chunk(&t, key, c, &chunk_slice(ids, c))?;
         }
         Ok(())
     }
@@ -387,13 +571,18 @@ impl BackendWrite for SqliteWrite<'_> {
     fn create_index(&mut self, itype: IndexType, attr: &str) -> Result<()> {
         let t = table(itype, attr)?;
         self.conn
-            .execute_batch(&format!("CREATE TABLE IF NOT EXISTS {t} (key TEXT PRIMARY KEY, idl BLOB NOT NULL) WITHOUT ROWID"))
+            .execute_batch(&format!(
+                "CREATE TABLE IF NOT EXISTS {t} (key TEXT NOT NULL, chunk INTEGER NOT NULL, idl BLOB NOT NULL,
+                 PRIMARY KEY (key, chunk)) WITHOUT ROWID"
+            ))
             .map_err(sql)
     }
 
     fn drop_index(&mut self, itype: IndexType, attr: &str) -> Result<()> {
         let t = table(itype, attr)?;
-        self.conn.execute_batch(&format!("DROP TABLE IF EXISTS {t}")).map_err(sql)
+        self.conn
+            .execute_batch(&format!("DROP TABLE IF EXISTS {t}"))
+            .map_err(sql)
     }
 
     fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
@@ -406,7 +595,10 @@ impl BackendWrite for SqliteWrite<'_> {
     }
 
     fn max_id(&mut self) -> Result<EntryId> {
-        let n: i64 = self.conn.query_row("SELECT COALESCE(MAX(id), 0) FROM entries", [], |r| r.get(0)).map_err(sql)?;
+        let n: i64 = self
+            .conn
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM entries", [], |r| r.get(0))
+            .map_err(sql)?;
         Ok(n as EntryId)
     }
 
@@ -423,17 +615,24 @@ impl Backend for SqliteBackend {
         // The snapshot is fixed by the first read, so take it now: the caller pairs it with the
         // schema it saw at this moment.
         conn.execute_batch("BEGIN DEFERRED").map_err(sql)?;
-        let pinned: std::result::Result<i64, _> = conn.query_row("SELECT count(*) FROM meta", [], |r| r.get(0));
+        let pinned: std::result::Result<i64, _> =
+            conn.query_row("SELECT count(*) FROM meta", [], |r| r.get(0));
         if let Err(e) = pinned {
             let _ = conn.execute_batch("ROLLBACK");
             return Err(sql(e));
         }
-        Ok(Box::new(SqliteRead { be: self, conn: Some(conn) }))
+        Ok(Box::new(SqliteRead {
+            be: self,
+            conn: Some(conn),
+        }))
     }
 
     fn write(&self) -> Result<Box<dyn BackendWrite + '_>> {
         let conn = lock(&self.writer);
         conn.execute_batch("BEGIN IMMEDIATE").map_err(sql)?;
-        Ok(Box::new(SqliteWrite { conn, committed: false }))
+        Ok(Box::new(SqliteWrite {
+            conn,
+            committed: false,
+        }))
     }
 }

@@ -35,11 +35,15 @@ impl Default for TestDb {
 }
 
 pub fn open_backend(path: &Path) -> Arc<dyn Backend> {
-    Arc::new(SqliteBackend::open(path, SqliteConfig::default()).unwrap_or_else(|e| panic!("open {path:?}: {e}")))
+    Arc::new(
+        SqliteBackend::open(path, SqliteConfig::default())
+            .unwrap_or_else(|e| panic!("open {path:?}: {e}")),
+    )
 }
 
 pub fn open_qs(path: &Path, domain: &str) -> QueryServer {
     let qs = QueryServer::new(open_backend(path)).unwrap_or_else(|e| panic!("query server: {e}"));
-    qs.initialise(domain).unwrap_or_else(|e| panic!("initialise: {e}"));
+    qs.initialise(domain)
+        .unwrap_or_else(|e| panic!("initialise: {e}"));
     qs
 }

@@ -10,11 +10,17 @@ pub const PRESENCE_KEY: &str = "_";
 
 /// The keys `entry` contributes to index (`itype`, `attr`).
 pub fn entry_index_keys(entry: &Entry, itype: IndexType, attr: &str) -> BTreeSet<String> {
-    let Some(vs) = entry.get(attr) else { return BTreeSet::new() };
+    let Some(vs) = entry.get(attr) else {
+        return BTreeSet::new();
+    };
     match itype {
         IndexType::Equality => vs.iter().filter_map(|v| v.eq_key()).collect(),
         IndexType::Presence if !vs.is_empty() => BTreeSet::from([PRESENCE_KEY.to_string()]),
         IndexType::Presence => BTreeSet::new(),
-        IndexType::SubString => vs.iter().filter_map(|v| v.sub_source()).flat_map(|s| trigrams(&s).collect::<Vec<_>>()).collect(),
+        IndexType::SubString => vs
+            .iter()
+            .filter_map(|v| v.sub_source())
+            .flat_map(|s| trigrams(&s).collect::<Vec<_>>())
+            .collect(),
     }
 }

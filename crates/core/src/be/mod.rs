@@ -46,7 +46,11 @@ pub trait BackendRead {
     /// The encoded entry with this id.
     fn entry(&mut self, id: EntryId) -> Result<Option<Vec<u8>>>;
     /// Calls `f` for each id in `ids` that exists, in id order.
-    fn entries(&mut self, ids: &IdSet, f: &mut dyn FnMut(EntryId, &[u8]) -> Result<()>) -> Result<()>;
+    fn entries(
+        &mut self,
+        ids: &IdSet,
+        f: &mut dyn FnMut(EntryId, &[u8]) -> Result<()>,
+    ) -> Result<()>;
     /// Calls `f` for every entry, in id order.
     fn all_entries(&mut self, f: &mut dyn FnMut(EntryId, &[u8]) -> Result<()>) -> Result<()>;
     fn id_for_uuid(&mut self, uuid: Uuid) -> Result<Option<EntryId>>;
@@ -74,8 +78,17 @@ pub trait BackendWrite: BackendRead {
     /// Inserts or replaces the entry with this id.
     fn put_entry(&mut self, id: EntryId, uuid: Uuid, data: &[u8]) -> Result<()>;
     fn delete_entry(&mut self, id: EntryId) -> Result<()>;
-    /// Replaces the ids under one key; an empty set removes the key.
-    fn write_idl(&mut self, itype: IndexType, attr: &str, key: &str, ids: &IdSet) -> Result<()>;
+    /// Adds and removes ids under one key. Storage need not read the whole list to do this.
+    fn apply_idl_delta(
+        &mut self,
+        itype: IndexType,
+        attr: &str,
+        key: &str,
+        added: &IdSet,
+        removed: &IdSet,
+    ) -> Result<()>;
+    /// Sets the ids under one key, replacing whatever was there (used by reindex).
+    fn replace_idl(&mut self, itype: IndexType, attr: &str, key: &str, ids: &IdSet) -> Result<()>;
     /// Creates an empty index, marking it built.
     fn create_index(&mut self, itype: IndexType, attr: &str) -> Result<()>;
     fn drop_index(&mut self, itype: IndexType, attr: &str) -> Result<()>;

@@ -1,14 +1,15 @@
 //! The query planner: turns a filter into candidate id sets using whatever indexes are built.
 
 use super::IdSet;
+use std::sync::Arc;
 
 /// What the indexes could say about a filter.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Plan {
     /// Exactly the matching ids: no entry needs re-testing.
-    Indexed(IdSet),
+    Indexed(Arc<IdSet>),
     /// A superset of the matches: every candidate is re-tested in memory.
-    Partial(IdSet),
+    Partial(Arc<IdSet>),
     /// Nothing usable: every entry is tested.
     AllIds,
 }
@@ -26,11 +27,15 @@ impl Plan {
                 Plan::AllIds => return Plan::AllIds,
                 Plan::Partial(s) => {
                     partial = true;
-                    acc |= s;
+                    acc |= &*s;
                 }
-                Plan::Indexed(s) => acc |= s,
+                Plan::Indexed(s) => acc |= &*s,
             }
         }
-        if partial { Plan::Partial(acc) } else { Plan::Indexed(acc) }
+        if partial {
+            Plan::Partial(Arc::new(acc))
+        } else {
+            Plan::Indexed(Arc::new(acc))
+        }
     }
 }

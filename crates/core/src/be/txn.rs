@@ -11,6 +11,7 @@ use crate::schema::Schema;
 use crate::value::{IndexType, trigrams};
 use crate::{OperationError, Result};
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 use tracing::{debug, warn};
 use uuid::Uuid;
 
@@ -32,20 +33,35 @@ fn not_built(itype: IndexType, attr: &str) {
 pub trait BeTxn {
     fn raw(&mut self) -> &mut dyn BackendRead;
 
-    /// Looks up one index key; write transactions see their own uncommitted changes.
-    fn idl(&mut self, itype: IndexType, attr: &str, key: &str) -> Result<IdlLookup> {
-        self.raw().idl(itype, attr, key)
+    /// Looks up one index key (`None`: the index is not built); write transactions see their
+    /// own uncommitted changes.
+    fn idl(&mut self, itype: IndexType, attr: &str, key: &str) -> Result<Option<Arc<IdSet>>> {
+        Ok(match self.raw().idl(itype, attr, key)? {
+            IdlLookup::Found(s) => Some(Arc::new(s)),
+            IdlLookup::NotBuilt => None,
+        })
     }
 
     fn entry_by_id(&mut self, id: EntryId) -> Result<Option<StoredEntry>> {
         match self.raw().entry(id)? {
-            Some(bytes) => Ok(Some(StoredEntry { id, entry: Entry::decode(&bytes)? })),
+            Some(bytes) => Ok(Some(StoredEntry {
+                id,
+                entry: Entry::decode(&bytes)?,
+            })),
             None => Ok(None),
         }
     }
 
+    fn id_for_uuid(&mut self, uuid: Uuid) -> Result<Option<EntryId>> {
+        self.raw().id_for_uuid(uuid)
+    }
+
+    fn uuid_for_id(&mut self, id: EntryId) -> Result<Option<Uuid>> {
+        self.raw().uuid_for_id(id)
+    }
+
     fn entry_by_uuid(&mut self, uuid: Uuid) -> Result<Option<StoredEntry>> {
-        match self.raw().id_for_uuid(uuid)? {
+        match self.id_for_uuid(uuid)? {
             Some(id) => self.entry_by_id(id),
             None => Ok(None),
         }
@@ -54,7 +70,10 @@ pub trait BeTxn {
     fn entries_by_ids(&mut self, ids: &IdSet) -> Result<Vec<StoredEntry>> {
         let mut out = Vec::with_capacity(ids.len() as usize);
         self.raw().entries(ids, &mut |id, bytes| {
-            out.push(StoredEntry { id, entry: Entry::decode(bytes)? });
+            out.push(StoredEntry {
+                id,
+                entry: Entry::decode(bytes)?,
+            });
             Ok(())
         })?;
         Ok(out)
@@ -62,19 +81,22 @@ pub trait BeTxn {
 
     /// Turns a filter into candidate ids using the indexes schema declares and storage has.
     fn plan(&mut self, f: &Filter, schema: &Schema) -> Result<Plan> {
-        let declares = |attr: &str, t: IndexType| schema.attribute(attr).is_some_and(|a| a.index.contains(&t));
+        let declares =
+            |attr: &str, t: IndexType| schema.attribute(attr).is_some_and(|a| a.index.contains(&t));
         Ok(match f {
-            Filter::Eq(a, k) if declares(a, IndexType::Equality) => match self.idl(IndexType::Equality, a, k)? {
-                IdlLookup::Found(s) => Plan::Indexed(s),
-                IdlLookup::NotBuilt => {
-                    not_built(IndexType::Equality, a);
-                    Plan::AllIds
+            Filter::Eq(a, k) if declares(a, IndexType::Equality) => {
+                match self.idl(IndexType::Equality, a, k)? {
+                    Some(s) => Plan::Indexed(s),
+                    None => {
+                        not_built(IndexType::Equality, a);
+                        Plan::AllIds
+                    }
                 }
-            },
+            }
             Filter::Pres(a) if declares(a, IndexType::Presence) => {
                 match self.idl(IndexType::Presence, a, PRESENCE_KEY)? {
-                    IdlLookup::Found(s) => Plan::Indexed(s),
-                    IdlLookup::NotBuilt => {
+                    Some(s) => Plan::Indexed(s),
+                    None => {
                         not_built(IndexType::Presence, a);
                         Plan::AllIds
                     }
@@ -84,24 +106,25 @@ pub trait BeTxn {
                 let mut acc: Option<IdSet> = None;
                 for gram in trigrams(needle) {
                     match self.idl(IndexType::SubString, a, &gram)? {
-                        IdlLookup::Found(s) => {
+                        Some(s) => {
                             let next = match acc.take() {
-                                Some(prev) => prev & s,
-                                None => s,
+                                Some(prev) => prev & &*s,
+                                None => (*s).clone(),
                             };
                             if next.is_empty() {
-                                return Ok(Plan::Indexed(next));
+                                return Ok(Plan::Indexed(Arc::new(next)));
                             }
                             acc = Some(next);
                         }
-                        IdlLookup::NotBuilt => {
+                        None => {
                             not_built(IndexType::SubString, a);
                             return Ok(Plan::AllIds);
                         }
                     }
                 }
                 // Grams only narrow the candidates: "abcab" contains every gram of "abcabc".
-                acc.map(Plan::Partial).unwrap_or(Plan::AllIds)
+                acc.map(|s| Plan::Partial(Arc::new(s)))
+                    .unwrap_or(Plan::AllIds)
             }
             Filter::Eq(..) | Filter::Pres(_) | Filter::Sub(..) => Plan::AllIds,
             Filter::Or(fs) => {
@@ -116,25 +139,35 @@ pub trait BeTxn {
                 Plan::union(parts)
             }
             Filter::And(fs) => {
-                let mut acc: Option<IdSet> = None;
+                // Shared sets are intersected by reference: a large list such as class=group
+                // is never copied just to narrow it.
+                let mut acc: Option<Arc<IdSet>> = None;
                 let mut partial = false;
                 for f in fs.iter().filter(|f| !matches!(f, Filter::AndNot(_))) {
-                    match self.plan(f, schema)? {
-                        Plan::Indexed(s) => acc = Some(acc.map_or(s.clone(), |a| a & s)),
+                    let s = match self.plan(f, schema)? {
+                        Plan::Indexed(s) => s,
                         Plan::Partial(s) => {
                             partial = true;
-                            acc = Some(acc.map_or(s.clone(), |a| a & s));
+                            s
                         }
-                        Plan::AllIds => partial = true,
+                        Plan::AllIds => {
+                            partial = true;
+                            continue;
+                        }
+                    };
+                    let next = match acc.take() {
+                        None => s,
+                        Some(a) => Arc::new(&*a & &*s),
+                    };
+                    if next.is_empty() {
+                        return Ok(Plan::Indexed(next));
                     }
-                    if acc.as_ref().is_some_and(IdSet::is_empty) {
-                        return Ok(Plan::Indexed(IdSet::new()));
-                    }
+                    acc = Some(next);
                 }
                 for f in fs {
                     let Filter::AndNot(inner) = f else { continue };
                     match (&mut acc, self.plan(inner, schema)?) {
-                        (Some(a), Plan::Indexed(s)) => *a -= s,
+                        (Some(a), Plan::Indexed(s)) => *a = Arc::new(&**a - &*s),
                         _ => partial = true,
                     }
                 }
@@ -151,7 +184,15 @@ pub trait BeTxn {
     /// Every entry matching `f`, exactly, within `limits`.
     fn search(&mut self, f: &Filter, schema: &Schema, limits: &Limits) -> Result<Vec<StoredEntry>> {
         let plan = self.plan(f, schema)?;
-        debug!(?f, plan = match &plan { Plan::Indexed(_) => "indexed", Plan::Partial(_) => "partial", Plan::AllIds => "unindexed" }, "filter planned");
+        debug!(
+            ?f,
+            plan = match &plan {
+                Plan::Indexed(_) => "indexed",
+                Plan::Partial(_) => "partial",
+                Plan::AllIds => "unindexed",
+            },
+            "filter planned"
+        );
         let mut out = Vec::new();
         let too_many = |n: usize| {
             OperationError::ResourceLimit(format!(
@@ -205,7 +246,12 @@ pub trait BeTxn {
 
     /// Calls `f` for every entry in storage.
     fn for_each_entry(&mut self, f: &mut dyn FnMut(StoredEntry) -> Result<()>) -> Result<()> {
-        self.raw().all_entries(&mut |id, bytes| f(StoredEntry { id, entry: Entry::decode(bytes)? }))
+        self.raw().all_entries(&mut |id, bytes| {
+            f(StoredEntry {
+                id,
+                entry: Entry::decode(bytes)?,
+            })
+        })
     }
 }
 
@@ -226,7 +272,15 @@ impl BeTxn for BeRead<'_> {
     }
 }
 
-type DirtyIdls = [HashMap<String, HashMap<String, IdSet>>; 3];
+/// Changes this transaction made to one id list.
+#[derive(Default)]
+struct IdlDelta {
+    added: IdSet,
+    removed: IdSet,
+}
+
+/// Per index type, per attribute, per key.
+type PerKey<T> = [HashMap<String, HashMap<String, T>>; 3];
 
 fn slot(t: IndexType) -> usize {
     match t {
@@ -236,38 +290,56 @@ fn slot(t: IndexType) -> usize {
     }
 }
 
-/// The write transaction: entries are written through, index changes collect in memory and
-/// are flushed once at commit, so a batch of writes touches each id list once.
-pub struct BeWrite<'a> {
-    inner: Box<dyn BackendWrite + 'a>,
-    dirty: DirtyIdls,
-    built: BTreeSet<(IndexType, String)>,
-    warned: HashSet<(IndexType, String)>,
-    next_id: Option<EntryId>,
-}
-
-fn idl_mut<'d>(
-    dirty: &'d mut DirtyIdls,
-    inner: &mut dyn BackendWrite,
+fn per_key_mut<'m, T: Default>(
+    m: &'m mut PerKey<T>,
     t: IndexType,
     attr: &str,
     key: &str,
-) -> Result<&'d mut IdSet> {
-    let per_attr = dirty[slot(t)].entry(attr.to_string()).or_default();
-    if !per_attr.contains_key(key) {
-        let current = match inner.idl(t, attr, key)? {
-            IdlLookup::Found(s) => s,
-            IdlLookup::NotBuilt => IdSet::new(),
-        };
-        per_attr.insert(key.to_string(), current);
+) -> &'m mut T {
+    let per_type = &mut m[slot(t)];
+    if !per_type.contains_key(attr) {
+        per_type.insert(attr.to_string(), HashMap::new());
     }
-    per_attr.get_mut(key).ok_or_else(|| OperationError::InvalidState("index cache".into()))
+    let per_attr = per_type
+        .get_mut(attr)
+        .unwrap_or_else(|| unreachable!("inserted above"));
+    if !per_attr.contains_key(key) {
+        per_attr.insert(key.to_string(), T::default());
+    }
+    per_attr
+        .get_mut(key)
+        .unwrap_or_else(|| unreachable!("inserted above"))
+}
+
+/// The write transaction. Entries are written through; index changes are kept as per-key
+/// deltas and applied once at commit, so the cost of a batch depends on what it changes, not
+/// on how long the id lists it touches have grown.
+pub struct BeWrite<'a> {
+    inner: Box<dyn BackendWrite + 'a>,
+    deltas: PerKey<IdlDelta>,
+    /// Lists read during this transaction, kept current as deltas are added.
+    views: PerKey<Arc<IdSet>>,
+    built: BTreeSet<(IndexType, String)>,
+    warned: HashSet<(IndexType, String)>,
+    next_id: Option<EntryId>,
+    /// Ids are never reused and uuids never change, so these only lose entries on delete.
+    uuid_of: HashMap<EntryId, Uuid>,
+    id_of: HashMap<Uuid, EntryId>,
 }
 
 impl<'a> BeWrite<'a> {
     pub fn new(mut inner: Box<dyn BackendWrite + 'a>) -> Result<Self> {
         let built = inner.built_indexes()?;
-        Ok(BeWrite { inner, dirty: Default::default(), built, warned: HashSet::new(), next_id: None })
+        Ok(BeWrite {
+            inner,
+            deltas: Default::default(),
+            views: Default::default(),
+            built,
+            warned: HashSet::new(),
+            next_id: None,
+            uuid_of: HashMap::new(),
+            id_of: HashMap::new(),
+        })
     }
 
     pub fn raw_write(&mut self) -> &mut dyn BackendWrite {
@@ -295,13 +367,21 @@ impl<'a> BeWrite<'a> {
                 out.entry(a).or_default().push(t);
             } else if self.warned.insert((t, a.clone())) {
                 warn!("Index {t} {a} not found");
-                warn!("index {a} {t} is declared in schema but not built; writes skip it until `kanidmd reindex` runs");
+                warn!(
+                    "index {a} {t} is declared in schema but not built; writes skip it until `kanidmd reindex` runs"
+                );
             }
         }
         out
     }
 
-    fn apply_keys(&mut self, old: Option<&Entry>, new: Option<&Entry>, id: EntryId, m: &HashMap<String, Vec<IndexType>>) -> Result<()> {
+    fn apply_keys(
+        &mut self,
+        old: Option<&Entry>,
+        new: Option<&Entry>,
+        id: EntryId,
+        m: &HashMap<String, Vec<IndexType>>,
+    ) -> Result<()> {
         let mut attrs: BTreeSet<&str> = BTreeSet::new();
         attrs.extend(old.into_iter().flat_map(Entry::attr_names));
         attrs.extend(new.into_iter().flat_map(Entry::attr_names));
@@ -312,26 +392,60 @@ impl<'a> BeWrite<'a> {
                 continue;
             }
             for t in types {
-                let before = old.map(|e| entry_index_keys(e, *t, attr)).unwrap_or_default();
-                let after = new.map(|e| entry_index_keys(e, *t, attr)).unwrap_or_default();
+                let before = old
+                    .map(|e| entry_index_keys(e, *t, attr))
+                    .unwrap_or_default();
+                let after = new
+                    .map(|e| entry_index_keys(e, *t, attr))
+                    .unwrap_or_default();
                 for k in before.difference(&after) {
-                    idl_mut(&mut self.dirty, &mut *self.inner, *t, attr, k)?.remove(id);
+                    self.touch(*t, attr, k, id, false);
                 }
                 for k in after.difference(&before) {
-                    idl_mut(&mut self.dirty, &mut *self.inner, *t, attr, k)?.insert(id);
+                    self.touch(*t, attr, k, id, true);
                 }
             }
         }
         Ok(())
     }
 
+    /// Records that `id` gains (`add`) or loses a key.
+    fn touch(&mut self, t: IndexType, attr: &str, key: &str, id: EntryId, add: bool) {
+        let d = per_key_mut(&mut self.deltas, t, attr, key);
+        if add {
+            d.removed.remove(id);
+            d.added.insert(id);
+        } else {
+            d.added.remove(id);
+            d.removed.insert(id);
+        }
+        if let Some(v) = self.views[slot(t)]
+            .get_mut(attr)
+            .and_then(|m| m.get_mut(key))
+        {
+            // Unshared except while a plan holds it; the plan then keeps the version it read.
+            let v = Arc::make_mut(v);
+            if add {
+                v.insert(id)
+            } else {
+                v.remove(id)
+            };
+        }
+    }
+
     /// Stores new entries, assigning ids.
-    pub fn create(&mut self, entries: Vec<ValidEntry>, schema: &Schema) -> Result<Vec<StoredEntry>> {
+    pub fn create(
+        &mut self,
+        entries: Vec<ValidEntry>,
+        schema: &Schema,
+    ) -> Result<Vec<StoredEntry>> {
         let m = self.maintained(schema);
         let mut out = Vec::with_capacity(entries.len());
         for e in entries {
             let e = e.into_inner();
-            let uuid = e.uuid().ok_or_else(|| OperationError::InvalidState("entry without uuid reached storage".into()))?;
+            let uuid = e.uuid().ok_or_else(|| {
+                OperationError::InvalidState("entry without uuid reached storage".into())
+            })?;
             let id = self.allocate_id()?;
             self.inner.put_entry(id, uuid, &e.encode()?)?;
             self.apply_keys(None, Some(&e), id, &m)?;
@@ -341,19 +455,26 @@ impl<'a> BeWrite<'a> {
     }
 
     /// Replaces stored entries with new versions.
-    pub fn modify(&mut self, changes: Vec<(StoredEntry, ValidEntry)>, schema: &Schema) -> Result<Vec<StoredEntry>> {
+    pub fn modify<'e>(
+        &mut self,
+        changes: impl Iterator<Item = (&'e StoredEntry, ValidEntry)>,
+        schema: &Schema,
+    ) -> Result<Vec<StoredEntry>> {
         let m = self.maintained(schema);
-        let mut out = Vec::with_capacity(changes.len());
+        let mut out = Vec::new();
         for (old, new) in changes {
             let new = new.into_inner();
-            if new == old.entry {
-                out.push(StoredEntry { id: old.id, entry: new });
-                continue;
+            if new != old.entry {
+                let uuid = new.uuid().ok_or_else(|| {
+                    OperationError::InvalidState("entry without uuid reached storage".into())
+                })?;
+                self.inner.put_entry(old.id, uuid, &new.encode()?)?;
+                self.apply_keys(Some(&old.entry), Some(&new), old.id, &m)?;
             }
-            let uuid = new.uuid().ok_or_else(|| OperationError::InvalidState("entry without uuid reached storage".into()))?;
-            self.inner.put_entry(old.id, uuid, &new.encode()?)?;
-            self.apply_keys(Some(&old.entry), Some(&new), old.id, &m)?;
-            out.push(StoredEntry { id: old.id, entry: new });
+            out.push(StoredEntry {
+                id: old.id,
+                entry: new,
+            });
         }
         Ok(out)
     }
@@ -362,6 +483,12 @@ impl<'a> BeWrite<'a> {
         let m = self.maintained(schema);
         for e in entries {
             self.inner.delete_entry(e.id)?;
+            if let Some(u) = self.uuid_of.remove(&e.id) {
+                self.id_of.remove(&u);
+            }
+            if let Some(u) = e.uuid() {
+                self.id_of.remove(&u);
+            }
             self.apply_keys(Some(&e.entry), None, e.id, &m)?;
         }
         Ok(())
@@ -375,7 +502,8 @@ impl<'a> BeWrite<'a> {
         for (t, a) in stale {
             warn!("index {t} {a} is no longer declared in schema; dropping it");
             self.inner.drop_index(t, &a)?;
-            self.dirty[slot(t)].remove(&a);
+            self.deltas[slot(t)].remove(&a);
+            self.views[slot(t)].remove(&a);
             self.built.remove(&(t, a));
         }
         Ok(())
@@ -386,7 +514,8 @@ impl<'a> BeWrite<'a> {
         for (t, a) in std::mem::take(&mut self.built) {
             self.inner.drop_index(t, &a)?;
         }
-        self.dirty = Default::default();
+        self.deltas = Default::default();
+        self.views = Default::default();
         let declared = schema.declared_indexes();
         let mut by_attr: HashMap<String, Vec<IndexType>> = HashMap::new();
         for (t, a) in &declared {
@@ -396,15 +525,16 @@ impl<'a> BeWrite<'a> {
         let total = self.inner.entry_count()?;
         progress.start("reindexing entries", total);
         let mut count = 0u64;
-        let dirty = &mut self.dirty;
+        let mut lists: PerKey<IdSet> = Default::default();
         self.inner.all_entries(&mut |id, bytes| {
             let e = Entry::decode(bytes)?;
             for (attr, _) in e.attrs() {
-                let Some(types) = by_attr.get(attr.as_str()) else { continue };
+                let Some(types) = by_attr.get(attr.as_str()) else {
+                    continue;
+                };
                 for t in types {
-                    let per_attr = dirty[slot(*t)].entry(attr.clone()).or_default();
                     for k in entry_index_keys(&e, *t, attr) {
-                        per_attr.entry(k).or_default().insert(id);
+                        per_key_mut(&mut lists, *t, attr, &k).insert(id);
                     }
                 }
             }
@@ -415,22 +545,27 @@ impl<'a> BeWrite<'a> {
             Ok(())
         })?;
         progress.advance(count % 1000);
+        for t in IndexType::ALL {
+            for (attr, keys) in sorted(std::mem::take(&mut lists[slot(t)])) {
+                for (k, ids) in sorted(keys) {
+                    self.inner.replace_idl(t, &attr, &k, &ids)?;
+                }
+            }
+        }
         progress.finish();
         self.built = declared;
         Ok(count)
     }
 
-    /// Writes collected index changes, then commits storage.
+    /// Applies collected index changes, then commits storage.
     pub fn commit(mut self) -> Result<()> {
         for t in IndexType::ALL {
-            let per_type = std::mem::take(&mut self.dirty[slot(t)]);
-            let mut attrs: Vec<_> = per_type.into_iter().collect();
-            attrs.sort_by(|a, b| a.0.cmp(&b.0));
-            for (attr, keys) in attrs {
-                let mut keys: Vec<_> = keys.into_iter().collect();
-                keys.sort_by(|a, b| a.0.cmp(&b.0));
-                for (k, ids) in keys {
-                    self.inner.write_idl(t, &attr, &k, &ids)?;
+            for (attr, keys) in sorted(std::mem::take(&mut self.deltas[slot(t)])) {
+                for (k, d) in sorted(keys) {
+                    if !(d.added.is_empty() && d.removed.is_empty()) {
+                        self.inner
+                            .apply_idl_delta(t, &attr, &k, &d.added, &d.removed)?;
+                    }
                 }
             }
         }
@@ -438,18 +573,57 @@ impl<'a> BeWrite<'a> {
     }
 }
 
+/// Key order makes storage writes sequential.
+fn sorted<T>(m: HashMap<String, T>) -> Vec<(String, T)> {
+    let mut v: Vec<_> = m.into_iter().collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
 impl BeTxn for BeWrite<'_> {
     fn raw(&mut self) -> &mut dyn BackendRead {
         &mut *self.inner
     }
 
-    fn idl(&mut self, itype: IndexType, attr: &str, key: &str) -> Result<IdlLookup> {
-        if let Some(s) = self.dirty[slot(itype)].get(attr).and_then(|m| m.get(key)) {
-            return Ok(IdlLookup::Found(s.clone()));
+    fn id_for_uuid(&mut self, uuid: Uuid) -> Result<Option<EntryId>> {
+        if let Some(id) = self.id_of.get(&uuid) {
+            return Ok(Some(*id));
+        }
+        let id = self.inner.id_for_uuid(uuid)?;
+        if let Some(id) = id {
+            self.id_of.insert(uuid, id);
+        }
+        Ok(id)
+    }
+
+    fn uuid_for_id(&mut self, id: EntryId) -> Result<Option<Uuid>> {
+        if let Some(u) = self.uuid_of.get(&id) {
+            return Ok(Some(*u));
+        }
+        let u = self.inner.uuid_for_id(id)?;
+        if let Some(u) = u {
+            self.uuid_of.insert(id, u);
+        }
+        Ok(u)
+    }
+
+    fn idl(&mut self, itype: IndexType, attr: &str, key: &str) -> Result<Option<Arc<IdSet>>> {
+        if let Some(v) = self.views[slot(itype)].get(attr).and_then(|m| m.get(key)) {
+            return Ok(Some(v.clone()));
         }
         if !self.built.contains(&(itype, attr.to_string())) {
-            return Ok(IdlLookup::NotBuilt);
+            return Ok(None);
         }
-        self.inner.idl(itype, attr, key)
+        let mut ids = match self.inner.idl(itype, attr, key)? {
+            IdlLookup::Found(s) => s,
+            IdlLookup::NotBuilt => return Ok(None),
+        };
+        if let Some(d) = self.deltas[slot(itype)].get(attr).and_then(|m| m.get(key)) {
+            ids |= &d.added;
+            ids -= &d.removed;
+        }
+        let ids = Arc::new(ids);
+        *per_key_mut(&mut self.views, itype, attr, key) = ids.clone();
+        Ok(Some(ids))
     }
 }

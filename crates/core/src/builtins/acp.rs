@@ -48,31 +48,92 @@ const GROUP_NON_HP: &str = r#"{"and":[{"eq":["class","group"]},{"andnot":{"eq":[
 const GROUP_HP: &str = r#"{"and":[{"eq":["class","group"]},{"eq":["memberof","00000000-0000-0000-0000-000000001000"]}]}"#;
 
 const PUBLIC_ATTRS: &[&str] = &[
-    "class", "name", "spn", "uuid", "displayname", "description", "member", "memberof", "directmemberof",
-    "attributename", "classname", "syntax", "multivalue", "unique", "index", "systemmay", "may", "systemmust",
-    "must", "domain_name", "domain_uuid",
+    "class",
+    "name",
+    "spn",
+    "uuid",
+    "displayname",
+    "description",
+    "member",
+    "memberof",
+    "directmemberof",
+    "attributename",
+    "classname",
+    "syntax",
+    "multivalue",
+    "unique",
+    "index",
+    "systemmay",
+    "may",
+    "systemmust",
+    "must",
+    "domain_name",
+    "domain_uuid",
 ];
 const ACCOUNT_READ: &[&str] = &[
-    "class", "name", "spn", "uuid", "displayname", "legalname", "mail", "description", "memberof", "directmemberof",
-    "account_expire", "account_valid_from", "primary_credential",
+    "class",
+    "name",
+    "spn",
+    "uuid",
+    "displayname",
+    "legalname",
+    "mail",
+    "description",
+    "memberof",
+    "directmemberof",
+    "account_expire",
+    "account_valid_from",
+    "primary_credential",
 ];
 const ACCOUNT_WRITE: &[&str] = &[
-    "name", "displayname", "legalname", "mail", "description", "account_expire", "account_valid_from",
+    "name",
+    "displayname",
+    "legalname",
+    "mail",
+    "description",
+    "account_expire",
+    "account_valid_from",
     "primary_credential",
 ];
 const GROUP_WRITE: &[&str] = &["name", "description", "member"];
 const GROUP_CREATE_ATTRS: &[&str] = &["class", "name", "description", "member"];
 const SCHEMA_ATTRS: &[&str] = &[
-    "class", "uuid", "attributename", "classname", "description", "multivalue", "unique", "syntax", "index",
-    "systemmay", "may", "systemmust", "must",
+    "class",
+    "uuid",
+    "attributename",
+    "classname",
+    "description",
+    "multivalue",
+    "unique",
+    "syntax",
+    "index",
+    "systemmay",
+    "may",
+    "systemmust",
+    "must",
 ];
 const ACP_ATTRS: &[&str] = &[
-    "class", "name", "uuid", "description", "acp_enable", "acp_receiver_group", "acp_receiver", "acp_targetscope",
-    "acp_search_attr", "acp_create_class", "acp_create_attr", "acp_modify_removedattr", "acp_modify_presentattr",
+    "class",
+    "name",
+    "uuid",
+    "description",
+    "acp_enable",
+    "acp_receiver_group",
+    "acp_receiver",
+    "acp_targetscope",
+    "acp_search_attr",
+    "acp_create_class",
+    "acp_create_attr",
+    "acp_modify_removedattr",
+    "acp_modify_presentattr",
     "acp_modify_class",
 ];
 const ACP_CLASSES: &[&str] = &[
-    "object", "access_control_profile", "access_control_search", "access_control_modify", "access_control_create",
+    "object",
+    "access_control_profile",
+    "access_control_search",
+    "access_control_modify",
+    "access_control_create",
     "access_control_delete",
 ];
 
@@ -131,7 +192,16 @@ const ACPS: &[Acp] = &[
         receiver: Receiver::Groups(&[0x0040]),
         target: r#"{"and":[{"eq":["class","person"]},{"eq":["class","account"]}]}"#,
         create_class: &["object", "account", "person"],
-        create_attr: &["class", "name", "displayname", "legalname", "mail", "description", "account_expire", "account_valid_from"],
+        create_attr: &[
+            "class",
+            "name",
+            "displayname",
+            "legalname",
+            "mail",
+            "description",
+            "account_expire",
+            "account_valid_from",
+        ],
         ..NONE
     },
     Acp {
@@ -169,7 +239,15 @@ const ACPS: &[Acp] = &[
         receiver: Receiver::Groups(&[0x0041]),
         target: r#"{"and":[{"eq":["class","service_account"]},{"eq":["class","account"]}]}"#,
         create_class: &["object", "account", "service_account"],
-        create_attr: &["class", "name", "displayname", "mail", "description", "account_expire", "account_valid_from"],
+        create_attr: &[
+            "class",
+            "name",
+            "displayname",
+            "mail",
+            "description",
+            "account_expire",
+            "account_valid_from",
+        ],
         ..NONE
     },
     Acp {
@@ -187,7 +265,15 @@ const ACPS: &[Acp] = &[
         description: "Change groups that are not high privilege, including their members.",
         receiver: Receiver::Groups(&[0x0004]),
         target: GROUP_NON_HP,
-        search: &["class", "name", "spn", "uuid", "description", "member", "memberof"],
+        search: &[
+            "class",
+            "name",
+            "spn",
+            "uuid",
+            "description",
+            "member",
+            "memberof",
+        ],
         modify_present: GROUP_WRITE,
         modify_removed: GROUP_WRITE,
         ..NONE
@@ -237,7 +323,16 @@ const ACPS: &[Acp] = &[
         receiver: Receiver::Groups(&[0x0016]),
         target: r#"{"eq":["class","account"]}"#,
         create_class: &["object", "account", "person", "service_account"],
-        create_attr: &["class", "name", "displayname", "legalname", "mail", "description", "account_expire", "account_valid_from"],
+        create_attr: &[
+            "class",
+            "name",
+            "displayname",
+            "legalname",
+            "mail",
+            "description",
+            "account_expire",
+            "account_valid_from",
+        ],
         delete: true,
         ..NONE
     },
@@ -247,7 +342,15 @@ const ACPS: &[Acp] = &[
         description: "Change high-privilege groups, including their members.",
         receiver: Receiver::Groups(&[0x0012]),
         target: GROUP_HP,
-        search: &["class", "name", "spn", "uuid", "description", "member", "memberof"],
+        search: &[
+            "class",
+            "name",
+            "spn",
+            "uuid",
+            "description",
+            "member",
+            "memberof",
+        ],
         modify_present: GROUP_WRITE,
         modify_removed: GROUP_WRITE,
         ..NONE
@@ -270,10 +373,35 @@ const ACPS: &[Acp] = &[
         receiver: Receiver::Groups(&[0x0010]),
         target: r#"{"or":[{"eq":["class","attributetype"]},{"eq":["class","classtype"]}]}"#,
         search: SCHEMA_ATTRS,
-        modify_present: &["description", "index", "may", "must", "unique", "multivalue"],
-        modify_removed: &["description", "index", "may", "must", "unique", "multivalue"],
+        modify_present: &[
+            "description",
+            "index",
+            "may",
+            "must",
+            "unique",
+            "multivalue",
+        ],
+        modify_removed: &[
+            "description",
+            "index",
+            "may",
+            "must",
+            "unique",
+            "multivalue",
+        ],
         create_class: &["object", "attributetype", "classtype"],
-        create_attr: &["class", "attributename", "classname", "description", "multivalue", "unique", "syntax", "index", "may", "must"],
+        create_attr: &[
+            "class",
+            "attributename",
+            "classname",
+            "description",
+            "multivalue",
+            "unique",
+            "syntax",
+            "index",
+            "may",
+            "must",
+        ],
         ..NONE
     },
     Acp {
@@ -289,7 +417,6 @@ const ACPS: &[Acp] = &[
         create_class: ACP_CLASSES,
         create_attr: ACP_ATTRS,
         delete: true,
-        ..NONE
     },
     Acp {
         name: "idm_acp_domain_admin",
@@ -297,7 +424,14 @@ const ACPS: &[Acp] = &[
         description: "Read the domain entry.",
         receiver: Receiver::Groups(&[0x0020]),
         target: r#"{"eq":["uuid","00000000-0000-0000-0000-ffffff000025"]}"#,
-        search: &["class", "name", "uuid", "description", "domain_name", "domain_uuid"],
+        search: &[
+            "class",
+            "name",
+            "uuid",
+            "description",
+            "domain_name",
+            "domain_uuid",
+        ],
         ..NONE
     },
     Acp {
@@ -337,7 +471,10 @@ pub fn builtin_acps() -> Vec<Entry> {
             if !a.search.is_empty() {
                 classes.push("access_control_search");
             }
-            if !(a.modify_present.is_empty() && a.modify_removed.is_empty() && a.modify_class.is_empty()) {
+            if !(a.modify_present.is_empty()
+                && a.modify_removed.is_empty()
+                && a.modify_class.is_empty())
+            {
                 classes.push("access_control_modify");
             }
             if !a.create_class.is_empty() {
@@ -348,7 +485,10 @@ pub fn builtin_acps() -> Vec<Entry> {
             }
             let mut pairs = vec![
                 ("class", iutf8(&classes)),
-                ("uuid", uuid(Uuid::from_u128(0xffff_ff00_0000 | (0x1000 + a.n)))),
+                (
+                    "uuid",
+                    uuid(Uuid::from_u128(0xffff_ff00_0000 | (0x1000 + a.n))),
+                ),
                 ("name", iname(a.name)),
                 ("description", utf8(a.description)),
                 ("acp_enable", vec![Value::Bool(true)]),

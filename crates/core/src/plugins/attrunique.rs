@@ -1,14 +1,16 @@
 //! Attribute uniqueness: a value of a `unique` attribute belongs to one entry only.
 
+use crate::Result;
 use crate::entry::{Entry, EntryId};
 use crate::filter::Filter;
 use crate::server::{QueryServerTransaction, QueryServerWriteTransaction};
-use crate::Result;
 use idm_proto::PluginError;
 use std::collections::HashSet;
 
 fn duplicate(attr: &str, value: &str) -> PluginError {
-    PluginError::AttrUnique(format!("attribute '{attr}' value '{value}' is already used by another entry"))
+    PluginError::AttrUnique(format!(
+        "attribute '{attr}' value '{value}' is already used by another entry"
+    ))
 }
 
 /// Checks values that are new on each written entry against the request and the database.
@@ -19,13 +21,19 @@ pub(crate) fn check<'e>(
 ) -> Result<()> {
     let schema = qs.schema();
     // uuid uniqueness is the base plugin's job, checked without any index.
-    let unique: Vec<&str> = schema.unique_attributes().filter(|a| *a != "uuid").collect();
+    let unique: Vec<&str> = schema
+        .unique_attributes()
+        .filter(|a| *a != "uuid")
+        .collect();
     let mut seen: HashSet<(usize, String)> = HashSet::new();
     for (id, old, new) in items {
         for (ai, attr) in unique.iter().enumerate() {
             let Some(vs) = new.get(attr) else { continue };
             for v in vs {
-                if old.and_then(|o| o.get(attr)).is_some_and(|ovs| ovs.contains(v)) {
+                if old
+                    .and_then(|o| o.get(attr))
+                    .is_some_and(|ovs| ovs.contains(v))
+                {
                     continue;
                 }
                 let Some(key) = v.eq_key() else { continue };

@@ -3,7 +3,7 @@
 //! entries whose membership could have changed, in the same transaction; cycles terminate
 //! because each group is visited once.
 
-use crate::entry::{Entry, StoredEntry, ValueSet};
+use crate::entry::{Entry, EntryId, StoredEntry, ValueSet};
 use crate::filter::Filter;
 use crate::identity::Identity;
 use crate::server::{QueryServerTransaction, QueryServerWriteTransaction};
@@ -19,7 +19,11 @@ fn is_group(e: &Entry) -> bool {
 }
 
 fn members(e: &Entry) -> BTreeSet<Uuid> {
-    if is_group(e) { e.refs("member").collect() } else { BTreeSet::new() }
+    if is_group(e) {
+        e.refs("member").collect()
+    } else {
+        BTreeSet::new()
+    }
 }
 
 fn refuse_derived(attr: &str) -> OperationError {
@@ -54,12 +58,18 @@ pub(crate) fn pre_modify(ident: &Identity, pairs: &[(StoredEntry, Entry)]) -> Re
     Ok(())
 }
 
-pub(crate) fn post_create(qs: &mut QueryServerWriteTransaction, created: &[StoredEntry]) -> Result<()> {
+pub(crate) fn post_create(
+    qs: &mut QueryServerWriteTransaction,
+    created: &[StoredEntry],
+) -> Result<()> {
     let seeds: BTreeSet<Uuid> = created.iter().flat_map(|c| members(c)).collect();
     update(qs, seeds, &HashSet::new())
 }
 
-pub(crate) fn post_modify(qs: &mut QueryServerWriteTransaction, changed: &[(StoredEntry, StoredEntry)]) -> Result<()> {
+pub(crate) fn post_modify(
+    qs: &mut QueryServerWriteTransaction,
+    changed: &[(StoredEntry, StoredEntry)],
+) -> Result<()> {
     let mut seeds = BTreeSet::new();
     for (o, n) in changed {
         let (before, after) = (members(o), members(n));
@@ -68,7 +78,10 @@ pub(crate) fn post_modify(qs: &mut QueryServerWriteTransaction, changed: &[(Stor
     update(qs, seeds, &HashSet::new())
 }
 
-pub(crate) fn post_delete(qs: &mut QueryServerWriteTransaction, deleted: &[StoredEntry]) -> Result<()> {
+pub(crate) fn post_delete(
+    qs: &mut QueryServerWriteTransaction,
+    deleted: &[StoredEntry],
+) -> Result<()> {
     let gone: HashSet<Uuid> = deleted.iter().filter_map(|d| d.uuid()).collect();
     let seeds = deleted.iter().flat_map(|d| members(d)).collect();
     update(qs, seeds, &gone)
@@ -83,7 +96,10 @@ pub(crate) fn parents(
     if let Some(p) = cache.get(&u) {
         return Ok(p.clone());
     }
-    let f = Filter::And(vec![Filter::eq("class", "group"), Filter::eq_uuid("member", u)]);
+    let f = Filter::And(vec![
+        Filter::eq("class", "group"),
+        Filter::eq_uuid("member", u),
+    ]);
     let p = qs.search_uuids(&f)?;
     cache.insert(u, p.clone());
     Ok(p)
@@ -103,40 +119,65 @@ pub(crate) fn expected(
             stack.extend(parents(qs, g, cache)?);
         }
     }
-    Ok((direct.into_iter().map(Value::Refer).collect(), all.into_iter().map(Value::Refer).collect()))
+    Ok((
+        direct.into_iter().map(Value::Refer).collect(),
+        all.into_iter().map(Value::Refer).collect(),
+    ))
 }
 
+/// Entries recomputed per step, bounding memory on bulk membership changes.
+const CHUNK: usize = 4096;
+
 /// Recomputes membership for `seeds` and everything nested below them.
-fn update(qs: &mut QueryServerWriteTransaction, seeds: BTreeSet<Uuid>, gone: &HashSet<Uuid>) -> Result<()> {
+fn update(
+    qs: &mut QueryServerWriteTransaction,
+    seeds: BTreeSet<Uuid>,
+    gone: &HashSet<Uuid>,
+) -> Result<()> {
     if seeds.is_empty() {
         return Ok(());
     }
+    // Walk down from the seeds; only groups need loading, to follow their members.
+    let groups = qs.search_ids(&Filter::eq("class", "group"))?;
     let mut affected: HashSet<Uuid> = HashSet::new();
+    let mut order: Vec<EntryId> = Vec::new();
     let mut queue: VecDeque<Uuid> = seeds.into_iter().collect();
-    let mut entries = Vec::new();
     while let Some(u) = queue.pop_front() {
         if gone.contains(&u) || !affected.insert(u) {
             continue;
         }
-        let Some(e) = qs.entry_by_uuid(u)? else { continue };
-        queue.extend(members(&e).into_iter().filter(|m| !affected.contains(m)));
-        entries.push(e);
-    }
-    let mut cache = HashMap::new();
-    let mut pairs = Vec::new();
-    for e in entries {
-        let Some(u) = e.uuid() else { continue };
-        let (direct, all) = expected(qs, u, &mut cache)?;
-        let empty = ValueSet::new();
-        if e.get("directmemberof").unwrap_or(&empty) != &direct || e.get("memberof").unwrap_or(&empty) != &all {
-            let mut n = e.entry.clone();
-            n.set("directmemberof", direct);
-            n.set("memberof", all);
-            pairs.push((e, n));
+        let Some(id) = qs.be().id_for_uuid(u)? else {
+            continue;
+        };
+        order.push(id);
+        if groups.contains(id)
+            && let Some(g) = qs.be().entry_by_id(id)?
+        {
+            queue.extend(members(&g).into_iter().filter(|m| !affected.contains(m)));
         }
     }
-    if !pairs.is_empty() {
-        qs.modify_pairs(&Identity::internal(), pairs)?;
+    // Only `member` defines membership and it does not change below, so the parent cache
+    // stays valid across chunks.
+    let mut cache = HashMap::new();
+    for chunk in order.chunks(CHUNK) {
+        let mut pairs = Vec::new();
+        for id in chunk {
+            let Some(e) = qs.be().entry_by_id(*id)? else {
+                continue;
+            };
+            let Some(u) = e.uuid() else { continue };
+            let (direct, all) = expected(qs, u, &mut cache)?;
+            let empty = ValueSet::new();
+            if e.get("directmemberof").unwrap_or(&empty) != &direct
+                || e.get("memberof").unwrap_or(&empty) != &all
+            {
+                let mut n = e.entry.clone();
+                n.set("directmemberof", direct);
+                n.set("memberof", all);
+                pairs.push((e, n));
+            }
+        }
+        qs.write_derived(pairs)?;
     }
     Ok(())
 }

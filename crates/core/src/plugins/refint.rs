@@ -2,19 +2,23 @@
 //! dangling reference are refused; deleting an entry removes every reference to it.
 
 use super::memberof::DERIVED;
+use crate::Result;
 use crate::entry::{Entry, StoredEntry};
 use crate::filter::Filter;
 use crate::identity::Identity;
 use crate::server::{QueryServerTransaction, QueryServerWriteTransaction};
 use crate::value::Value;
-use crate::Result;
 use idm_proto::PluginError;
 use std::collections::HashSet;
 use uuid::Uuid;
 
 /// Reference attributes that callers write (memberof is derived, and recomputed instead).
 pub(crate) fn reference_attrs(qs: &dyn QueryServerTransaction) -> Vec<String> {
-    qs.schema().reference_attributes().filter(|a| !DERIVED.contains(a)).map(str::to_string).collect()
+    qs.schema()
+        .reference_attributes()
+        .filter(|a| !DERIVED.contains(a))
+        .map(str::to_string)
+        .collect()
 }
 
 /// Every reference value that a write added must point at an existing entry.
@@ -31,7 +35,7 @@ pub(crate) fn check_new_references<'e>(
                 if known.contains(&u) || before.is_some_and(|b| b.contains(&Value::Refer(u))) {
                     continue;
                 }
-                if qs.be().raw().id_for_uuid(u)?.is_none() {
+                if qs.be().id_for_uuid(u)?.is_none() {
                     return Err(PluginError::ReferentialIntegrity(format!(
                         "entry '{}': attribute '{attr}' refers to {u}, which does not exist",
                         new.label()
@@ -45,11 +49,16 @@ pub(crate) fn check_new_references<'e>(
     Ok(())
 }
 
-pub(crate) fn post_delete(qs: &mut QueryServerWriteTransaction, deleted: &[StoredEntry]) -> Result<()> {
+pub(crate) fn post_delete(
+    qs: &mut QueryServerWriteTransaction,
+    deleted: &[StoredEntry],
+) -> Result<()> {
     let gone: HashSet<Uuid> = deleted.iter().filter_map(|d| d.uuid()).collect();
     let attrs = reference_attrs(qs);
-    let terms: Vec<Filter> =
-        attrs.iter().flat_map(|a| gone.iter().map(move |u| Filter::eq_uuid(a, *u))).collect();
+    let terms: Vec<Filter> = attrs
+        .iter()
+        .flat_map(|a| gone.iter().map(move |u| Filter::eq_uuid(a, *u)))
+        .collect();
     if terms.is_empty() {
         return Ok(());
     }

@@ -1,11 +1,11 @@
 use super::ServerState;
+use crate::Result;
 use crate::be::{BeRead, BeTxn, IdSet, Plan};
 use crate::entry::{Entry, StoredEntry};
 use crate::filter::{Filter, FilterContext};
 use crate::identity::{Identity, Limits};
 use crate::schema::Schema;
 use crate::value::Value;
-use crate::Result;
 use idm_proto::{Filter as ProtoFilter, ProtoEntry};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -14,7 +14,10 @@ use uuid::Uuid;
 pub(crate) fn exclude_deleted(f: Filter) -> Filter {
     Filter::And(vec![
         f,
-        Filter::AndNot(Box::new(Filter::Or(vec![Filter::eq("class", "recycled"), Filter::eq("class", "tombstone")]))),
+        Filter::AndNot(Box::new(Filter::Or(vec![
+            Filter::eq("class", "recycled"),
+            Filter::eq("class", "tombstone"),
+        ]))),
     ])
 }
 
@@ -42,11 +45,13 @@ pub trait QueryServerTransaction {
     }
 
     /// Ids of the entries matching `f`, answered from the indexes alone when they are exact.
-    fn search_ids(&mut self, f: &Filter) -> Result<IdSet> {
+    fn search_ids(&mut self, f: &Filter) -> Result<Arc<IdSet>> {
         let schema = self.schema();
         match self.be().plan(f, &schema)? {
             Plan::Indexed(ids) => Ok(ids),
-            _ => Ok(self.internal_search(f)?.iter().map(|e| e.id).collect()),
+            _ => Ok(Arc::new(
+                self.internal_search(f)?.iter().map(|e| e.id).collect(),
+            )),
         }
     }
 
@@ -54,8 +59,8 @@ pub trait QueryServerTransaction {
     fn search_uuids(&mut self, f: &Filter) -> Result<Vec<Uuid>> {
         let ids = self.search_ids(f)?;
         let mut out = Vec::with_capacity(ids.len() as usize);
-        for id in &ids {
-            if let Some(u) = self.be().raw().uuid_for_id(id)? {
+        for id in ids.iter() {
+            if let Some(u) = self.be().uuid_for_id(id)? {
                 out.push(u);
             }
         }
@@ -65,7 +70,11 @@ pub trait QueryServerTransaction {
     /// The uuid of the live entry with this name or spn.
     fn resolve_name(&mut self, name: &str) -> Result<Option<Uuid>> {
         let n = name.trim().to_lowercase();
-        let f = if n.contains('@') { Filter::eq("spn", n) } else { Filter::eq("name", n) };
+        let f = if n.contains('@') {
+            Filter::eq("spn", n)
+        } else {
+            Filter::eq("name", n)
+        };
         Ok(self.search_uuids(&exclude_deleted(f))?.into_iter().next())
     }
 
@@ -73,10 +82,18 @@ pub trait QueryServerTransaction {
     fn filter_from_proto(&mut self, ident: &Identity, pf: &ProtoFilter) -> Result<Filter> {
         let schema = self.schema();
         let mut resolve = |n: &str| self.resolve_name(n);
-        let mut ctx =
-            FilterContext { schema: &schema, self_uuid: ident.uuid(), limits: &ident.limits, resolve: &mut resolve };
+        let mut ctx = FilterContext {
+            schema: &schema,
+            self_uuid: ident.uuid(),
+            limits: &ident.limits,
+            resolve: &mut resolve,
+        };
         let f = Filter::from_proto(pf, &mut ctx)?;
-        Ok(if ident.is_internal() { f } else { exclude_deleted(f) })
+        Ok(if ident.is_internal() {
+            f
+        } else {
+            exclude_deleted(f)
+        })
     }
 
     /// Searches on behalf of `ident`, within its limits.
@@ -95,7 +112,11 @@ pub trait QueryServerTransaction {
             for v in vs {
                 strs.push(match v {
                     Value::Refer(u) => match self.entry_by_uuid(*u)? {
-                        Some(t) => t.first("spn").or_else(|| t.first("name")).map(Value::to_proto_string).unwrap_or_else(|| u.to_string()),
+                        Some(t) => t
+                            .first("spn")
+                            .or_else(|| t.first("name"))
+                            .map(Value::to_proto_string)
+                            .unwrap_or_else(|| u.to_string()),
                         None => u.to_string(),
                     },
                     other => other.to_proto_string(),

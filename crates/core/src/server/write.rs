@@ -40,7 +40,11 @@ impl QueryServerTransaction for QueryServerWriteTransaction<'_> {
 }
 
 impl<'a> QueryServerWriteTransaction<'a> {
-    pub(crate) fn new(qs: &'a QueryServer, lock: MutexGuard<'a, ()>, state: Arc<ServerState>) -> Result<Self> {
+    pub(crate) fn new(
+        qs: &'a QueryServer,
+        lock: MutexGuard<'a, ()>,
+        state: Arc<ServerState>,
+    ) -> Result<Self> {
         Ok(QueryServerWriteTransaction {
             qs,
             be: BeWrite::new(qs.be.write()?)?,
@@ -96,7 +100,10 @@ impl<'a> QueryServerWriteTransaction<'a> {
     pub fn create(&mut self, ident: &Identity, entries: &[ProtoEntry]) -> Result<Vec<Uuid>> {
         self.guarded(|w| {
             let cands = w.parse_with_cache(|schema, resolve| {
-                entries.iter().map(|pe| schema.entry_from_proto(pe, resolve)).collect::<Result<Vec<_>>>()
+                entries
+                    .iter()
+                    .map(|pe| schema.entry_from_proto(pe, resolve))
+                    .collect::<Result<Vec<_>>>()
             })?;
             let created = w.create_entries(ident, cands)?;
             Ok(created.iter().filter_map(|e| e.uuid()).collect())
@@ -104,10 +111,16 @@ impl<'a> QueryServerWriteTransaction<'a> {
     }
 
     /// Applies a modify list to every entry matching the filter. Returns how many changed.
-    pub fn modify(&mut self, ident: &Identity, filter: &ProtoFilter, ml: &ProtoModifyList) -> Result<usize> {
+    pub fn modify(
+        &mut self,
+        ident: &Identity,
+        filter: &ProtoFilter,
+        ml: &ProtoModifyList,
+    ) -> Result<usize> {
         self.guarded(|w| {
             let f = w.filter_from_proto(ident, filter)?;
-            let ml = w.parse_with_cache(|schema, resolve| ModifyList::from_proto(ml, schema, resolve))?;
+            let ml =
+                w.parse_with_cache(|schema, resolve| ModifyList::from_proto(ml, schema, resolve))?;
             w.modify_entries(ident, &f, &ml)
         })
     }
@@ -139,7 +152,10 @@ impl<'a> QueryServerWriteTransaction<'a> {
         self.guarded(|w| {
             let schema = w.schema();
             let n = w.be.reindex(&schema, progress)?;
-            w.be.raw_write().set_meta(crate::be::meta::INDEX_VERSION, &super::initialise::INDEX_VERSION.to_be_bytes())?;
+            w.be.raw_write().set_meta(
+                crate::be::meta::INDEX_VERSION,
+                &super::initialise::INDEX_VERSION.to_be_bytes(),
+            )?;
             Ok(n)
         })
     }
@@ -148,19 +164,37 @@ impl<'a> QueryServerWriteTransaction<'a> {
         if self.failed {
             return Err(OperationError::TransactionFailed);
         }
-        let QueryServerWriteTransaction { qs, be, state, state_changed, _lock, .. } = self;
-        if state_changed { qs.publish(state, || be.commit()) } else { be.commit() }
+        let QueryServerWriteTransaction {
+            qs,
+            be,
+            state,
+            state_changed,
+            _lock,
+            ..
+        } = self;
+        if state_changed {
+            qs.publish(state, || be.commit())
+        } else {
+            be.commit()
+        }
     }
 
     // ----- The pipelines ------------------------------------------------------------------
 
-    pub(crate) fn create_entries(&mut self, ident: &Identity, mut cands: Vec<Entry>) -> Result<Vec<StoredEntry>> {
+    pub(crate) fn create_entries(
+        &mut self,
+        ident: &Identity,
+        mut cands: Vec<Entry>,
+    ) -> Result<Vec<StoredEntry>> {
         if cands.is_empty() {
             return Err(OperationError::EmptyRequest);
         }
         plugins::pre_create(self, ident, &mut cands)?;
         let schema = self.schema();
-        let valid = cands.into_iter().map(|e| schema.validate(e)).collect::<Result<Vec<ValidEntry>>>()?;
+        let valid = cands
+            .into_iter()
+            .map(|e| schema.validate(e))
+            .collect::<Result<Vec<ValidEntry>>>()?;
         plugins::attrunique::check(self, valid.iter().map(|e| (None, None, &**e)))?;
         let created = self.be.create(valid, &schema)?;
         plugins::post_create(self, ident, &created)?;
@@ -168,7 +202,12 @@ impl<'a> QueryServerWriteTransaction<'a> {
         Ok(created)
     }
 
-    pub(crate) fn modify_entries(&mut self, ident: &Identity, f: &Filter, ml: &ModifyList) -> Result<usize> {
+    pub(crate) fn modify_entries(
+        &mut self,
+        ident: &Identity,
+        f: &Filter,
+        ml: &ModifyList,
+    ) -> Result<usize> {
         let schema = self.schema();
         let cands = self.be.search(f, &schema, &ident.limits)?;
         if cands.is_empty() {
@@ -197,16 +236,39 @@ impl<'a> QueryServerWriteTransaction<'a> {
         let mut olds = Vec::with_capacity(pairs.len());
         let mut valid = Vec::with_capacity(pairs.len());
         for (old, new) in pairs {
-            let v = schema.validate(new)?;
-            olds.push(old.clone());
-            valid.push((old, v));
+            valid.push(schema.validate(new)?);
+            olds.push(old);
         }
-        plugins::attrunique::check(self, valid.iter().map(|(o, n)| (Some(o.id), Some(&o.entry), &**n)))?;
-        let news = self.be.modify(valid, &schema)?;
-        let changed: Vec<(StoredEntry, StoredEntry)> = olds.into_iter().zip(news).filter(|(o, n)| o.entry != n.entry).collect();
+        plugins::attrunique::check(
+            self,
+            olds.iter()
+                .zip(&valid)
+                .map(|(o, n)| (Some(o.id), Some(&o.entry), &**n)),
+        )?;
+        let news = self.be.modify(olds.iter().zip(valid), &schema)?;
+        let changed: Vec<(StoredEntry, StoredEntry)> = olds
+            .into_iter()
+            .zip(news)
+            .filter(|(o, n)| o.entry != n.entry)
+            .collect();
         plugins::post_modify(self, ident, &changed)?;
         self.after_write(changed.iter().flat_map(|(o, n)| [&o.entry, &n.entry]))?;
         Ok(changed)
+    }
+
+    /// Writes entries whose only change is to attributes derived from other entries (memberOf).
+    /// Such values come from existing entries and are neither unique nor caller-supplied, so the
+    /// plugins that guard caller input have nothing to check; schema still does.
+    pub(crate) fn write_derived(&mut self, pairs: Vec<(StoredEntry, Entry)>) -> Result<()> {
+        let schema = self.schema();
+        let mut olds = Vec::with_capacity(pairs.len());
+        let mut valid = Vec::with_capacity(pairs.len());
+        for (old, new) in pairs {
+            valid.push(schema.validate(new)?);
+            olds.push(old);
+        }
+        self.be.modify(olds.iter().zip(valid), &schema)?;
+        Ok(())
     }
 
     pub(crate) fn delete_entries(&mut self, ident: &Identity, f: &Filter) -> Result<usize> {
@@ -232,16 +294,26 @@ impl<'a> QueryServerWriteTransaction<'a> {
             domain |= e.uuid() == Some(UUID_DOMAIN_INFO);
         }
         if schema {
-            let f = Filter::Or(vec![Filter::eq("class", "attributetype"), Filter::eq("class", "classtype")]);
+            let f = Filter::Or(vec![
+                Filter::eq("class", "attributetype"),
+                Filter::eq("class", "classtype"),
+            ]);
             let entries = self.internal_search(&f)?;
             let new = Schema::from_entries(entries.iter().map(|e| &e.entry))?;
             self.be.drop_undeclared_indexes(&new)?;
-            info!("schema changed: {} attributes, {} classes", new.attributes().count(), new.classes().count());
+            info!(
+                "schema changed: {} attributes, {} classes",
+                new.attributes().count(),
+                new.classes().count()
+            );
             self.state.schema = Arc::new(new);
             self.state_changed = true;
         }
         if domain && let Some(d) = self.be.entry_by_uuid(UUID_DOMAIN_INFO)? {
-            self.state.domain_name = d.first("domain_name").and_then(Value::as_str).map(str::to_string);
+            self.state.domain_name = d
+                .first("domain_name")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             self.state.domain_uuid = d.first("domain_uuid").and_then(Value::as_uuid);
             self.state_changed = true;
         }
