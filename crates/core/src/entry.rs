@@ -27,9 +27,7 @@ pub enum DbEntry {
 
 #[derive(Serialize)]
 enum DbEntryRef<'a> {
-    V1 {
-        attrs: &'a BTreeMap<String, ValueSet>,
-    },
+    V1 { attrs: &'a BTreeMap<String, ValueSet> },
 }
 
 impl Entry {
@@ -54,17 +52,11 @@ impl Entry {
     }
 
     pub fn has_class(&self, class: &str) -> bool {
-        self.attrs
-            .get("class")
-            .is_some_and(|vs| vs.iter().any(|v| v.as_str() == Some(class)))
+        self.attrs.get("class").is_some_and(|vs| vs.iter().any(|v| v.as_str() == Some(class)))
     }
 
     pub fn classes(&self) -> impl Iterator<Item = &str> {
-        self.attrs
-            .get("class")
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
+        self.attrs.get("class").into_iter().flatten().filter_map(Value::as_str)
     }
 
     pub fn has(&self, attr: &str) -> bool {
@@ -81,11 +73,7 @@ impl Entry {
 
     /// Reference values (uuids) of one attribute.
     pub fn refs(&self, attr: &str) -> impl Iterator<Item = Uuid> + '_ {
-        self.attrs
-            .get(attr)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_uuid)
+        self.attrs.get(attr).into_iter().flatten().filter_map(Value::as_uuid)
     }
 
     pub fn add(&mut self, attr: &str, v: Value) -> bool {
@@ -115,13 +103,7 @@ impl Entry {
         };
         let key = v.eq_key();
         let before = vs.len();
-        vs.retain(|x| {
-            if key.is_some() {
-                x.eq_key() != key
-            } else {
-                x != v
-            }
-        });
+        vs.retain(|x| if key.is_some() { x.eq_key() != key } else { x != v });
         let changed = vs.len() != before;
         if vs.is_empty() {
             self.attrs.remove(attr);
@@ -130,13 +112,11 @@ impl Entry {
     }
 
     pub fn encode(&self) -> Result<Vec<u8>> {
-        postcard::to_allocvec(&DbEntryRef::V1 { attrs: &self.attrs })
-            .map_err(|e| OperationError::Serde(e.to_string()))
+        postcard::to_allocvec(&DbEntryRef::V1 { attrs: &self.attrs }).map_err(|e| OperationError::Serde(e.to_string()))
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Entry> {
-        let db: DbEntry =
-            postcard::from_bytes(bytes).map_err(|e| OperationError::Serde(e.to_string()))?;
+        let db: DbEntry = postcard::from_bytes(bytes).map_err(|e| OperationError::Serde(e.to_string()))?;
         Ok(Entry::from_db(db))
     }
 
@@ -150,9 +130,7 @@ impl Entry {
     }
 
     pub fn to_db(&self) -> DbEntry {
-        DbEntry::V1 {
-            attrs: self.attrs.clone(),
-        }
+        DbEntry::V1 { attrs: self.attrs.clone() }
     }
 
     /// Serialises the stored form as JSON without cloning the entry (used by backups).

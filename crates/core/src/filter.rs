@@ -78,8 +78,7 @@ impl Filter {
                 let attr = a.trim().to_lowercase();
                 let sa = ctx.schema.require_attribute(&attr)?;
                 let key = match sa.syntax {
-                    SyntaxType::ReferenceUuid | SyntaxType::Uuid => match Uuid::parse_str(v.trim())
-                    {
+                    SyntaxType::ReferenceUuid | SyntaxType::Uuid => match Uuid::parse_str(v.trim()) {
                         Ok(u) => uuid_key(u),
                         Err(_) => uuid_key((ctx.resolve)(v)?.unwrap_or(UUID_DOES_NOT_EXIST)),
                     },
@@ -99,16 +98,11 @@ impl Filter {
                         | SyntaxType::Url
                         | SyntaxType::SecurityPrincipalName
                 ) {
-                    return Err(OperationError::SchemaViolation(
-                        SchemaError::InvalidAttributeSyntax {
-                            attr,
-                            value: v.clone(),
-                            reason: format!(
-                                "substring search is not supported for syntax {}",
-                                sa.syntax
-                            ),
-                        },
-                    ));
+                    return Err(OperationError::SchemaViolation(SchemaError::InvalidAttributeSyntax {
+                        attr,
+                        value: v.clone(),
+                        reason: format!("substring search is not supported for syntax {}", sa.syntax),
+                    }));
                 }
                 Filter::Sub(attr, v.to_lowercase())
             }
@@ -117,33 +111,20 @@ impl Filter {
                 ctx.schema.require_attribute(&attr)?;
                 Filter::Pres(attr)
             }
-            ProtoFilter::Or(fs) => Filter::Or(
-                fs.iter()
-                    .map(|f| Self::convert(f, ctx))
-                    .collect::<Result<_>>()?,
-            ),
-            ProtoFilter::And(fs) => Filter::And(
-                fs.iter()
-                    .map(|f| Self::convert(f, ctx))
-                    .collect::<Result<_>>()?,
-            ),
+            ProtoFilter::Or(fs) => Filter::Or(fs.iter().map(|f| Self::convert(f, ctx)).collect::<Result<_>>()?),
+            ProtoFilter::And(fs) => Filter::And(fs.iter().map(|f| Self::convert(f, ctx)).collect::<Result<_>>()?),
             ProtoFilter::AndNot(f) => Filter::AndNot(Box::new(Self::convert(f, ctx)?)),
-            ProtoFilter::SelfUuid => {
-                Filter::eq_uuid("uuid", ctx.self_uuid.unwrap_or(UUID_DOES_NOT_EXIST))
-            }
+            ProtoFilter::SelfUuid => Filter::eq_uuid("uuid", ctx.self_uuid.unwrap_or(UUID_DOES_NOT_EXIST)),
         })
     }
 
     /// The in-memory test: the single definition of what a filter means.
     pub fn matches(&self, e: &Entry) -> bool {
         match self {
-            Filter::Eq(a, k) => e
-                .get(a)
-                .is_some_and(|vs| vs.iter().any(|v| key_matches(v, k))),
-            Filter::Sub(a, n) => e.get(a).is_some_and(|vs| {
-                vs.iter()
-                    .any(|v| v.sub_source().is_some_and(|s| s.contains(n.as_str())))
-            }),
+            Filter::Eq(a, k) => e.get(a).is_some_and(|vs| vs.iter().any(|v| key_matches(v, k))),
+            Filter::Sub(a, n) => {
+                e.get(a).is_some_and(|vs| vs.iter().any(|v| v.sub_source().is_some_and(|s| s.contains(n.as_str()))))
+            }
             Filter::Pres(a) => e.has(a),
             Filter::Or(fs) => fs.iter().any(|f| f.matches(e)),
             Filter::And(fs) => fs.iter().all(|f| f.matches(e)),

@@ -67,17 +67,11 @@ pub struct Identity {
 
 impl Identity {
     pub fn internal() -> Self {
-        Identity {
-            origin: Origin::Internal,
-            limits: Limits::unlimited(),
-        }
+        Identity { origin: Origin::Internal, limits: Limits::unlimited() }
     }
 
     pub fn user(uuid: Uuid, limits: Limits) -> Self {
-        Identity {
-            origin: Origin::User(uuid),
-            limits,
-        }
+        Identity { origin: Origin::User(uuid), limits }
     }
 
     pub fn is_internal(&self) -> bool {

@@ -47,10 +47,9 @@ impl ModifyList {
             let attr = m.attr().trim().to_lowercase();
             let sa = schema.require_attribute(&attr)?;
             out.push(match m {
-                ProtoModify::Present(_, v) => Modify::Present(
-                    attr.clone(),
-                    Value::from_input(&attr, sa.syntax, v, resolve)?,
-                ),
+                ProtoModify::Present(_, v) => {
+                    Modify::Present(attr.clone(), Value::from_input(&attr, sa.syntax, v, resolve)?)
+                }
                 ProtoModify::Removed(_, v) => {
                     let value = if sa.syntax == SyntaxType::ReferenceUuid {
                         Value::from_input(&attr, sa.syntax, v, &mut |n| {

@@ -65,11 +65,7 @@ fn def_err(msg: String) -> OperationError {
 }
 
 fn strings(e: &Entry, attr: &str) -> BTreeSet<String> {
-    e.get(attr)
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect()
+    e.get(attr).into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect()
 }
 
 fn boolean(e: &Entry, attr: &str) -> bool {
@@ -97,13 +93,7 @@ impl Schema {
                     .get("index")
                     .into_iter()
                     .flatten()
-                    .filter_map(|v| {
-                        if let Value::Index(i) = v {
-                            Some(*i)
-                        } else {
-                            None
-                        }
-                    })
+                    .filter_map(|v| if let Value::Index(i) = v { Some(*i) } else { None })
                     .collect();
                 let a = SchemaAttribute {
                     multivalue: boolean(e, "multivalue"),
@@ -151,25 +141,16 @@ impl Schema {
                 )));
             }
             if a.syntax.is_secret() && !a.index.is_empty() {
-                return Err(def_err(format!(
-                    "attribute '{}' holds secrets and cannot be indexed",
-                    a.name
-                )));
+                return Err(def_err(format!("attribute '{}' holds secrets and cannot be indexed", a.name)));
             }
         }
         for c in self.classes.values() {
             if !valid_identifier(&c.name) {
-                return Err(def_err(format!(
-                    "class name '{}' must be a lowercase identifier",
-                    c.name
-                )));
+                return Err(def_err(format!("class name '{}' must be a lowercase identifier", c.name)));
             }
             for a in c.all_must().chain(c.all_may()) {
                 if !self.attributes.contains_key(a) {
-                    return Err(def_err(format!(
-                        "class '{}' refers to undefined attribute '{a}'",
-                        c.name
-                    )));
+                    return Err(def_err(format!("class '{}' refers to undefined attribute '{a}'", c.name)));
                 }
             }
         }
@@ -194,31 +175,22 @@ impl Schema {
 
     /// The attribute definition, or the schema error an operator needs to see.
     pub fn require_attribute(&self, name: &str) -> Result<&SchemaAttribute> {
-        self.attributes.get(name).ok_or_else(|| {
-            OperationError::SchemaViolation(SchemaError::InvalidAttribute(name.to_string()))
-        })
+        self.attributes
+            .get(name)
+            .ok_or_else(|| OperationError::SchemaViolation(SchemaError::InvalidAttribute(name.to_string())))
     }
 
     /// Every (index type, attribute) pair that schema declares.
     pub fn declared_indexes(&self) -> BTreeSet<(IndexType, String)> {
-        self.attributes
-            .values()
-            .flat_map(|a| a.index.iter().map(move |i| (*i, a.name.clone())))
-            .collect()
+        self.attributes.values().flat_map(|a| a.index.iter().map(move |i| (*i, a.name.clone()))).collect()
     }
 
     pub fn reference_attributes(&self) -> impl Iterator<Item = &str> {
-        self.attributes
-            .values()
-            .filter(|a| a.syntax.is_reference())
-            .map(|a| a.name.as_str())
+        self.attributes.values().filter(|a| a.syntax.is_reference()).map(|a| a.name.as_str())
     }
 
     pub fn unique_attributes(&self) -> impl Iterator<Item = &str> {
-        self.attributes
-            .values()
-            .filter(|a| a.unique)
-            .map(|a| a.name.as_str())
+        self.attributes.values().filter(|a| a.unique).map(|a| a.name.as_str())
     }
 
     /// Parses a caller's entry into typed values; names in reference attributes are resolved.
@@ -247,9 +219,10 @@ impl Schema {
         let mut any_class = false;
         for c in e.classes() {
             any_class = true;
-            let sc = self.classes.get(c).ok_or_else(|| {
-                OperationError::SchemaViolation(SchemaError::InvalidClass(c.to_string()))
-            })?;
+            let sc = self
+                .classes
+                .get(c)
+                .ok_or_else(|| OperationError::SchemaViolation(SchemaError::InvalidClass(c.to_string())))?;
             must.extend(sc.all_must().map(String::as_str));
             may.extend(sc.all_may().map(String::as_str));
         }

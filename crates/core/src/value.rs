@@ -27,11 +27,7 @@ pub enum IndexType {
 }
 
 impl IndexType {
-    pub const ALL: [IndexType; 3] = [
-        IndexType::Equality,
-        IndexType::Presence,
-        IndexType::SubString,
-    ];
+    pub const ALL: [IndexType; 3] = [IndexType::Equality, IndexType::Presence, IndexType::SubString];
 
     /// Short form used in storage names, e.g. `idx_eq_name`.
     pub fn short(self) -> &'static str {
@@ -113,20 +109,12 @@ impl FromStr for SyntaxType {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         let up = s.to_ascii_uppercase();
-        SyntaxType::ALL
-            .iter()
-            .copied()
-            .find(|t| t.name() == up)
-            .ok_or_else(|| {
-                format!(
-                    "unknown syntax; expected one of {}",
-                    SyntaxType::ALL
-                        .iter()
-                        .map(|s| s.name())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })
+        SyntaxType::ALL.iter().copied().find(|t| t.name() == up).ok_or_else(|| {
+            format!(
+                "unknown syntax; expected one of {}",
+                SyntaxType::ALL.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
+            )
+        })
     }
 }
 
@@ -189,10 +177,8 @@ pub enum Value {
 
 static INAME_DENY: LazyLock<Regex> = LazyLock::new(|| {
     #[allow(clippy::expect_used)]
-    Regex::new(
-        r"^((\.|_).*|.*(\s|:|;|@|,|/|\\|=).*|\d+|root|nobody|nogroup|wheel|sshd|shadow|systemd.*)$",
-    )
-    .expect("static regex")
+    Regex::new(r"^((\.|_).*|.*(\s|:|;|@|,|/|\\|=).*|\d+|root|nobody|nogroup|wheel|sshd|shadow|systemd.*)$")
+        .expect("static regex")
 });
 
 fn syntax_err(attr: &str, value: &str, reason: impl Into<String>) -> OperationError {
@@ -220,9 +206,7 @@ pub fn iname_problem(s: &str) -> Option<&'static str> {
 }
 
 pub fn format_datetime(dt: &OffsetDateTime) -> String {
-    dt.to_offset(time::UtcOffset::UTC)
-        .format(&Rfc3339)
-        .unwrap_or_else(|_| dt.unix_timestamp().to_string())
+    dt.to_offset(time::UtcOffset::UTC).format(&Rfc3339).unwrap_or_else(|_| dt.unix_timestamp().to_string())
 }
 
 fn parse_email(attr: &str, s: &str) -> Result<String> {
@@ -231,18 +215,10 @@ fn parse_email(attr: &str, s: &str) -> Result<String> {
         return Err(syntax_err(attr, s, "an email address needs an '@'"));
     };
     if local.is_empty() || domain.is_empty() || !domain.contains('.') && domain != "localhost" {
-        return Err(syntax_err(
-            attr,
-            s,
-            "an email address needs a local part and a domain",
-        ));
+        return Err(syntax_err(attr, s, "an email address needs a local part and a domain"));
     }
     if s.chars().any(|c| c.is_whitespace() || c.is_control()) || local.contains('@') {
-        return Err(syntax_err(
-            attr,
-            s,
-            "an email address must not contain whitespace or a second '@'",
-        ));
+        return Err(syntax_err(attr, s, "an email address must not contain whitespace or a second '@'"));
     }
     Ok(format!("{local}@{}", domain.to_lowercase()))
 }
@@ -297,19 +273,17 @@ impl Value {
                 }
                 Value::Iname(v)
             }
-            SyntaxType::Uuid => Value::Uuid(
-                Uuid::parse_str(input.trim()).map_err(|_| syntax_err(attr, input, "not a uuid"))?,
-            ),
+            SyntaxType::Uuid => {
+                Value::Uuid(Uuid::parse_str(input.trim()).map_err(|_| syntax_err(attr, input, "not a uuid"))?)
+            }
             SyntaxType::ReferenceUuid => match Uuid::parse_str(input.trim()) {
                 Ok(u) => Value::Refer(u),
                 Err(_) => match resolve(input)? {
                     Some(u) => Value::Refer(u),
                     None => {
-                        return Err(OperationError::Plugin(
-                            idm_proto::PluginError::ReferentialIntegrity(format!(
-                                "attribute '{attr}': no entry named '{input}'"
-                            )),
-                        ));
+                        return Err(OperationError::Plugin(idm_proto::PluginError::ReferentialIntegrity(format!(
+                            "attribute '{attr}': no entry named '{input}'"
+                        ))));
                     }
                 },
             },
@@ -319,44 +293,26 @@ impl Value {
                 _ => return Err(syntax_err(attr, input, "expected true or false")),
             },
             SyntaxType::Uint32 => Value::Uint32(
-                input
-                    .trim()
-                    .parse()
-                    .map_err(|_| syntax_err(attr, input, "expected an unsigned 32-bit integer"))?,
+                input.trim().parse().map_err(|_| syntax_err(attr, input, "expected an unsigned 32-bit integer"))?,
             ),
             SyntaxType::DateTime => Value::DateTime(
                 OffsetDateTime::parse(input.trim(), &Rfc3339)
                     .map_err(|_| {
-                        syntax_err(
-                            attr,
-                            input,
-                            "expected an RFC 3339 date and time, e.g. 2026-01-31T12:00:00Z",
-                        )
+                        syntax_err(attr, input, "expected an RFC 3339 date and time, e.g. 2026-01-31T12:00:00Z")
                     })?
                     .to_offset(time::UtcOffset::UTC),
             ),
             SyntaxType::SecurityPrincipalName => {
                 let lower = input.to_lowercase();
                 match lower.rsplit_once('@') {
-                    Some((n, d)) if !n.is_empty() && !d.is_empty() => {
-                        Value::Spn(n.to_string(), d.to_string())
-                    }
+                    Some((n, d)) if !n.is_empty() && !d.is_empty() => Value::Spn(n.to_string(), d.to_string()),
                     _ => return Err(syntax_err(attr, input, "expected name@domain")),
                 }
             }
-            SyntaxType::IndexId => Value::Index(
-                input
-                    .parse()
-                    .map_err(|e: String| syntax_err(attr, input, e))?,
-            ),
-            SyntaxType::SyntaxId => Value::Syntax(
-                input
-                    .parse()
-                    .map_err(|e: String| syntax_err(attr, input, e))?,
-            ),
+            SyntaxType::IndexId => Value::Index(input.parse().map_err(|e: String| syntax_err(attr, input, e))?),
+            SyntaxType::SyntaxId => Value::Syntax(input.parse().map_err(|e: String| syntax_err(attr, input, e))?),
             SyntaxType::JsonFilter => Value::JsonFilter(
-                serde_json::from_str(input)
-                    .map_err(|e| syntax_err(attr, input, format!("not a JSON filter: {e}")))?,
+                serde_json::from_str(input).map_err(|e| syntax_err(attr, input, format!("not a JSON filter: {e}")))?,
             ),
             SyntaxType::EmailAddress => Value::Email(parse_email(attr, input)?),
             SyntaxType::Url => {
@@ -364,11 +320,7 @@ impl Value {
                     && input.len() > 8
                     && !input.chars().any(|c| c.is_whitespace() || c.is_control());
                 if !ok {
-                    return Err(syntax_err(
-                        attr,
-                        input,
-                        "expected an http:// or https:// URL",
-                    ));
+                    return Err(syntax_err(attr, input, "expected an http:// or https:// URL"));
                 }
                 Value::Url(input.to_string())
             }
@@ -385,11 +337,7 @@ impl Value {
     /// value.
     pub fn eq_key(&self) -> Option<String> {
         Some(match self {
-            Value::Utf8(s)
-            | Value::Iutf8(s)
-            | Value::Iname(s)
-            | Value::Email(s)
-            | Value::Url(s) => {
+            Value::Utf8(s) | Value::Iutf8(s) | Value::Iname(s) | Value::Email(s) | Value::Url(s) => {
                 if let Value::Email(e) = self {
                     e.to_lowercase()
                 } else {
@@ -437,12 +385,9 @@ impl Value {
 
     pub fn as_str(&self) -> Option<&str> {
         match self {
-            Value::Utf8(s)
-            | Value::Iutf8(s)
-            | Value::Iname(s)
-            | Value::Email(s)
-            | Value::Url(s)
-            | Value::Secret(s) => Some(s),
+            Value::Utf8(s) | Value::Iutf8(s) | Value::Iname(s) | Value::Email(s) | Value::Url(s) | Value::Secret(s) => {
+                Some(s)
+            }
             _ => None,
         }
     }
@@ -455,8 +400,7 @@ pub const SUBSTRING_GRAM: usize = 3;
 pub fn trigrams(s: &str) -> impl Iterator<Item = String> + '_ {
     let chars: Vec<char> = s.chars().collect();
     let n = chars.len();
-    (0..n.saturating_sub(SUBSTRING_GRAM - 1))
-        .map(move |i| chars[i..i + SUBSTRING_GRAM].iter().collect())
+    (0..n.saturating_sub(SUBSTRING_GRAM - 1)).map(move |i| chars[i..i + SUBSTRING_GRAM].iter().collect())
 }
 
 /// The key a filter term compares against: `input` normalised the way stored values of this
@@ -469,9 +413,7 @@ pub fn filter_eq_key(attr: &str, syntax: SyntaxType, input: &str) -> Result<Stri
         SyntaxType::Utf8String | SyntaxType::Url => Ok(input.to_string()),
         SyntaxType::EmailAddress => Ok(input.trim().to_lowercase()),
         SyntaxType::Credential | SyntaxType::SecretUtf8String => {
-            Err(OperationError::InvalidAttribute(format!(
-                "{attr}: values of this attribute cannot be searched for"
-            )))
+            Err(OperationError::InvalidAttribute(format!("{attr}: values of this attribute cannot be searched for")))
         }
         _ => {
             let v = Value::from_input(attr, syntax, input, &mut |_| Ok(None))?;
@@ -485,71 +427,29 @@ mod tests {
     use super::*;
 
     fn parse(s: SyntaxType, i: &str) -> Result<Value> {
-        Value::from_input("a", s, i, &mut |n| {
-            Ok((n == "known").then(|| Uuid::from_u128(7)))
-        })
+        Value::from_input("a", s, i, &mut |n| Ok((n == "known").then(|| Uuid::from_u128(7))))
     }
 
     #[test]
     fn normalisation() {
-        assert_eq!(
-            parse(SyntaxType::Utf8StringIname, "Alice").unwrap(),
-            Value::Iname("alice".into())
-        );
-        for bad in [
-            "_x",
-            ".x",
-            "a b",
-            "a@b",
-            "123",
-            "root",
-            "systemd-x",
-            "",
-            "00000000-0000-0000-0000-000000000001",
-        ] {
+        assert_eq!(parse(SyntaxType::Utf8StringIname, "Alice").unwrap(), Value::Iname("alice".into()));
+        for bad in ["_x", ".x", "a b", "a@b", "123", "root", "systemd-x", "", "00000000-0000-0000-0000-000000000001"] {
             assert!(parse(SyntaxType::Utf8StringIname, bad).is_err(), "{bad}");
         }
-        assert_eq!(
-            parse(SyntaxType::Utf8StringInsensitive, "PeRsOn")
-                .unwrap()
-                .eq_key()
-                .unwrap(),
-            "person"
-        );
-        assert_eq!(
-            parse(SyntaxType::ReferenceUuid, "known").unwrap(),
-            Value::Refer(Uuid::from_u128(7))
-        );
+        assert_eq!(parse(SyntaxType::Utf8StringInsensitive, "PeRsOn").unwrap().eq_key().unwrap(), "person");
+        assert_eq!(parse(SyntaxType::ReferenceUuid, "known").unwrap(), Value::Refer(Uuid::from_u128(7)));
         assert!(parse(SyntaxType::ReferenceUuid, "unknown").is_err());
         assert_eq!(
-            parse(SyntaxType::SecurityPrincipalName, "Bob@Example.com")
-                .unwrap()
-                .eq_key()
-                .unwrap(),
+            parse(SyntaxType::SecurityPrincipalName, "Bob@Example.com").unwrap().eq_key().unwrap(),
             "bob@example.com"
         );
+        assert_eq!(parse(SyntaxType::IndexId, "equality").unwrap(), Value::Index(IndexType::Equality));
+        assert_eq!(parse(SyntaxType::Boolean, "TRUE").unwrap(), Value::Bool(true));
         assert_eq!(
-            parse(SyntaxType::IndexId, "equality").unwrap(),
-            Value::Index(IndexType::Equality)
-        );
-        assert_eq!(
-            parse(SyntaxType::Boolean, "TRUE").unwrap(),
-            Value::Bool(true)
-        );
-        assert_eq!(
-            parse(SyntaxType::DateTime, "2026-01-01T10:00:00+02:00")
-                .unwrap()
-                .eq_key()
-                .unwrap(),
+            parse(SyntaxType::DateTime, "2026-01-01T10:00:00+02:00").unwrap().eq_key().unwrap(),
             "2026-01-01T08:00:00Z"
         );
-        assert_eq!(
-            parse(SyntaxType::EmailAddress, "A@Example.COM")
-                .unwrap()
-                .eq_key()
-                .unwrap(),
-            "a@example.com"
-        );
+        assert_eq!(parse(SyntaxType::EmailAddress, "A@Example.COM").unwrap().eq_key().unwrap(), "a@example.com");
         assert!(parse(SyntaxType::EmailAddress, "nope").is_err());
         assert!(parse(SyntaxType::Credential, "x").is_err());
         assert_eq!(Value::Secret("s".into()).eq_key(), None);
@@ -569,10 +469,7 @@ mod tests {
         let vs = vec![
             Value::Utf8("x".into()),
             Value::DateTime(OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap()),
-            Value::JsonFilter(ProtoFilter::And(vec![
-                ProtoFilter::Pres("class".into()),
-                ProtoFilter::SelfUuid,
-            ])),
+            Value::JsonFilter(ProtoFilter::And(vec![ProtoFilter::Pres("class".into()), ProtoFilter::SelfUuid])),
             Value::Spn("a".into(), "b.c".into()),
             Value::Index(IndexType::SubString),
         ];

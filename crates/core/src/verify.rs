@@ -29,11 +29,7 @@ impl VerifyReport {
 type Expected = HashMap<(IndexType, String), BTreeMap<String, IdSet>>;
 
 fn attr_err(uuid: Uuid, attr: &str, detail: String) -> ConsistencyError {
-    ConsistencyError::Attribute {
-        uuid,
-        attr: attr.to_string(),
-        detail,
-    }
+    ConsistencyError::Attribute { uuid, attr: attr.to_string(), detail }
 }
 
 fn closure(start: &[Uuid], parents: &HashMap<Uuid, Vec<Uuid>>) -> BTreeSet<Uuid> {
@@ -48,10 +44,7 @@ fn closure(start: &[Uuid], parents: &HashMap<Uuid, Vec<Uuid>>) -> BTreeSet<Uuid>
 }
 
 fn refs_of(vs: Option<&ValueSet>) -> BTreeSet<Uuid> {
-    vs.into_iter()
-        .flatten()
-        .filter_map(Value::as_uuid)
-        .collect()
+    vs.into_iter().flatten().filter_map(Value::as_uuid).collect()
 }
 
 impl QueryServerReadTransaction<'_> {
@@ -66,9 +59,7 @@ impl QueryServerReadTransaction<'_> {
         let schema = self.schema();
         let built = self.be().raw().built_indexes()?;
         for (t, a) in schema.declared_indexes().difference(&built) {
-            r.warnings.push(format!(
-                "index {t} {a} is declared in schema but not built: run `kanidmd reindex`"
-            ));
+            r.warnings.push(format!("index {t} {a} is declared in schema but not built: run `kanidmd reindex`"));
         }
         let total = self.be().raw().entry_count()?;
 
@@ -86,18 +77,12 @@ impl QueryServerReadTransaction<'_> {
             let e = match Entry::decode(bytes) {
                 Ok(e) => e,
                 Err(err) => {
-                    errors.push(ConsistencyError::EntryDecode {
-                        id,
-                        reason: err.to_string(),
-                    });
+                    errors.push(ConsistencyError::EntryDecode { id, reason: err.to_string() });
                     return Ok(());
                 }
             };
             let Some(u) = e.uuid() else {
-                errors.push(ConsistencyError::EntryDecode {
-                    id,
-                    reason: "entry has no uuid".into(),
-                });
+                errors.push(ConsistencyError::EntryDecode { id, reason: "entry has no uuid".into() });
                 return Ok(());
             };
             if let Some(other) = uuids.insert(u, id) {
@@ -107,10 +92,7 @@ impl QueryServerReadTransaction<'_> {
                 });
             }
             if u == UUID_DOMAIN_INFO {
-                domain = e
-                    .first("domain_name")
-                    .and_then(Value::as_str)
-                    .map(str::to_string);
+                domain = e.first("domain_name").and_then(Value::as_str).map(str::to_string);
             }
             if let Err(err) = schema.validate(e.clone()) {
                 errors.push(ConsistencyError::Entry {
@@ -122,22 +104,13 @@ impl QueryServerReadTransaction<'_> {
                 for v in e.get(attr).into_iter().flatten() {
                     let Some(k) = v.eq_key() else { continue };
                     if let Some(first) = unique_seen.insert((attr.clone(), k.clone()), u) {
-                        errors.push(attr_err(
-                            u,
-                            attr,
-                            format!("value '{k}' is also used by {first}"),
-                        ));
+                        errors.push(attr_err(u, attr, format!("value '{k}' is also used by {first}")));
                     }
                 }
             }
             for (t, a) in &built {
                 for k in entry_index_keys(&e, *t, a) {
-                    expected
-                        .entry((*t, a.clone()))
-                        .or_default()
-                        .entry(k)
-                        .or_default()
-                        .insert(id);
+                    expected.entry((*t, a.clone())).or_default().entry(k).or_default().insert(id);
                 }
             }
             if e.has_class("group") {
@@ -199,16 +172,7 @@ impl QueryServerReadTransaction<'_> {
                 return Ok(());
             };
             let Some(u) = e.uuid() else { return Ok(()) };
-            check_entry(
-                &e,
-                u,
-                &ref_attrs,
-                &uuids,
-                &parents,
-                &mut memo,
-                domain.as_deref(),
-                &mut errors,
-            );
+            check_entry(&e, u, &ref_attrs, &uuids, &parents, &mut memo, domain.as_deref(), &mut errors);
             Ok(())
         })?;
         r.errors.append(&mut errors);
@@ -232,20 +196,13 @@ fn check_entry(
     for attr in ref_attrs {
         for target in e.refs(attr) {
             if !uuids.contains_key(&target) {
-                errors.push(attr_err(
-                    u,
-                    attr,
-                    format!("refers to {target}, which does not exist"),
-                ));
+                errors.push(attr_err(u, attr, format!("refers to {target}, which does not exist")));
             }
         }
     }
     let direct: Vec<Uuid> = parents.get(&u).cloned().unwrap_or_default();
     let want_direct: BTreeSet<Uuid> = direct.iter().copied().collect();
-    let want_all = memo
-        .entry(u)
-        .or_insert_with(|| closure(&direct, parents))
-        .clone();
+    let want_all = memo.entry(u).or_insert_with(|| closure(&direct, parents)).clone();
     for (attr, want) in [("directmemberof", &want_direct), ("memberof", &want_all)] {
         let have = refs_of(e.get(attr));
         if &have != want {
@@ -269,10 +226,8 @@ fn check_entry(
                 "spn",
                 format!(
                     "is {} but should be {}",
-                    have.map(|v| v.to_proto_string())
-                        .unwrap_or_else(|| "absent".into()),
-                    want.map(|v| v.to_proto_string())
-                        .unwrap_or_else(|| "absent".into())
+                    have.map(|v| v.to_proto_string()).unwrap_or_else(|| "absent".into()),
+                    want.map(|v| v.to_proto_string()).unwrap_or_else(|| "absent".into())
                 ),
             ));
         }

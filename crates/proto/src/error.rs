@@ -18,11 +18,7 @@ pub enum SchemaError {
     #[error("attribute '{0}' is not allowed by any of the entry's classes")]
     AttributeNotValidForClass(String),
     #[error("attribute '{attr}': invalid value '{value}': {reason}")]
-    InvalidAttributeSyntax {
-        attr: String,
-        value: String,
-        reason: String,
-    },
+    InvalidAttributeSyntax { attr: String, value: String, reason: String },
     #[error("attribute '{0}' is single-valued but was given several values")]
     SingleValue(String),
     #[error("attribute '{0}' cannot be stored (phantom)")]
@@ -60,18 +56,9 @@ pub enum ConsistencyError {
     #[error("entry {uuid}: {detail}")]
     Entry { uuid: Uuid, detail: String },
     #[error("entry {uuid} attribute '{attr}': {detail}")]
-    Attribute {
-        uuid: Uuid,
-        attr: String,
-        detail: String,
-    },
+    Attribute { uuid: Uuid, attr: String, detail: String },
     #[error("index {itype} {attr} key '{key}': {detail}")]
-    Index {
-        itype: String,
-        attr: String,
-        key: String,
-        detail: String,
-    },
+    Index { itype: String, attr: String, key: String, detail: String },
     #[error("schema: {0}")]
     Schema(String),
 }
@@ -136,13 +123,7 @@ mod tests {
     #[test]
     fn errors_serialise_like_upstream() {
         let e = OperationError::SchemaViolation(SchemaError::InvalidAttribute("foo".into()));
-        assert_eq!(
-            serde_json::to_string(&e).unwrap(),
-            r#"{"schemaviolation":{"invalidattribute":"foo"}}"#
-        );
-        assert_eq!(
-            serde_json::to_string(&OperationError::AccessDenied).unwrap(),
-            r#""accessdenied""#
-        );
+        assert_eq!(serde_json::to_string(&e).unwrap(), r#"{"schemaviolation":{"invalidattribute":"foo"}}"#);
+        assert_eq!(serde_json::to_string(&OperationError::AccessDenied).unwrap(), r#""accessdenied""#);
     }
 }

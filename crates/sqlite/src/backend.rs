@@ -40,11 +40,7 @@ pub struct SqliteConfig {
 
 impl Default for SqliteConfig {
     fn default() -> Self {
-        SqliteConfig {
-            fs_type: FsType::Generic,
-            cache_kib: 32 * 1024,
-            max_idle_readers: 8,
-        }
+        SqliteConfig { fs_type: FsType::Generic, cache_kib: 32 * 1024, max_idle_readers: 8 }
     }
 }
 
@@ -67,9 +63,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 fn table(itype: IndexType, attr: &str) -> Result<String> {
     let ok = attr.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-        && attr
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        && attr.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if !ok {
         return Err(SqliteError::BadIndexName(attr.to_string()).into());
     }
@@ -95,8 +89,7 @@ fn chunk_slice(ids: &IdSet, c: i64) -> IdSet {
 
 fn encode_idl(ids: &IdSet) -> Result<Vec<u8>> {
     let mut buf = Vec::with_capacity(ids.serialized_size());
-    ids.serialize_into(&mut buf)
-        .map_err(|e| OperationError::Backend(e.to_string()))?;
+    ids.serialize_into(&mut buf).map_err(|e| OperationError::Backend(e.to_string()))?;
     Ok(buf)
 }
 
@@ -115,10 +108,7 @@ fn is_missing_table(e: &rusqlite::Error) -> bool {
 
 impl SqliteBackend {
     /// Opens (creating if needed) the database at `path`.
-    pub fn open(
-        path: &Path,
-        config: SqliteConfig,
-    ) -> std::result::Result<SqliteBackend, SqliteError> {
+    pub fn open(path: &Path, config: SqliteConfig) -> std::result::Result<SqliteBackend, SqliteError> {
         let writer = Self::connect(path, &config)?;
         writer.execute_batch(
             "CREATE TABLE IF NOT EXISTS entries (id INTEGER PRIMARY KEY, uuid BLOB NOT NULL UNIQUE, data BLOB NOT NULL);
@@ -133,14 +123,9 @@ impl SqliteBackend {
     }
 
     fn connect(path: &Path, config: &SqliteConfig) -> std::result::Result<Connection, SqliteError> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn =
-            Connection::open_with_flags(path, flags).map_err(|source| SqliteError::Open {
-                path: path.display().to_string(),
-                source,
-            })?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(|source| SqliteError::Open { path: path.display().to_string(), source })?;
         conn.busy_timeout(Duration::from_secs(30))?;
         // page_size only applies to a new file; `vacuum` applies a changed one.
         conn.execute_batch(&format!(
@@ -190,28 +175,16 @@ struct Ops<'c>(&'c Connection);
 
 impl Ops<'_> {
     fn entry(&self, id: EntryId) -> Result<Option<Vec<u8>>> {
-        let mut st = self
-            .0
-            .prepare_cached("SELECT data FROM entries WHERE id = ?1")
-            .map_err(sql)?;
-        st.query_row([id as i64], |r| r.get(0))
-            .optional()
-            .map_err(sql)
+        let mut st = self.0.prepare_cached("SELECT data FROM entries WHERE id = ?1").map_err(sql)?;
+        st.query_row([id as i64], |r| r.get(0)).optional().map_err(sql)
     }
 
     fn entries(&self, ids: &IdSet, f: &mut dyn FnMut(EntryId, &[u8]) -> Result<()>) -> Result<()> {
-        let mut st = self
-            .0
-            .prepare_cached("SELECT data FROM entries WHERE id = ?1")
-            .map_err(sql)?;
+        let mut st = self.0.prepare_cached("SELECT data FROM entries WHERE id = ?1").map_err(sql)?;
         for id in ids {
             let mut rows = st.query([id as i64]).map_err(sql)?;
             if let Some(row) = rows.next().map_err(sql)? {
-                let data = row
-                    .get_ref(0)
-                    .map_err(sql)?
-                    .as_blob()
-                    .map_err(|e| sql(e.into()))?;
+                let data = row.get_ref(0).map_err(sql)?.as_blob().map_err(|e| sql(e.into()))?;
                 f(id, data)?;
             }
         }
@@ -219,52 +192,30 @@ impl Ops<'_> {
     }
 
     fn all_entries(&self, f: &mut dyn FnMut(EntryId, &[u8]) -> Result<()>) -> Result<()> {
-        let mut st = self
-            .0
-            .prepare_cached("SELECT id, data FROM entries ORDER BY id")
-            .map_err(sql)?;
+        let mut st = self.0.prepare_cached("SELECT id, data FROM entries ORDER BY id").map_err(sql)?;
         let mut rows = st.query([]).map_err(sql)?;
         while let Some(row) = rows.next().map_err(sql)? {
             let id: i64 = row.get(0).map_err(sql)?;
-            let data = row
-                .get_ref(1)
-                .map_err(sql)?
-                .as_blob()
-                .map_err(|e| sql(e.into()))?;
+            let data = row.get_ref(1).map_err(sql)?.as_blob().map_err(|e| sql(e.into()))?;
             f(id as EntryId, data)?;
         }
         Ok(())
     }
 
     fn id_for_uuid(&self, u: Uuid) -> Result<Option<EntryId>> {
-        let mut st = self
-            .0
-            .prepare_cached("SELECT id FROM entries WHERE uuid = ?1")
-            .map_err(sql)?;
-        let id: Option<i64> = st
-            .query_row([u.as_bytes().as_slice()], |r| r.get(0))
-            .optional()
-            .map_err(sql)?;
+        let mut st = self.0.prepare_cached("SELECT id FROM entries WHERE uuid = ?1").map_err(sql)?;
+        let id: Option<i64> = st.query_row([u.as_bytes().as_slice()], |r| r.get(0)).optional().map_err(sql)?;
         Ok(id.map(|i| i as EntryId))
     }
 
     fn uuid_for_id(&self, id: EntryId) -> Result<Option<Uuid>> {
-        let mut st = self
-            .0
-            .prepare_cached("SELECT uuid FROM entries WHERE id = ?1")
-            .map_err(sql)?;
-        let blob: Option<Vec<u8>> = st
-            .query_row([id as i64], |r| r.get(0))
-            .optional()
-            .map_err(sql)?;
+        let mut st = self.0.prepare_cached("SELECT uuid FROM entries WHERE id = ?1").map_err(sql)?;
+        let blob: Option<Vec<u8>> = st.query_row([id as i64], |r| r.get(0)).optional().map_err(sql)?;
         blob.map(uuid_from).transpose()
     }
 
     fn entry_count(&self) -> Result<u64> {
-        let n: i64 = self
-            .0
-            .query_row("SELECT count(*) FROM entries", [], |r| r.get(0))
-            .map_err(sql)?;
+        let n: i64 = self.0.query_row("SELECT count(*) FROM entries", [], |r| r.get(0)).map_err(sql)?;
         Ok(n as u64)
     }
 
@@ -275,14 +226,21 @@ impl Ops<'_> {
             Err(e) if is_missing_table(&e) => return Ok(IdlLookup::NotBuilt),
             Err(e) => return Err(sql(e)),
         };
-        let mut rows = st.query([key]).map_err(sql)?;
+        // A cached statement outlives a dropped table and only fails when run.
+        let mut rows = match st.query([key]) {
+            Ok(rows) => rows,
+            Err(e) if is_missing_table(&e) => return Ok(IdlLookup::NotBuilt),
+            Err(e) => return Err(sql(e)),
+        };
         let mut ids = IdSet::new();
-        while let Some(row) = rows.next().map_err(sql)? {
-            let blob = row
-                .get_ref(0)
-                .map_err(sql)?
-                .as_blob()
-                .map_err(|e| sql(e.into()))?;
+        loop {
+            let row = match rows.next() {
+                Ok(Some(row)) => row,
+                Ok(None) => break,
+                Err(e) if is_missing_table(&e) => return Ok(IdlLookup::NotBuilt),
+                Err(e) => return Err(sql(e)),
+            };
+            let blob = row.get_ref(0).map_err(sql)?.as_blob().map_err(|e| sql(e.into()))?;
             ids |= decode_idl(blob)?;
         }
         Ok(IdlLookup::Found(ids))
@@ -307,30 +265,14 @@ impl Ops<'_> {
         Ok(out)
     }
 
-    fn index_contents(
-        &self,
-        itype: IndexType,
-        attr: &str,
-        f: &mut dyn FnMut(&str, IdSet) -> Result<()>,
-    ) -> Result<()> {
-        let q = format!(
-            "SELECT key, idl FROM {} ORDER BY key, chunk",
-            table(itype, attr)?
-        );
+    fn index_contents(&self, itype: IndexType, attr: &str, f: &mut dyn FnMut(&str, IdSet) -> Result<()>) -> Result<()> {
+        let q = format!("SELECT key, idl FROM {} ORDER BY key, chunk", table(itype, attr)?);
         let mut st = self.0.prepare(&q).map_err(sql)?;
         let mut rows = st.query([]).map_err(sql)?;
         let mut current: Option<(String, IdSet)> = None;
         while let Some(row) = rows.next().map_err(sql)? {
-            let key = row
-                .get_ref(0)
-                .map_err(sql)?
-                .as_str()
-                .map_err(|e| sql(e.into()))?;
-            let blob = row
-                .get_ref(1)
-                .map_err(sql)?
-                .as_blob()
-                .map_err(|e| sql(e.into()))?;
+            let key = row.get_ref(0).map_err(sql)?.as_str().map_err(|e| sql(e.into()))?;
+            let blob = row.get_ref(1).map_err(sql)?.as_blob().map_err(|e| sql(e.into()))?;
             let part = decode_idl(blob)?;
             match current.as_mut() {
                 Some((k, ids)) if k == key => *ids |= part,
@@ -349,10 +291,7 @@ impl Ops<'_> {
     }
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let mut st = self
-            .0
-            .prepare_cached("SELECT value FROM meta WHERE key = ?1")
-            .map_err(sql)?;
+        let mut st = self.0.prepare_cached("SELECT value FROM meta WHERE key = ?1").map_err(sql)?;
         st.query_row([key], |r| r.get(0)).optional().map_err(sql)
     }
 
@@ -376,17 +315,10 @@ macro_rules! impl_read {
             fn entry(&mut self, id: EntryId) -> Result<Option<Vec<u8>>> {
                 self.ops().entry(id)
             }
-            fn entries(
-                &mut self,
-                ids: &IdSet,
-                f: &mut dyn FnMut(EntryId, &[u8]) -> Result<()>,
-            ) -> Result<()> {
+            fn entries(&mut self, ids: &IdSet, f: &mut dyn FnMut(EntryId, &[u8]) -> Result<()>) -> Result<()> {
                 self.ops().entries(ids, f)
             }
-            fn all_entries(
-                &mut self,
-                f: &mut dyn FnMut(EntryId, &[u8]) -> Result<()>,
-            ) -> Result<()> {
+            fn all_entries(&mut self, f: &mut dyn FnMut(EntryId, &[u8]) -> Result<()>) -> Result<()> {
                 self.ops().all_entries(f)
             }
             fn id_for_uuid(&mut self, uuid: Uuid) -> Result<Option<EntryId>> {
@@ -431,10 +363,7 @@ struct SqliteRead<'a> {
 impl SqliteRead<'_> {
     fn ops(&self) -> Ops<'_> {
         // Present until drop.
-        Ops(self
-            .conn
-            .as_ref()
-            .unwrap_or_else(|| unreachable!("connection taken before drop")))
+        Ops(self.conn.as_ref().unwrap_or_else(|| unreachable!("connection taken before drop")))
     }
 }
 
@@ -477,10 +406,8 @@ impl SqliteWrite<'_> {
     /// Stores one chunk of an id list; an empty chunk removes its row.
     fn write_chunk(&self, t: &str, key: &str, c: i64, part: &IdSet) -> Result<()> {
         if part.is_empty() {
-            let mut del = self
-                .conn
-                .prepare_cached(&format!("DELETE FROM {t} WHERE key = ?1 AND chunk = ?2"))
-                .map_err(sql)?;
+            let mut del =
+                self.conn.prepare_cached(&format!("DELETE FROM {t} WHERE key = ?1 AND chunk = ?2")).map_err(sql)?;
             del.execute(params![key, c]).map_err(sql)?;
         } else {
             let mut put = self
@@ -489,8 +416,7 @@ impl SqliteWrite<'_> {
                     "INSERT INTO {t} (key, chunk, idl) VALUES (?1, ?2, ?3) ON CONFLICT(key, chunk) DO UPDATE SET idl = excluded.idl"
                 ))
                 .map_err(sql)?;
-            put.execute(params![key, c, encode_idl(part)?])
-                .map_err(sql)?;
+            put.execute(params![key, c, encode_idl(part)?]).map_err(sql)?;
         }
         Ok(())
     }
@@ -505,16 +431,12 @@ impl BackendWrite for SqliteWrite<'_> {
                  ON CONFLICT(id) DO UPDATE SET uuid = excluded.uuid, data = excluded.data",
             )
             .map_err(sql)?;
-        st.execute(params![id as i64, uuid.as_bytes().as_slice(), data])
-            .map_err(sql)?;
+        st.execute(params![id as i64, uuid.as_bytes().as_slice(), data]).map_err(sql)?;
         Ok(())
     }
 
     fn delete_entry(&mut self, id: EntryId) -> Result<()> {
-        let mut st = self
-            .conn
-            .prepare_cached("DELETE FROM entries WHERE id = ?1")
-            .map_err(sql)?;
+        let mut st = self.conn.prepare_cached("DELETE FROM entries WHERE id = ?1").map_err(sql)?;
         st.execute([id as i64]).map_err(sql)?;
         Ok(())
     }
@@ -533,13 +455,9 @@ impl BackendWrite for SqliteWrite<'_> {
             let stored: Option<Vec<u8>> = {
                 let mut get = self
                     .conn
-                    .prepare_cached(&format!(
-                        "SELECT idl FROM {t} WHERE key = ?1 AND chunk = ?2"
-                    ))
+                    .prepare_cached(&format!("SELECT idl FROM {t} WHERE key = ?1 AND chunk = ?2"))
                     .map_err(sql)?;
-                get.query_row(params![key, c], |r| r.get(0))
-                    .optional()
-                    .map_err(sql)?
+                get.query_row(params![key, c], |r| r.get(0)).optional().map_err(sql)?
             };
             let mut part = match stored {
                 Some(b) => decode_idl(&b)?,
@@ -555,10 +473,7 @@ impl BackendWrite for SqliteWrite<'_> {
     fn replace_idl(&mut self, itype: IndexType, attr: &str, key: &str, ids: &IdSet) -> Result<()> {
         let t = table(itype, attr)?;
         {
-            let mut del = self
-                .conn
-                .prepare_cached(&format!("DELETE FROM {t} WHERE key = ?1"))
-                .map_err(sql)?;
+            let mut del = self.conn.prepare_cached(&format!("DELETE FROM {t} WHERE key = ?1")).map_err(sql)?;
             del.execute([key]).map_err(sql)?;
         }
         let chunks: BTreeSet<i64> = ids.iter().map(chunk_of).collect();
@@ -580,25 +495,22 @@ impl BackendWrite for SqliteWrite<'_> {
 
     fn drop_index(&mut self, itype: IndexType, attr: &str) -> Result<()> {
         let t = table(itype, attr)?;
-        self.conn
-            .execute_batch(&format!("DROP TABLE IF EXISTS {t}"))
-            .map_err(sql)
+        self.conn.execute_batch(&format!("DROP TABLE IF EXISTS {t}")).map_err(sql)
     }
 
     fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
         let mut st = self
             .conn
-            .prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            .prepare_cached(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            )
             .map_err(sql)?;
         st.execute(params![key, value]).map_err(sql)?;
         Ok(())
     }
 
     fn max_id(&mut self) -> Result<EntryId> {
-        let n: i64 = self
-            .conn
-            .query_row("SELECT COALESCE(MAX(id), 0) FROM entries", [], |r| r.get(0))
-            .map_err(sql)?;
+        let n: i64 = self.conn.query_row("SELECT COALESCE(MAX(id), 0) FROM entries", [], |r| r.get(0)).map_err(sql)?;
         Ok(n as EntryId)
     }
 
@@ -615,24 +527,17 @@ impl Backend for SqliteBackend {
         // The snapshot is fixed by the first read, so take it now: the caller pairs it with the
         // schema it saw at this moment.
         conn.execute_batch("BEGIN DEFERRED").map_err(sql)?;
-        let pinned: std::result::Result<i64, _> =
-            conn.query_row("SELECT count(*) FROM meta", [], |r| r.get(0));
+        let pinned: std::result::Result<i64, _> = conn.query_row("SELECT count(*) FROM meta", [], |r| r.get(0));
         if let Err(e) = pinned {
             let _ = conn.execute_batch("ROLLBACK");
             return Err(sql(e));
         }
-        Ok(Box::new(SqliteRead {
-            be: self,
-            conn: Some(conn),
-        }))
+        Ok(Box::new(SqliteRead { be: self, conn: Some(conn) }))
     }
 
     fn write(&self) -> Result<Box<dyn BackendWrite + '_>> {
         let conn = lock(&self.writer);
         conn.execute_batch("BEGIN IMMEDIATE").map_err(sql)?;
-        Ok(Box::new(SqliteWrite {
-            conn,
-            committed: false,
-        }))
+        Ok(Box::new(SqliteWrite { conn, committed: false }))
     }
 }

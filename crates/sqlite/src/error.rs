@@ -4,10 +4,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum SqliteError {
     #[error("database {path}: {source}")]
-    Open {
-        path: String,
-        source: rusqlite::Error,
-    },
+    Open { path: String, source: rusqlite::Error },
     #[error("sqlite: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error("index id list is corrupt: {0}")]

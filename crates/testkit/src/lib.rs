@@ -35,15 +35,94 @@ impl Default for TestDb {
 }
 
 pub fn open_backend(path: &Path) -> Arc<dyn Backend> {
-    Arc::new(
-        SqliteBackend::open(path, SqliteConfig::default())
-            .unwrap_or_else(|e| panic!("open {path:?}: {e}")),
-    )
+    Arc::new(SqliteBackend::open(path, SqliteConfig::default()).unwrap_or_else(|e| panic!("open {path:?}: {e}")))
 }
 
 pub fn open_qs(path: &Path, domain: &str) -> QueryServer {
     let qs = QueryServer::new(open_backend(path)).unwrap_or_else(|e| panic!("query server: {e}"));
-    qs.initialise(domain)
-        .unwrap_or_else(|e| panic!("initialise: {e}"));
+    qs.initialise(domain).unwrap_or_else(|e| panic!("initialise: {e}"));
     qs
+}
+
+use idm_core::entry::Entry;
+use idm_core::identity::Identity;
+use idm_core::proto::{Filter, ModifyList, OperationError, ProtoEntry};
+use idm_core::server::QueryServerTransaction;
+use std::collections::BTreeMap;
+
+/// A proto entry from `attr => values` pairs.
+pub fn pe(pairs: &[(&str, &[&str])]) -> ProtoEntry {
+    ProtoEntry {
+        attrs: pairs.iter().map(|(k, vs)| (k.to_string(), vs.iter().map(|v| v.to_string()).collect())).collect(),
+    }
+}
+
+pub fn person(name: &str) -> ProtoEntry {
+    let display = format!("Person {name}");
+    pe(&[("class", &["person", "account"]), ("name", &[name]), ("displayname", &[&display])])
+}
+
+pub fn group(name: &str, members: &[&str]) -> ProtoEntry {
+    let mut e = pe(&[("class", &["group"]), ("name", &[name])]);
+    if !members.is_empty() {
+        e.attrs.insert("member".into(), members.iter().map(|m| m.to_string()).collect());
+    }
+    e
+}
+
+/// Creates entries in one committed transaction, as an internal caller.
+pub fn create(qs: &QueryServer, entries: &[ProtoEntry]) -> Result<(), OperationError> {
+    let mut w = qs.write()?;
+    w.create(&Identity::internal(), entries)?;
+    w.commit()
+}
+
+pub fn modify(qs: &QueryServer, f: &Filter, ml: &ModifyList) -> Result<usize, OperationError> {
+    let mut w = qs.write()?;
+    let n = w.modify(&Identity::internal(), f, ml)?;
+    w.commit()?;
+    Ok(n)
+}
+
+pub fn delete(qs: &QueryServer, f: &Filter) -> Result<usize, OperationError> {
+    let mut w = qs.write()?;
+    let n = w.delete(&Identity::internal(), f)?;
+    w.commit()?;
+    Ok(n)
+}
+
+pub fn eq(a: &str, v: &str) -> Filter {
+    Filter::Eq(a.into(), v.into())
+}
+
+/// Every stored entry by uuid: used to prove a failed operation changed nothing.
+pub fn dump(qs: &QueryServer) -> BTreeMap<uuid::Uuid, Entry> {
+    let mut r = qs.read().unwrap_or_else(|e| panic!("read: {e}"));
+    let mut out = BTreeMap::new();
+    r.be()
+        .for_each_entry(&mut |e| {
+            out.insert(e.uuid().unwrap_or_default(), e.entry);
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("scan: {e}"));
+    out
+}
+
+/// The entry named `name`, as stored.
+pub fn get(qs: &QueryServer, name: &str) -> Option<Entry> {
+    let mut r = qs.read().ok()?;
+    r.search(&Identity::internal(), &eq("name", name)).ok()?.pop().map(|s| s.entry)
+}
+
+/// Runs verify and panics with every problem if it is not clean.
+pub fn assert_verified(qs: &QueryServer) {
+    let mut r = qs.read().unwrap_or_else(|e| panic!("read: {e}"));
+    let report = r.verify(&mut ()).unwrap_or_else(|e| panic!("verify: {e}"));
+    assert!(report.is_clean(), "verify found problems: {:#?}", report.errors);
+}
+
+/// Reads a pragma from the database file with a separate SQLite connection.
+pub fn sqlite_pragma(path: &Path, pragma: &str) -> String {
+    let conn = rusqlite::Connection::open(path).unwrap_or_else(|e| panic!("open {path:?}: {e}"));
+    conn.query_row(&format!("PRAGMA {pragma}"), [], |r| r.get::<_, String>(0)).unwrap_or_else(|e| panic!("pragma: {e}"))
 }

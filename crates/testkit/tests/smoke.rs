@@ -9,26 +9,12 @@ fn first_start_creates_builtins_and_verifies() {
     let db = TestDb::new();
     let qs = db.open();
     let mut r = qs.read().unwrap();
-    let admins = r
-        .search(
-            &Identity::internal(),
-            &Filter::Eq("name".into(), "idm_admins".into()),
-        )
-        .unwrap();
+    let admins = r.search(&Identity::internal(), &Filter::Eq("name".into(), "idm_admins".into())).unwrap();
     assert_eq!(admins.len(), 1);
-    let admin = r
-        .search(
-            &Identity::internal(),
-            &Filter::Eq("name".into(), "admin".into()),
-        )
-        .unwrap();
+    let admin = r.search(&Identity::internal(), &Filter::Eq("name".into(), "admin".into())).unwrap();
     let p = r.to_proto_entry(&admin[0]).unwrap();
     assert_eq!(p.attrs["spn"], vec!["admin@example.com"]);
-    assert!(
-        p.attrs["memberof"].contains(&"idm_high_privilege@example.com".to_string()),
-        "{:?}",
-        p.attrs["memberof"]
-    );
+    assert!(p.attrs["memberof"].contains(&"idm_high_privilege@example.com".to_string()), "{:?}", p.attrs["memberof"]);
     let report: VerifyReport = r.verify(&mut ()).unwrap();
     assert!(report.is_clean(), "{:?}", report.errors);
     drop(r);
@@ -47,12 +33,7 @@ fn first_start_creates_builtins_and_verifies() {
     drop(qs);
     let qs = db.open();
     let mut r = qs.read().unwrap();
-    let alice = r
-        .search(
-            &Identity::internal(),
-            &Filter::Eq("spn".into(), "alice@example.com".into()),
-        )
-        .unwrap();
+    let alice = r.search(&Identity::internal(), &Filter::Eq("spn".into(), "alice@example.com".into())).unwrap();
     assert_eq!(alice.len(), 1);
     assert!(r.verify(&mut ()).unwrap().is_clean());
 }

@@ -17,10 +17,8 @@ pub fn entry_index_keys(entry: &Entry, itype: IndexType, attr: &str) -> BTreeSet
         IndexType::Equality => vs.iter().filter_map(|v| v.eq_key()).collect(),
         IndexType::Presence if !vs.is_empty() => BTreeSet::from([PRESENCE_KEY.to_string()]),
         IndexType::Presence => BTreeSet::new(),
-        IndexType::SubString => vs
-            .iter()
-            .filter_map(|v| v.sub_source())
-            .flat_map(|s| trigrams(&s).collect::<Vec<_>>())
-            .collect(),
+        IndexType::SubString => {
+            vs.iter().filter_map(|v| v.sub_source()).flat_map(|s| trigrams(&s).collect::<Vec<_>>()).collect()
+        }
     }
 }

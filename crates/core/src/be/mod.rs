@@ -46,11 +46,7 @@ pub trait BackendRead {
     /// The encoded entry with this id.
     fn entry(&mut self, id: EntryId) -> Result<Option<Vec<u8>>>;
     /// Calls `f` for each id in `ids` that exists, in id order.
-    fn entries(
-        &mut self,
-        ids: &IdSet,
-        f: &mut dyn FnMut(EntryId, &[u8]) -> Result<()>,
-    ) -> Result<()>;
+    fn entries(&mut self, ids: &IdSet, f: &mut dyn FnMut(EntryId, &[u8]) -> Result<()>) -> Result<()>;
     /// Calls `f` for every entry, in id order.
     fn all_entries(&mut self, f: &mut dyn FnMut(EntryId, &[u8]) -> Result<()>) -> Result<()>;
     fn id_for_uuid(&mut self, uuid: Uuid) -> Result<Option<EntryId>>;

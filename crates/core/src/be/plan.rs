@@ -32,10 +32,6 @@ impl Plan {
                 Plan::Indexed(s) => acc |= &*s,
             }
         }
-        if partial {
-            Plan::Partial(Arc::new(acc))
-        } else {
-            Plan::Indexed(Arc::new(acc))
-        }
+        if partial { Plan::Partial(Arc::new(acc)) } else { Plan::Indexed(Arc::new(acc)) }
     }
 }

@@ -44,10 +44,7 @@ pub trait BeTxn {
 
     fn entry_by_id(&mut self, id: EntryId) -> Result<Option<StoredEntry>> {
         match self.raw().entry(id)? {
-            Some(bytes) => Ok(Some(StoredEntry {
-                id,
-                entry: Entry::decode(&bytes)?,
-            })),
+            Some(bytes) => Ok(Some(StoredEntry { id, entry: Entry::decode(&bytes)? })),
             None => Ok(None),
         }
     }
@@ -70,10 +67,7 @@ pub trait BeTxn {
     fn entries_by_ids(&mut self, ids: &IdSet) -> Result<Vec<StoredEntry>> {
         let mut out = Vec::with_capacity(ids.len() as usize);
         self.raw().entries(ids, &mut |id, bytes| {
-            out.push(StoredEntry {
-                id,
-                entry: Entry::decode(bytes)?,
-            });
+            out.push(StoredEntry { id, entry: Entry::decode(bytes)? });
             Ok(())
         })?;
         Ok(out)
@@ -81,18 +75,15 @@ pub trait BeTxn {
 
     /// Turns a filter into candidate ids using the indexes schema declares and storage has.
     fn plan(&mut self, f: &Filter, schema: &Schema) -> Result<Plan> {
-        let declares =
-            |attr: &str, t: IndexType| schema.attribute(attr).is_some_and(|a| a.index.contains(&t));
+        let declares = |attr: &str, t: IndexType| schema.attribute(attr).is_some_and(|a| a.index.contains(&t));
         Ok(match f {
-            Filter::Eq(a, k) if declares(a, IndexType::Equality) => {
-                match self.idl(IndexType::Equality, a, k)? {
-                    Some(s) => Plan::Indexed(s),
-                    None => {
-                        not_built(IndexType::Equality, a);
-                        Plan::AllIds
-                    }
+            Filter::Eq(a, k) if declares(a, IndexType::Equality) => match self.idl(IndexType::Equality, a, k)? {
+                Some(s) => Plan::Indexed(s),
+                None => {
+                    not_built(IndexType::Equality, a);
+                    Plan::AllIds
                 }
-            }
+            },
             Filter::Pres(a) if declares(a, IndexType::Presence) => {
                 match self.idl(IndexType::Presence, a, PRESENCE_KEY)? {
                     Some(s) => Plan::Indexed(s),
@@ -123,8 +114,7 @@ pub trait BeTxn {
                     }
                 }
                 // Grams only narrow the candidates: "abcab" contains every gram of "abcabc".
-                acc.map(|s| Plan::Partial(Arc::new(s)))
-                    .unwrap_or(Plan::AllIds)
+                acc.map(|s| Plan::Partial(Arc::new(s))).unwrap_or(Plan::AllIds)
             }
             Filter::Eq(..) | Filter::Pres(_) | Filter::Sub(..) => Plan::AllIds,
             Filter::Or(fs) => {
@@ -246,12 +236,7 @@ pub trait BeTxn {
 
     /// Calls `f` for every entry in storage.
     fn for_each_entry(&mut self, f: &mut dyn FnMut(StoredEntry) -> Result<()>) -> Result<()> {
-        self.raw().all_entries(&mut |id, bytes| {
-            f(StoredEntry {
-                id,
-                entry: Entry::decode(bytes)?,
-            })
-        })
+        self.raw().all_entries(&mut |id, bytes| f(StoredEntry { id, entry: Entry::decode(bytes)? }))
     }
 }
 
@@ -290,25 +275,16 @@ fn slot(t: IndexType) -> usize {
     }
 }
 
-fn per_key_mut<'m, T: Default>(
-    m: &'m mut PerKey<T>,
-    t: IndexType,
-    attr: &str,
-    key: &str,
-) -> &'m mut T {
+fn per_key_mut<'m, T: Default>(m: &'m mut PerKey<T>, t: IndexType, attr: &str, key: &str) -> &'m mut T {
     let per_type = &mut m[slot(t)];
     if !per_type.contains_key(attr) {
         per_type.insert(attr.to_string(), HashMap::new());
     }
-    let per_attr = per_type
-        .get_mut(attr)
-        .unwrap_or_else(|| unreachable!("inserted above"));
+    let per_attr = per_type.get_mut(attr).unwrap_or_else(|| unreachable!("inserted above"));
     if !per_attr.contains_key(key) {
         per_attr.insert(key.to_string(), T::default());
     }
-    per_attr
-        .get_mut(key)
-        .unwrap_or_else(|| unreachable!("inserted above"))
+    per_attr.get_mut(key).unwrap_or_else(|| unreachable!("inserted above"))
 }
 
 /// The write transaction. Entries are written through; index changes are kept as per-key
@@ -367,9 +343,7 @@ impl<'a> BeWrite<'a> {
                 out.entry(a).or_default().push(t);
             } else if self.warned.insert((t, a.clone())) {
                 warn!("Index {t} {a} not found");
-                warn!(
-                    "index {a} {t} is declared in schema but not built; writes skip it until `kanidmd reindex` runs"
-                );
+                warn!("index {a} {t} is declared in schema but not built; writes skip it until `kanidmd reindex` runs");
             }
         }
         out
@@ -392,12 +366,8 @@ impl<'a> BeWrite<'a> {
                 continue;
             }
             for t in types {
-                let before = old
-                    .map(|e| entry_index_keys(e, *t, attr))
-                    .unwrap_or_default();
-                let after = new
-                    .map(|e| entry_index_keys(e, *t, attr))
-                    .unwrap_or_default();
+                let before = old.map(|e| entry_index_keys(e, *t, attr)).unwrap_or_default();
+                let after = new.map(|e| entry_index_keys(e, *t, attr)).unwrap_or_default();
                 for k in before.difference(&after) {
                     self.touch(*t, attr, k, id, false);
                 }
@@ -419,10 +389,7 @@ impl<'a> BeWrite<'a> {
             d.added.remove(id);
             d.removed.insert(id);
         }
-        if let Some(v) = self.views[slot(t)]
-            .get_mut(attr)
-            .and_then(|m| m.get_mut(key))
-        {
+        if let Some(v) = self.views[slot(t)].get_mut(attr).and_then(|m| m.get_mut(key)) {
             // Unshared except while a plan holds it; the plan then keeps the version it read.
             let v = Arc::make_mut(v);
             if add {
@@ -434,18 +401,13 @@ impl<'a> BeWrite<'a> {
     }
 
     /// Stores new entries, assigning ids.
-    pub fn create(
-        &mut self,
-        entries: Vec<ValidEntry>,
-        schema: &Schema,
-    ) -> Result<Vec<StoredEntry>> {
+    pub fn create(&mut self, entries: Vec<ValidEntry>, schema: &Schema) -> Result<Vec<StoredEntry>> {
         let m = self.maintained(schema);
         let mut out = Vec::with_capacity(entries.len());
         for e in entries {
             let e = e.into_inner();
-            let uuid = e.uuid().ok_or_else(|| {
-                OperationError::InvalidState("entry without uuid reached storage".into())
-            })?;
+            let uuid =
+                e.uuid().ok_or_else(|| OperationError::InvalidState("entry without uuid reached storage".into()))?;
             let id = self.allocate_id()?;
             self.inner.put_entry(id, uuid, &e.encode()?)?;
             self.apply_keys(None, Some(&e), id, &m)?;
@@ -465,16 +427,13 @@ impl<'a> BeWrite<'a> {
         for (old, new) in changes {
             let new = new.into_inner();
             if new != old.entry {
-                let uuid = new.uuid().ok_or_else(|| {
-                    OperationError::InvalidState("entry without uuid reached storage".into())
-                })?;
+                let uuid = new
+                    .uuid()
+                    .ok_or_else(|| OperationError::InvalidState("entry without uuid reached storage".into()))?;
                 self.inner.put_entry(old.id, uuid, &new.encode()?)?;
                 self.apply_keys(Some(&old.entry), Some(&new), old.id, &m)?;
             }
-            out.push(StoredEntry {
-                id: old.id,
-                entry: new,
-            });
+            out.push(StoredEntry { id: old.id, entry: new });
         }
         Ok(out)
     }
@@ -563,8 +522,7 @@ impl<'a> BeWrite<'a> {
             for (attr, keys) in sorted(std::mem::take(&mut self.deltas[slot(t)])) {
                 for (k, d) in sorted(keys) {
                     if !(d.added.is_empty() && d.removed.is_empty()) {
-                        self.inner
-                            .apply_idl_delta(t, &attr, &k, &d.added, &d.removed)?;
+                        self.inner.apply_idl_delta(t, &attr, &k, &d.added, &d.removed)?;
                     }
                 }
             }

@@ -41,11 +41,16 @@ const NONE: Acp = Acp {
 
 const EVERYONE: &str = r#"{"pres":"class"}"#;
 const NOT_ANONYMOUS: &str = r#"{"andnot":{"eq":["uuid","00000000-0000-0000-0000-ffffffffffff"]}}"#;
-const PERSON_NON_HP: &str = r#"{"and":[{"eq":["class","person"]},{"andnot":{"eq":["memberof","00000000-0000-0000-0000-000000001000"]}}]}"#;
-const ACCOUNT_NON_HP: &str = r#"{"and":[{"eq":["class","account"]},{"andnot":{"eq":["memberof","00000000-0000-0000-0000-000000001000"]}}]}"#;
-const ACCOUNT_HP: &str = r#"{"and":[{"eq":["class","account"]},{"eq":["memberof","00000000-0000-0000-0000-000000001000"]}]}"#;
-const GROUP_NON_HP: &str = r#"{"and":[{"eq":["class","group"]},{"andnot":{"eq":["memberof","00000000-0000-0000-0000-000000001000"]}}]}"#;
-const GROUP_HP: &str = r#"{"and":[{"eq":["class","group"]},{"eq":["memberof","00000000-0000-0000-0000-000000001000"]}]}"#;
+const PERSON_NON_HP: &str =
+    r#"{"and":[{"eq":["class","person"]},{"andnot":{"eq":["memberof","00000000-0000-0000-0000-000000001000"]}}]}"#;
+const ACCOUNT_NON_HP: &str =
+    r#"{"and":[{"eq":["class","account"]},{"andnot":{"eq":["memberof","00000000-0000-0000-0000-000000001000"]}}]}"#;
+const ACCOUNT_HP: &str =
+    r#"{"and":[{"eq":["class","account"]},{"eq":["memberof","00000000-0000-0000-0000-000000001000"]}]}"#;
+const GROUP_NON_HP: &str =
+    r#"{"and":[{"eq":["class","group"]},{"andnot":{"eq":["memberof","00000000-0000-0000-0000-000000001000"]}}]}"#;
+const GROUP_HP: &str =
+    r#"{"and":[{"eq":["class","group"]},{"eq":["memberof","00000000-0000-0000-0000-000000001000"]}]}"#;
 
 const PUBLIC_ATTRS: &[&str] = &[
     "class",
@@ -239,15 +244,7 @@ const ACPS: &[Acp] = &[
         receiver: Receiver::Groups(&[0x0041]),
         target: r#"{"and":[{"eq":["class","service_account"]},{"eq":["class","account"]}]}"#,
         create_class: &["object", "account", "service_account"],
-        create_attr: &[
-            "class",
-            "name",
-            "displayname",
-            "mail",
-            "description",
-            "account_expire",
-            "account_valid_from",
-        ],
+        create_attr: &["class", "name", "displayname", "mail", "description", "account_expire", "account_valid_from"],
         ..NONE
     },
     Acp {
@@ -265,15 +262,7 @@ const ACPS: &[Acp] = &[
         description: "Change groups that are not high privilege, including their members.",
         receiver: Receiver::Groups(&[0x0004]),
         target: GROUP_NON_HP,
-        search: &[
-            "class",
-            "name",
-            "spn",
-            "uuid",
-            "description",
-            "member",
-            "memberof",
-        ],
+        search: &["class", "name", "spn", "uuid", "description", "member", "memberof"],
         modify_present: GROUP_WRITE,
         modify_removed: GROUP_WRITE,
         ..NONE
@@ -342,15 +331,7 @@ const ACPS: &[Acp] = &[
         description: "Change high-privilege groups, including their members.",
         receiver: Receiver::Groups(&[0x0012]),
         target: GROUP_HP,
-        search: &[
-            "class",
-            "name",
-            "spn",
-            "uuid",
-            "description",
-            "member",
-            "memberof",
-        ],
+        search: &["class", "name", "spn", "uuid", "description", "member", "memberof"],
         modify_present: GROUP_WRITE,
         modify_removed: GROUP_WRITE,
         ..NONE
@@ -373,22 +354,8 @@ const ACPS: &[Acp] = &[
         receiver: Receiver::Groups(&[0x0010]),
         target: r#"{"or":[{"eq":["class","attributetype"]},{"eq":["class","classtype"]}]}"#,
         search: SCHEMA_ATTRS,
-        modify_present: &[
-            "description",
-            "index",
-            "may",
-            "must",
-            "unique",
-            "multivalue",
-        ],
-        modify_removed: &[
-            "description",
-            "index",
-            "may",
-            "must",
-            "unique",
-            "multivalue",
-        ],
+        modify_present: &["description", "index", "may", "must", "unique", "multivalue"],
+        modify_removed: &["description", "index", "may", "must", "unique", "multivalue"],
         create_class: &["object", "attributetype", "classtype"],
         create_attr: &[
             "class",
@@ -424,14 +391,7 @@ const ACPS: &[Acp] = &[
         description: "Read the domain entry.",
         receiver: Receiver::Groups(&[0x0020]),
         target: r#"{"eq":["uuid","00000000-0000-0000-0000-ffffff000025"]}"#,
-        search: &[
-            "class",
-            "name",
-            "uuid",
-            "description",
-            "domain_name",
-            "domain_uuid",
-        ],
+        search: &["class", "name", "uuid", "description", "domain_name", "domain_uuid"],
         ..NONE
     },
     Acp {
@@ -471,10 +431,7 @@ pub fn builtin_acps() -> Vec<Entry> {
             if !a.search.is_empty() {
                 classes.push("access_control_search");
             }
-            if !(a.modify_present.is_empty()
-                && a.modify_removed.is_empty()
-                && a.modify_class.is_empty())
-            {
+            if !(a.modify_present.is_empty() && a.modify_removed.is_empty() && a.modify_class.is_empty()) {
                 classes.push("access_control_modify");
             }
             if !a.create_class.is_empty() {
@@ -485,10 +442,7 @@ pub fn builtin_acps() -> Vec<Entry> {
             }
             let mut pairs = vec![
                 ("class", iutf8(&classes)),
-                (
-                    "uuid",
-                    uuid(Uuid::from_u128(0xffff_ff00_0000 | (0x1000 + a.n))),
-                ),
+                ("uuid", uuid(Uuid::from_u128(0xffff_ff00_0000 | (0x1000 + a.n)))),
                 ("name", iname(a.name)),
                 ("description", utf8(a.description)),
                 ("acp_enable", vec![Value::Bool(true)]),

@@ -3,155 +3,40 @@ use crate::value::Value;
 
 /// (name, uuid, display name, description)
 const ACCOUNTS: &[(&str, Uuid, &str, &str)] = &[
-    (
-        "admin",
-        UUID_ADMIN,
-        "System Administrator",
-        "Built-in system administrator account.",
-    ),
-    (
-        "idm_admin",
-        UUID_IDM_ADMIN,
-        "IDM Administrator",
-        "Built-in identity administrator account.",
-    ),
-    (
-        "anonymous",
-        UUID_ANONYMOUS,
-        "Anonymous",
-        "Built-in account for unauthenticated reads.",
-    ),
+    ("admin", UUID_ADMIN, "System Administrator", "Built-in system administrator account."),
+    ("idm_admin", UUID_IDM_ADMIN, "IDM Administrator", "Built-in identity administrator account."),
+    ("anonymous", UUID_ANONYMOUS, "Anonymous", "Built-in account for unauthenticated reads."),
 ];
 
 /// (name, uuid suffix, description, direct members)
 const GROUPS: &[(&str, u128, &str, &[u128])] = &[
-    (
-        "idm_admins",
-        0x0001,
-        "Manage people, accounts and groups that are not high privilege.",
-        &[0x0018],
-    ),
+    ("idm_admins", 0x0001, "Manage people, accounts and groups that are not high privilege.", &[0x0018]),
     (
         "system_admins",
         0x0019,
         "Manage the system: schema, access controls, high-privilege accounts and groups.",
         &[0x0000],
     ),
-    (
-        "domain_admins",
-        0x0020,
-        "Manage the domain entry.",
-        &[0x0000],
-    ),
-    (
-        "idm_people_read_priv",
-        0x0002,
-        "Read personal details of people.",
-        &[0x0003],
-    ),
-    (
-        "idm_people_write_priv",
-        0x0003,
-        "Change personal details of people.",
-        &[0x0013],
-    ),
-    (
-        "idm_people_manage_priv",
-        0x0013,
-        "Delete people.",
-        &[0x0001],
-    ),
-    (
-        "idm_person_account_create_priv",
-        0x0040,
-        "Create person accounts.",
-        &[0x0001],
-    ),
-    (
-        "idm_service_account_create_priv",
-        0x0041,
-        "Create service accounts.",
-        &[0x0001],
-    ),
-    (
-        "idm_account_read_priv",
-        0x0005,
-        "Read account details.",
-        &[0x0006],
-    ),
-    (
-        "idm_account_write_priv",
-        0x0006,
-        "Change accounts (names, credentials, validity).",
-        &[0x0014],
-    ),
-    (
-        "idm_account_manage_priv",
-        0x0014,
-        "Delete accounts.",
-        &[0x0001],
-    ),
+    ("domain_admins", 0x0020, "Manage the domain entry.", &[0x0000]),
+    ("idm_people_read_priv", 0x0002, "Read personal details of people.", &[0x0003]),
+    ("idm_people_write_priv", 0x0003, "Change personal details of people.", &[0x0013]),
+    ("idm_people_manage_priv", 0x0013, "Delete people.", &[0x0001]),
+    ("idm_person_account_create_priv", 0x0040, "Create person accounts.", &[0x0001]),
+    ("idm_service_account_create_priv", 0x0041, "Create service accounts.", &[0x0001]),
+    ("idm_account_read_priv", 0x0005, "Read account details.", &[0x0006]),
+    ("idm_account_write_priv", 0x0006, "Change accounts (names, credentials, validity).", &[0x0014]),
+    ("idm_account_manage_priv", 0x0014, "Delete accounts.", &[0x0001]),
     ("idm_group_create_priv", 0x0042, "Create groups.", &[0x0001]),
-    (
-        "idm_group_write_priv",
-        0x0004,
-        "Change groups and their members.",
-        &[0x0015],
-    ),
-    (
-        "idm_group_manage_priv",
-        0x0015,
-        "Delete groups.",
-        &[0x0001, 0x0019],
-    ),
-    (
-        "idm_hp_account_read_priv",
-        0x0008,
-        "Read high-privilege accounts.",
-        &[0x0009],
-    ),
-    (
-        "idm_hp_account_write_priv",
-        0x0009,
-        "Change high-privilege accounts.",
-        &[0x0016],
-    ),
-    (
-        "idm_hp_account_manage_priv",
-        0x0016,
-        "Create and delete any account.",
-        &[0x0019],
-    ),
-    (
-        "idm_hp_group_write_priv",
-        0x0012,
-        "Change high-privilege groups and their members.",
-        &[0x0017],
-    ),
-    (
-        "idm_hp_group_manage_priv",
-        0x0017,
-        "Create and delete any group.",
-        &[0x0019],
-    ),
-    (
-        "idm_schema_manage_priv",
-        0x0010,
-        "Extend and change the schema.",
-        &[0x0019],
-    ),
-    (
-        "idm_acp_manage_priv",
-        0x0011,
-        "Manage access control profiles.",
-        &[0x0019],
-    ),
-    (
-        "idm_recycle_bin_admins",
-        0x0021,
-        "List and revive deleted entries.",
-        &[0x0019],
-    ),
+    ("idm_group_write_priv", 0x0004, "Change groups and their members.", &[0x0015]),
+    ("idm_group_manage_priv", 0x0015, "Delete groups.", &[0x0001, 0x0019]),
+    ("idm_hp_account_read_priv", 0x0008, "Read high-privilege accounts.", &[0x0009]),
+    ("idm_hp_account_write_priv", 0x0009, "Change high-privilege accounts.", &[0x0016]),
+    ("idm_hp_account_manage_priv", 0x0016, "Create and delete any account.", &[0x0019]),
+    ("idm_hp_group_write_priv", 0x0012, "Change high-privilege groups and their members.", &[0x0017]),
+    ("idm_hp_group_manage_priv", 0x0017, "Create and delete any group.", &[0x0019]),
+    ("idm_schema_manage_priv", 0x0010, "Extend and change the schema.", &[0x0019]),
+    ("idm_acp_manage_priv", 0x0011, "Manage access control profiles.", &[0x0019]),
+    ("idm_recycle_bin_admins", 0x0021, "List and revive deleted entries.", &[0x0019]),
 ];
 
 pub fn builtin_accounts_and_groups() -> Vec<Entry> {
@@ -181,10 +66,7 @@ pub fn builtin_accounts_and_groups() -> Vec<Entry> {
         ("class", iutf8(&["object", "group"])),
         ("uuid", uuid(UUID_IDM_HIGH_PRIVILEGE)),
         ("name", iname("idm_high_privilege")),
-        (
-            "description",
-            utf8("Members are high privilege and protected from lower-privileged administrators."),
-        ),
+        ("description", utf8("Members are high privilege and protected from lower-privileged administrators.")),
         ("member", refs(&hp_members)),
     ]);
     accounts.chain(groups).chain([hp]).collect()

@@ -8,9 +8,7 @@ use idm_proto::PluginError;
 use std::collections::HashSet;
 
 fn duplicate(attr: &str, value: &str) -> PluginError {
-    PluginError::AttrUnique(format!(
-        "attribute '{attr}' value '{value}' is already used by another entry"
-    ))
+    PluginError::AttrUnique(format!("attribute '{attr}' value '{value}' is already used by another entry"))
 }
 
 /// Checks values that are new on each written entry against the request and the database.
@@ -21,19 +19,13 @@ pub(crate) fn check<'e>(
 ) -> Result<()> {
     let schema = qs.schema();
     // uuid uniqueness is the base plugin's job, checked without any index.
-    let unique: Vec<&str> = schema
-        .unique_attributes()
-        .filter(|a| *a != "uuid")
-        .collect();
+    let unique: Vec<&str> = schema.unique_attributes().filter(|a| *a != "uuid").collect();
     let mut seen: HashSet<(usize, String)> = HashSet::new();
     for (id, old, new) in items {
         for (ai, attr) in unique.iter().enumerate() {
             let Some(vs) = new.get(attr) else { continue };
             for v in vs {
-                if old
-                    .and_then(|o| o.get(attr))
-                    .is_some_and(|ovs| ovs.contains(v))
-                {
+                if old.and_then(|o| o.get(attr)).is_some_and(|ovs| ovs.contains(v)) {
                     continue;
                 }
                 let Some(key) = v.eq_key() else { continue };

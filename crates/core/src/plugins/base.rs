@@ -11,43 +11,33 @@ use idm_proto::{PluginError, SchemaError};
 use std::collections::HashSet;
 use uuid::Uuid;
 
-pub(crate) fn pre_create(
-    qs: &mut QueryServerWriteTransaction,
-    ident: &Identity,
-    cands: &mut [Entry],
-) -> Result<()> {
+/// A uuid for a new entry. Time-ordered uuids keep every uuid-keyed index append-mostly, so
+/// bulk loads touch a few pages per batch instead of pages all over the tree.
+pub(crate) fn new_uuid() -> Uuid {
+    let mut u = Uuid::now_v7();
+    while is_reserved(u) {
+        u = Uuid::now_v7();
+    }
+    u
+}
+
+pub(crate) fn pre_create(qs: &mut QueryServerWriteTransaction, ident: &Identity, cands: &mut [Entry]) -> Result<()> {
     let mut seen = HashSet::with_capacity(cands.len());
     for e in cands.iter_mut() {
         e.add("class", Value::Iutf8("object".into()));
-        let supplied: Vec<Uuid> = e
-            .get("uuid")
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_uuid)
-            .collect();
+        let supplied: Vec<Uuid> = e.get("uuid").into_iter().flatten().filter_map(Value::as_uuid).collect();
         let u = match supplied.as_slice() {
             [] => {
-                // Time-ordered uuids keep every uuid-keyed index append-mostly, so bulk loads
-                // touch a few pages per batch instead of pages all over the tree.
-                let mut u = Uuid::now_v7();
-                while is_reserved(u) {
-                    u = Uuid::now_v7();
-                }
+                let u = new_uuid();
                 e.set_single("uuid", Value::Uuid(u));
                 u
             }
             [u] => {
                 if *u == UUID_DOES_NOT_EXIST || (!ident.is_internal() && is_reserved(*u)) {
-                    return Err(PluginError::Base(format!(
-                        "uuid {u} is reserved for built-in entries"
-                    ))
-                    .into());
+                    return Err(PluginError::Base(format!("uuid {u} is reserved for built-in entries")).into());
                 }
                 if qs.be().id_for_uuid(*u)?.is_some() {
-                    return Err(PluginError::Base(format!(
-                        "an entry with uuid {u} already exists"
-                    ))
-                    .into());
+                    return Err(PluginError::Base(format!("an entry with uuid {u} already exists")).into());
                 }
                 *u
             }

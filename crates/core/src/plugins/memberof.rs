@@ -19,11 +19,7 @@ fn is_group(e: &Entry) -> bool {
 }
 
 fn members(e: &Entry) -> BTreeSet<Uuid> {
-    if is_group(e) {
-        e.refs("member").collect()
-    } else {
-        BTreeSet::new()
-    }
+    if is_group(e) { e.refs("member").collect() } else { BTreeSet::new() }
 }
 
 fn refuse_derived(attr: &str) -> OperationError {
@@ -58,18 +54,12 @@ pub(crate) fn pre_modify(ident: &Identity, pairs: &[(StoredEntry, Entry)]) -> Re
     Ok(())
 }
 
-pub(crate) fn post_create(
-    qs: &mut QueryServerWriteTransaction,
-    created: &[StoredEntry],
-) -> Result<()> {
+pub(crate) fn post_create(qs: &mut QueryServerWriteTransaction, created: &[StoredEntry]) -> Result<()> {
     let seeds: BTreeSet<Uuid> = created.iter().flat_map(|c| members(c)).collect();
     update(qs, seeds, &HashSet::new())
 }
 
-pub(crate) fn post_modify(
-    qs: &mut QueryServerWriteTransaction,
-    changed: &[(StoredEntry, StoredEntry)],
-) -> Result<()> {
+pub(crate) fn post_modify(qs: &mut QueryServerWriteTransaction, changed: &[(StoredEntry, StoredEntry)]) -> Result<()> {
     let mut seeds = BTreeSet::new();
     for (o, n) in changed {
         let (before, after) = (members(o), members(n));
@@ -78,10 +68,7 @@ pub(crate) fn post_modify(
     update(qs, seeds, &HashSet::new())
 }
 
-pub(crate) fn post_delete(
-    qs: &mut QueryServerWriteTransaction,
-    deleted: &[StoredEntry],
-) -> Result<()> {
+pub(crate) fn post_delete(qs: &mut QueryServerWriteTransaction, deleted: &[StoredEntry]) -> Result<()> {
     let gone: HashSet<Uuid> = deleted.iter().filter_map(|d| d.uuid()).collect();
     let seeds = deleted.iter().flat_map(|d| members(d)).collect();
     update(qs, seeds, &gone)
@@ -96,10 +83,7 @@ pub(crate) fn parents(
     if let Some(p) = cache.get(&u) {
         return Ok(p.clone());
     }
-    let f = Filter::And(vec![
-        Filter::eq("class", "group"),
-        Filter::eq_uuid("member", u),
-    ]);
+    let f = Filter::And(vec![Filter::eq("class", "group"), Filter::eq_uuid("member", u)]);
     let p = qs.search_uuids(&f)?;
     cache.insert(u, p.clone());
     Ok(p)
@@ -119,21 +103,14 @@ pub(crate) fn expected(
             stack.extend(parents(qs, g, cache)?);
         }
     }
-    Ok((
-        direct.into_iter().map(Value::Refer).collect(),
-        all.into_iter().map(Value::Refer).collect(),
-    ))
+    Ok((direct.into_iter().map(Value::Refer).collect(), all.into_iter().map(Value::Refer).collect()))
 }
 
 /// Entries recomputed per step, bounding memory on bulk membership changes.
 const CHUNK: usize = 4096;
 
 /// Recomputes membership for `seeds` and everything nested below them.
-fn update(
-    qs: &mut QueryServerWriteTransaction,
-    seeds: BTreeSet<Uuid>,
-    gone: &HashSet<Uuid>,
-) -> Result<()> {
+fn update(qs: &mut QueryServerWriteTransaction, seeds: BTreeSet<Uuid>, gone: &HashSet<Uuid>) -> Result<()> {
     if seeds.is_empty() {
         return Ok(());
     }
@@ -168,9 +145,7 @@ fn update(
             let Some(u) = e.uuid() else { continue };
             let (direct, all) = expected(qs, u, &mut cache)?;
             let empty = ValueSet::new();
-            if e.get("directmemberof").unwrap_or(&empty) != &direct
-                || e.get("memberof").unwrap_or(&empty) != &all
-            {
+            if e.get("directmemberof").unwrap_or(&empty) != &direct || e.get("memberof").unwrap_or(&empty) != &all {
                 let mut n = e.entry.clone();
                 n.set("directmemberof", direct);
                 n.set("memberof", all);

@@ -18,18 +18,12 @@ use crate::entry::{Entry, StoredEntry};
 use crate::identity::Identity;
 use crate::server::{QueryServerTransaction, QueryServerWriteTransaction};
 
-pub(crate) fn pre_create(
-    qs: &mut QueryServerWriteTransaction,
-    ident: &Identity,
-    cands: &mut [Entry],
-) -> Result<()> {
+pub(crate) fn pre_create(qs: &mut QueryServerWriteTransaction, ident: &Identity, cands: &mut [Entry]) -> Result<()> {
     protected::pre_create(ident, cands)?;
     memberof::pre_create(ident, cands)?;
     base::pre_create(qs, ident, cands)?;
     let domain = qs.domain_name();
-    cands
-        .iter_mut()
-        .for_each(|e| spn::generate(e, domain.as_deref()));
+    cands.iter_mut().for_each(|e| spn::generate(e, domain.as_deref()));
     Ok(())
 }
 
@@ -52,9 +46,7 @@ pub(crate) fn pre_modify(
     base::pre_modify(pairs)?;
     schema_guard::pre_modify(qs, pairs)?;
     let domain = qs.domain_name();
-    pairs
-        .iter_mut()
-        .for_each(|(_, n)| spn::generate(n, domain.as_deref()));
+    pairs.iter_mut().for_each(|(_, n)| spn::generate(n, domain.as_deref()));
     Ok(())
 }
 
@@ -68,11 +60,7 @@ pub(crate) fn post_modify(
     spn::post_modify(qs, changed)
 }
 
-pub(crate) fn pre_delete(
-    qs: &mut QueryServerWriteTransaction,
-    ident: &Identity,
-    cands: &[StoredEntry],
-) -> Result<()> {
+pub(crate) fn pre_delete(qs: &mut QueryServerWriteTransaction, ident: &Identity, cands: &[StoredEntry]) -> Result<()> {
     protected::pre_delete(ident, cands)?;
     schema_guard::pre_delete(qs, cands)
 }

@@ -14,11 +14,7 @@ use uuid::Uuid;
 
 /// Reference attributes that callers write (memberof is derived, and recomputed instead).
 pub(crate) fn reference_attrs(qs: &dyn QueryServerTransaction) -> Vec<String> {
-    qs.schema()
-        .reference_attributes()
-        .filter(|a| !DERIVED.contains(a))
-        .map(str::to_string)
-        .collect()
+    qs.schema().reference_attributes().filter(|a| !DERIVED.contains(a)).map(str::to_string).collect()
 }
 
 /// Every reference value that a write added must point at an existing entry.
@@ -49,16 +45,10 @@ pub(crate) fn check_new_references<'e>(
     Ok(())
 }
 
-pub(crate) fn post_delete(
-    qs: &mut QueryServerWriteTransaction,
-    deleted: &[StoredEntry],
-) -> Result<()> {
+pub(crate) fn post_delete(qs: &mut QueryServerWriteTransaction, deleted: &[StoredEntry]) -> Result<()> {
     let gone: HashSet<Uuid> = deleted.iter().filter_map(|d| d.uuid()).collect();
     let attrs = reference_attrs(qs);
-    let terms: Vec<Filter> = attrs
-        .iter()
-        .flat_map(|a| gone.iter().map(move |u| Filter::eq_uuid(a, *u)))
-        .collect();
+    let terms: Vec<Filter> = attrs.iter().flat_map(|a| gone.iter().map(move |u| Filter::eq_uuid(a, *u))).collect();
     if terms.is_empty() {
         return Ok(());
     }

@@ -21,16 +21,10 @@ fn flag(e: &Entry, attr: &str) -> bool {
     matches!(e.first(attr), Some(Value::Bool(true)))
 }
 
-pub(crate) fn pre_modify(
-    qs: &mut QueryServerWriteTransaction,
-    pairs: &[(StoredEntry, Entry)],
-) -> Result<()> {
+pub(crate) fn pre_modify(qs: &mut QueryServerWriteTransaction, pairs: &[(StoredEntry, Entry)]) -> Result<()> {
     for (old, new) in pairs {
         if old.has_class("attributetype") {
-            let name = old
-                .first_str("attributename")
-                .unwrap_or_default()
-                .to_string();
+            let name = old.first_str("attributename").unwrap_or_default().to_string();
             if old.get("attributename") != new.get("attributename") {
                 return Err(refuse(format!("attribute '{name}' cannot be renamed")));
             }
@@ -56,27 +50,20 @@ pub(crate) fn pre_modify(
     Ok(())
 }
 
-pub(crate) fn pre_delete(
-    qs: &mut QueryServerWriteTransaction,
-    cands: &[StoredEntry],
-) -> Result<()> {
+pub(crate) fn pre_delete(qs: &mut QueryServerWriteTransaction, cands: &[StoredEntry]) -> Result<()> {
     for e in cands {
         if e.has_class("attributetype") {
             let name = e.first_str("attributename").unwrap_or_default().to_string();
             let n = in_use(qs, Filter::pres(&name))?;
             if n > 0 {
-                return Err(refuse(format!(
-                    "attribute '{name}' is still used by {n} entries"
-                )));
+                return Err(refuse(format!("attribute '{name}' is still used by {n} entries")));
             }
         }
         if e.has_class("classtype") {
             let name = e.first_str("classname").unwrap_or_default().to_string();
             let n = in_use(qs, Filter::eq("class", name.clone()))?;
             if n > 0 {
-                return Err(refuse(format!(
-                    "class '{name}' is still used by {n} entries"
-                )));
+                return Err(refuse(format!("class '{name}' is still used by {n} entries")));
             }
         }
     }

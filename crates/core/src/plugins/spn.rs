@@ -19,9 +19,7 @@ pub fn expected_spn(e: &Entry, domain: &str) -> Option<Value> {
     if !has_spn(e) {
         return None;
     }
-    e.first("name")
-        .and_then(Value::as_str)
-        .map(|n| Value::Spn(n.to_string(), domain.to_string()))
+    e.first("name").and_then(Value::as_str).map(|n| Value::Spn(n.to_string(), domain.to_string()))
 }
 
 pub(crate) fn generate(e: &mut Entry, domain: Option<&str>) {
@@ -35,27 +33,15 @@ pub(crate) fn generate(e: &mut Entry, domain: Option<&str>) {
 }
 
 /// A domain rename regenerates every spn in the same transaction.
-pub(crate) fn post_modify(
-    qs: &mut QueryServerWriteTransaction,
-    changed: &[(StoredEntry, StoredEntry)],
-) -> Result<()> {
-    let renamed = changed.iter().find(|(o, n)| {
-        n.uuid() == Some(UUID_DOMAIN_INFO) && o.get("domain_name") != n.get("domain_name")
-    });
+pub(crate) fn post_modify(qs: &mut QueryServerWriteTransaction, changed: &[(StoredEntry, StoredEntry)]) -> Result<()> {
+    let renamed = changed
+        .iter()
+        .find(|(o, n)| n.uuid() == Some(UUID_DOMAIN_INFO) && o.get("domain_name") != n.get("domain_name"));
     let Some((_, n)) = renamed else { return Ok(()) };
-    let new_name = n
-        .first("domain_name")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    info!(
-        "domain name changed to {:?}: regenerating every spn",
-        new_name.as_deref().unwrap_or("")
-    );
+    let new_name = n.first("domain_name").and_then(Value::as_str).map(str::to_string);
+    info!("domain name changed to {:?}: regenerating every spn", new_name.as_deref().unwrap_or(""));
     qs.set_domain_name(new_name);
-    let f = Filter::Or(vec![
-        Filter::eq("class", "account"),
-        Filter::eq("class", "group"),
-    ]);
+    let f = Filter::Or(vec![Filter::eq("class", "account"), Filter::eq("class", "group")]);
     let targets = qs.internal_search(&f)?;
     let pairs = targets.into_iter().map(|t| {
         let e = t.entry.clone();

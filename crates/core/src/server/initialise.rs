@@ -6,8 +6,8 @@ use super::read::QueryServerTransaction;
 use super::write::QueryServerWriteTransaction;
 use crate::be::meta;
 use crate::builtins::{
-    SYSTEM_VERSION, UUID_SYSTEM_INFO, builtin_accounts_and_groups, builtin_acps, builtin_schema,
-    domain_info, system_config, system_info,
+    SYSTEM_VERSION, UUID_SYSTEM_INFO, builtin_accounts_and_groups, builtin_acps, builtin_schema, domain_info,
+    system_config, system_info,
 };
 use crate::entry::Entry;
 use crate::value::{Value, iname_problem};
@@ -20,10 +20,7 @@ use uuid::Uuid;
 pub const INDEX_VERSION: u32 = 1;
 
 fn read_u32(bytes: Option<Vec<u8>>) -> u32 {
-    bytes
-        .and_then(|b| <[u8; 4]>::try_from(b.as_slice()).ok())
-        .map(u32::from_be_bytes)
-        .unwrap_or(0)
+    bytes.and_then(|b| <[u8; 4]>::try_from(b.as_slice()).ok()).map(u32::from_be_bytes).unwrap_or(0)
 }
 
 fn new_token_key() -> String {
@@ -59,9 +56,7 @@ impl QueryServerWriteTransaction<'_> {
     pub(crate) fn initialise(&mut self, domain_name: &str) -> Result<()> {
         let domain_name = domain_name.trim().to_lowercase();
         if let Some(p) = iname_problem(&domain_name) {
-            return Err(OperationError::InvalidRequest(format!(
-                "domain name '{domain_name}' is invalid: it {p}"
-            )));
+            return Err(OperationError::InvalidRequest(format!("domain name '{domain_name}' is invalid: it {p}")));
         }
         let fresh = self.be().raw().entry_count()? == 0;
         let stored_index_version = read_u32(self.be().raw().meta(meta::INDEX_VERSION)?);
@@ -82,11 +77,7 @@ impl QueryServerWriteTransaction<'_> {
         match self.domain_name() {
             None => {
                 info!("initialising domain '{domain_name}'");
-                self.create_missing(vec![domain_info(
-                    &domain_name,
-                    Uuid::new_v4(),
-                    new_token_key(),
-                )])?;
+                self.create_missing(vec![domain_info(&domain_name, Uuid::new_v4(), new_token_key())])?;
             }
             Some(existing) if existing != domain_name => {
                 return Err(OperationError::InvalidState(format!(

@@ -43,31 +43,14 @@ pub fn bootstrap_schema() -> Result<Schema> {
 }
 
 fn load_state(txn: &mut dyn BeTxn, bootstrap: &Schema) -> Result<ServerState> {
-    let f = Filter::Or(vec![
-        Filter::eq("class", "attributetype"),
-        Filter::eq("class", "classtype"),
-    ]);
+    let f = Filter::Or(vec![Filter::eq("class", "attributetype"), Filter::eq("class", "classtype")]);
     let stored = txn.search(&f, bootstrap, &Limits::unlimited())?;
-    let schema = if stored.is_empty() {
-        bootstrap.clone()
-    } else {
-        Schema::from_entries(stored.iter().map(|s| &s.entry))?
-    };
+    let schema =
+        if stored.is_empty() { bootstrap.clone() } else { Schema::from_entries(stored.iter().map(|s| &s.entry))? };
     let domain = txn.entry_by_uuid(UUID_DOMAIN_INFO)?;
-    let domain_name = domain
-        .as_ref()
-        .and_then(|d| d.first("domain_name"))
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let domain_uuid = domain
-        .as_ref()
-        .and_then(|d| d.first("domain_uuid"))
-        .and_then(Value::as_uuid);
-    Ok(ServerState {
-        schema: Arc::new(schema),
-        domain_name,
-        domain_uuid,
-    })
+    let domain_name = domain.as_ref().and_then(|d| d.first("domain_name")).and_then(Value::as_str).map(str::to_string);
+    let domain_uuid = domain.as_ref().and_then(|d| d.first("domain_uuid")).and_then(Value::as_uuid);
+    Ok(ServerState { schema: Arc::new(schema), domain_name, domain_uuid })
 }
 
 impl QueryServer {
@@ -79,18 +62,11 @@ impl QueryServer {
             let mut txn = BeRead::new(be.read()?);
             load_state(&mut txn, &bootstrap)?
         };
-        Ok(QueryServer {
-            be,
-            state: RwLock::new(Arc::new(state)),
-            write_lock: Mutex::new(()),
-        })
+        Ok(QueryServer { be, state: RwLock::new(Arc::new(state)), write_lock: Mutex::new(()) })
     }
 
     pub fn state(&self) -> Arc<ServerState> {
-        self.state
-            .read()
-            .map(|s| s.clone())
-            .unwrap_or_else(|p| p.into_inner().clone())
+        self.state.read().map(|s| s.clone()).unwrap_or_else(|p| p.into_inner().clone())
     }
 
     pub fn backend(&self) -> &Arc<dyn Backend> {
@@ -101,10 +77,7 @@ impl QueryServer {
     pub fn read(&self) -> Result<QueryServerReadTransaction<'_>> {
         // Holding the state lock while the storage snapshot is taken pairs them: a writer
         // publishes new state only while holding the write side of this lock.
-        let guard = self
-            .state
-            .read()
-            .map_err(|_| OperationError::InvalidState("state lock poisoned".into()))?;
+        let guard = self.state.read().map_err(|_| OperationError::InvalidState("state lock poisoned".into()))?;
         let state = guard.clone();
         let be = BeRead::new(self.be.read()?);
         drop(guard);
@@ -113,23 +86,13 @@ impl QueryServer {
 
     /// The write transaction; waits for any other writer to finish.
     pub fn write(&self) -> Result<QueryServerWriteTransaction<'_>> {
-        let lock = self
-            .write_lock
-            .lock()
-            .map_err(|_| OperationError::InvalidState("write lock poisoned".into()))?;
+        let lock = self.write_lock.lock().map_err(|_| OperationError::InvalidState("write lock poisoned".into()))?;
         let state = self.state();
         QueryServerWriteTransaction::new(self, lock, state)
     }
 
-    pub(crate) fn publish(
-        &self,
-        state: ServerState,
-        commit: impl FnOnce() -> Result<()>,
-    ) -> Result<()> {
-        let mut guard = self
-            .state
-            .write()
-            .map_err(|_| OperationError::InvalidState("state lock poisoned".into()))?;
+    pub(crate) fn publish(&self, state: ServerState, commit: impl FnOnce() -> Result<()>) -> Result<()> {
+        let mut guard = self.state.write().map_err(|_| OperationError::InvalidState("state lock poisoned".into()))?;
         commit()?;
         *guard = Arc::new(state);
         Ok(())

@@ -14,10 +14,7 @@ use uuid::Uuid;
 pub(crate) fn exclude_deleted(f: Filter) -> Filter {
     Filter::And(vec![
         f,
-        Filter::AndNot(Box::new(Filter::Or(vec![
-            Filter::eq("class", "recycled"),
-            Filter::eq("class", "tombstone"),
-        ]))),
+        Filter::AndNot(Box::new(Filter::Or(vec![Filter::eq("class", "recycled"), Filter::eq("class", "tombstone")]))),
     ])
 }
 
@@ -49,9 +46,7 @@ pub trait QueryServerTransaction {
         let schema = self.schema();
         match self.be().plan(f, &schema)? {
             Plan::Indexed(ids) => Ok(ids),
-            _ => Ok(Arc::new(
-                self.internal_search(f)?.iter().map(|e| e.id).collect(),
-            )),
+            _ => Ok(Arc::new(self.internal_search(f)?.iter().map(|e| e.id).collect())),
         }
     }
 
@@ -70,11 +65,7 @@ pub trait QueryServerTransaction {
     /// The uuid of the live entry with this name or spn.
     fn resolve_name(&mut self, name: &str) -> Result<Option<Uuid>> {
         let n = name.trim().to_lowercase();
-        let f = if n.contains('@') {
-            Filter::eq("spn", n)
-        } else {
-            Filter::eq("name", n)
-        };
+        let f = if n.contains('@') { Filter::eq("spn", n) } else { Filter::eq("name", n) };
         Ok(self.search_uuids(&exclude_deleted(f))?.into_iter().next())
     }
 
@@ -82,18 +73,10 @@ pub trait QueryServerTransaction {
     fn filter_from_proto(&mut self, ident: &Identity, pf: &ProtoFilter) -> Result<Filter> {
         let schema = self.schema();
         let mut resolve = |n: &str| self.resolve_name(n);
-        let mut ctx = FilterContext {
-            schema: &schema,
-            self_uuid: ident.uuid(),
-            limits: &ident.limits,
-            resolve: &mut resolve,
-        };
+        let mut ctx =
+            FilterContext { schema: &schema, self_uuid: ident.uuid(), limits: &ident.limits, resolve: &mut resolve };
         let f = Filter::from_proto(pf, &mut ctx)?;
-        Ok(if ident.is_internal() {
-            f
-        } else {
-            exclude_deleted(f)
-        })
+        Ok(if ident.is_internal() { f } else { exclude_deleted(f) })
     }
 
     /// Searches on behalf of `ident`, within its limits.

@@ -40,11 +40,7 @@ impl QueryServerTransaction for QueryServerWriteTransaction<'_> {
 }
 
 impl<'a> QueryServerWriteTransaction<'a> {
-    pub(crate) fn new(
-        qs: &'a QueryServer,
-        lock: MutexGuard<'a, ()>,
-        state: Arc<ServerState>,
-    ) -> Result<Self> {
+    pub(crate) fn new(qs: &'a QueryServer, lock: MutexGuard<'a, ()>, state: Arc<ServerState>) -> Result<Self> {
         Ok(QueryServerWriteTransaction {
             qs,
             be: BeWrite::new(qs.be.write()?)?,
@@ -76,18 +72,29 @@ impl<'a> QueryServerWriteTransaction<'a> {
         r
     }
 
-    /// A name-resolution function with a cache for the duration of one operation.
+    /// A name-resolution function with a cache for the duration of one operation. Names not
+    /// found in the database are looked up in `batch` (entries being created alongside).
     fn parse_with_cache<T>(
         &mut self,
+        batch: &HashMap<String, Uuid>,
         parse: impl FnOnce(&Schema, &mut dyn FnMut(&str) -> Result<Option<Uuid>>) -> Result<T>,
     ) -> Result<T> {
         let schema = self.schema();
+        let domain = self.domain_name();
         let mut cache: HashMap<String, Option<Uuid>> = HashMap::new();
         let mut resolve = |n: &str| -> Result<Option<Uuid>> {
             if let Some(u) = cache.get(n) {
                 return Ok(*u);
             }
-            let u = self.resolve_name(n)?;
+            let mut u = self.resolve_name(n)?;
+            if u.is_none() {
+                let lower = n.trim().to_lowercase();
+                let local = match (lower.rsplit_once('@'), domain.as_deref()) {
+                    (Some((name, d)), Some(domain)) if d == domain => name.to_string(),
+                    _ => lower,
+                };
+                u = batch.get(&local).copied();
+            }
             cache.insert(n.to_string(), u);
             Ok(u)
         };
@@ -99,11 +106,26 @@ impl<'a> QueryServerWriteTransaction<'a> {
     /// Creates entries from caller input. Returns the new entries' uuids.
     pub fn create(&mut self, ident: &Identity, entries: &[ProtoEntry]) -> Result<Vec<Uuid>> {
         self.guarded(|w| {
-            let cands = w.parse_with_cache(|schema, resolve| {
-                entries
-                    .iter()
-                    .map(|pe| schema.entry_from_proto(pe, resolve))
-                    .collect::<Result<Vec<_>>>()
+            // Uuids are assigned before parsing so entries in one request can refer to each
+            // other by name (a group and its new members, say).
+            let mut batch = HashMap::new();
+            let mut entries = entries.to_vec();
+            for pe in &mut entries {
+                let uuid = match pe.get("uuid") {
+                    Some([u]) => Uuid::parse_str(u.trim()).ok(),
+                    Some(_) => None,
+                    None => {
+                        let u = crate::plugins::base::new_uuid();
+                        pe.attrs.insert("uuid".into(), vec![u.to_string()]);
+                        Some(u)
+                    }
+                };
+                if let (Some(u), Some([name])) = (uuid, pe.get("name")) {
+                    batch.insert(name.trim().to_lowercase(), u);
+                }
+            }
+            let cands = w.parse_with_cache(&batch, |schema, resolve| {
+                entries.iter().map(|pe| schema.entry_from_proto(pe, resolve)).collect::<Result<Vec<_>>>()
             })?;
             let created = w.create_entries(ident, cands)?;
             Ok(created.iter().filter_map(|e| e.uuid()).collect())
@@ -111,16 +133,11 @@ impl<'a> QueryServerWriteTransaction<'a> {
     }
 
     /// Applies a modify list to every entry matching the filter. Returns how many changed.
-    pub fn modify(
-        &mut self,
-        ident: &Identity,
-        filter: &ProtoFilter,
-        ml: &ProtoModifyList,
-    ) -> Result<usize> {
+    pub fn modify(&mut self, ident: &Identity, filter: &ProtoFilter, ml: &ProtoModifyList) -> Result<usize> {
         self.guarded(|w| {
             let f = w.filter_from_proto(ident, filter)?;
             let ml =
-                w.parse_with_cache(|schema, resolve| ModifyList::from_proto(ml, schema, resolve))?;
+                w.parse_with_cache(&HashMap::new(), |schema, resolve| ModifyList::from_proto(ml, schema, resolve))?;
             w.modify_entries(ident, &f, &ml)
         })
     }
@@ -152,10 +169,8 @@ impl<'a> QueryServerWriteTransaction<'a> {
         self.guarded(|w| {
             let schema = w.schema();
             let n = w.be.reindex(&schema, progress)?;
-            w.be.raw_write().set_meta(
-                crate::be::meta::INDEX_VERSION,
-                &super::initialise::INDEX_VERSION.to_be_bytes(),
-            )?;
+            w.be.raw_write()
+                .set_meta(crate::be::meta::INDEX_VERSION, &super::initialise::INDEX_VERSION.to_be_bytes())?;
             Ok(n)
         })
     }
@@ -164,37 +179,19 @@ impl<'a> QueryServerWriteTransaction<'a> {
         if self.failed {
             return Err(OperationError::TransactionFailed);
         }
-        let QueryServerWriteTransaction {
-            qs,
-            be,
-            state,
-            state_changed,
-            _lock,
-            ..
-        } = self;
-        if state_changed {
-            qs.publish(state, || be.commit())
-        } else {
-            be.commit()
-        }
+        let QueryServerWriteTransaction { qs, be, state, state_changed, _lock, .. } = self;
+        if state_changed { qs.publish(state, || be.commit()) } else { be.commit() }
     }
 
     // ----- The pipelines ------------------------------------------------------------------
 
-    pub(crate) fn create_entries(
-        &mut self,
-        ident: &Identity,
-        mut cands: Vec<Entry>,
-    ) -> Result<Vec<StoredEntry>> {
+    pub(crate) fn create_entries(&mut self, ident: &Identity, mut cands: Vec<Entry>) -> Result<Vec<StoredEntry>> {
         if cands.is_empty() {
             return Err(OperationError::EmptyRequest);
         }
         plugins::pre_create(self, ident, &mut cands)?;
         let schema = self.schema();
-        let valid = cands
-            .into_iter()
-            .map(|e| schema.validate(e))
-            .collect::<Result<Vec<ValidEntry>>>()?;
+        let valid = cands.into_iter().map(|e| schema.validate(e)).collect::<Result<Vec<ValidEntry>>>()?;
         plugins::attrunique::check(self, valid.iter().map(|e| (None, None, &**e)))?;
         let created = self.be.create(valid, &schema)?;
         plugins::post_create(self, ident, &created)?;
@@ -202,12 +199,7 @@ impl<'a> QueryServerWriteTransaction<'a> {
         Ok(created)
     }
 
-    pub(crate) fn modify_entries(
-        &mut self,
-        ident: &Identity,
-        f: &Filter,
-        ml: &ModifyList,
-    ) -> Result<usize> {
+    pub(crate) fn modify_entries(&mut self, ident: &Identity, f: &Filter, ml: &ModifyList) -> Result<usize> {
         let schema = self.schema();
         let cands = self.be.search(f, &schema, &ident.limits)?;
         if cands.is_empty() {
@@ -239,18 +231,10 @@ impl<'a> QueryServerWriteTransaction<'a> {
             valid.push(schema.validate(new)?);
             olds.push(old);
         }
-        plugins::attrunique::check(
-            self,
-            olds.iter()
-                .zip(&valid)
-                .map(|(o, n)| (Some(o.id), Some(&o.entry), &**n)),
-        )?;
+        plugins::attrunique::check(self, olds.iter().zip(&valid).map(|(o, n)| (Some(o.id), Some(&o.entry), &**n)))?;
         let news = self.be.modify(olds.iter().zip(valid), &schema)?;
-        let changed: Vec<(StoredEntry, StoredEntry)> = olds
-            .into_iter()
-            .zip(news)
-            .filter(|(o, n)| o.entry != n.entry)
-            .collect();
+        let changed: Vec<(StoredEntry, StoredEntry)> =
+            olds.into_iter().zip(news).filter(|(o, n)| o.entry != n.entry).collect();
         plugins::post_modify(self, ident, &changed)?;
         self.after_write(changed.iter().flat_map(|(o, n)| [&o.entry, &n.entry]))?;
         Ok(changed)
@@ -294,26 +278,16 @@ impl<'a> QueryServerWriteTransaction<'a> {
             domain |= e.uuid() == Some(UUID_DOMAIN_INFO);
         }
         if schema {
-            let f = Filter::Or(vec![
-                Filter::eq("class", "attributetype"),
-                Filter::eq("class", "classtype"),
-            ]);
+            let f = Filter::Or(vec![Filter::eq("class", "attributetype"), Filter::eq("class", "classtype")]);
             let entries = self.internal_search(&f)?;
             let new = Schema::from_entries(entries.iter().map(|e| &e.entry))?;
             self.be.drop_undeclared_indexes(&new)?;
-            info!(
-                "schema changed: {} attributes, {} classes",
-                new.attributes().count(),
-                new.classes().count()
-            );
+            info!("schema changed: {} attributes, {} classes", new.attributes().count(), new.classes().count());
             self.state.schema = Arc::new(new);
             self.state_changed = true;
         }
         if domain && let Some(d) = self.be.entry_by_uuid(UUID_DOMAIN_INFO)? {
-            self.state.domain_name = d
-                .first("domain_name")
-                .and_then(Value::as_str)
-                .map(str::to_string);
+            self.state.domain_name = d.first("domain_name").and_then(Value::as_str).map(str::to_string);
             self.state.domain_uuid = d.first("domain_uuid").and_then(Value::as_uuid);
             self.state_changed = true;
         }

@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 
 fn load(path: &std::path::Path) -> Vec<ProtoEntry> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let maps: Vec<BTreeMap<String, Vec<String>>> =
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+    let maps: Vec<BTreeMap<String, Vec<String>>> = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
     maps.into_iter().map(|attrs| ProtoEntry { attrs }).collect()
 }
 
@@ -20,13 +19,9 @@ fn rss_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines().find(|l| l.starts_with(field)).map(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .unwrap_or("0")
-                    .parse()
-                    .unwrap_or(0)
-            })
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse().unwrap_or(0))
         })
         .unwrap_or(0)
 }
@@ -37,24 +32,13 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let dir = std::path::PathBuf::from(
-        args.next()
-            .expect("usage: engine_bench DATASET_DIR [PERSON_BATCH] [GROUP_BATCH]"),
-    );
-    let pbatch: usize = args
-        .next()
-        .map(|s| s.parse().expect("batch size"))
-        .unwrap_or(1000);
-    let gbatch: usize = args
-        .next()
-        .map(|s| s.parse().expect("batch size"))
-        .unwrap_or(100);
+    let dir =
+        std::path::PathBuf::from(args.next().expect("usage: engine_bench DATASET_DIR [PERSON_BATCH] [GROUP_BATCH]"));
+    let pbatch: usize = args.next().map(|s| s.parse().expect("batch size")).unwrap_or(1000);
+    let gbatch: usize = args.next().map(|s| s.parse().expect("batch size")).unwrap_or(100);
     let persons = load(&dir.join("persons.json"));
     let groups = load(&dir.join("groups.json"));
-    let memberships: usize = groups
-        .iter()
-        .map(|g| g.get("member").map_or(0, |m| m.len()))
-        .sum();
+    let memberships: usize = groups.iter().map(|g| g.get("member").map_or(0, |m| m.len())).sum();
 
     let db = TestDb::new();
     let qs = db.open();
@@ -82,26 +66,15 @@ fn main() {
     let total = start.elapsed();
     let n = batch_times.len();
     let avg = |s: &[Duration]| s.iter().sum::<Duration>() / s.len().max(1) as u32;
-    println!(
-        "dataset: {} persons, {} groups, {} memberships",
-        persons.len(),
-        groups.len(),
-        memberships
-    );
-    println!(
-        "load_persons_s {:.2} (batch {pbatch})",
-        persons_time.as_secs_f64()
-    );
+    println!("dataset: {} persons, {} groups, {} memberships", persons.len(), groups.len(), memberships);
+    println!("load_persons_s {:.2} (batch {pbatch})", persons_time.as_secs_f64());
     println!(
         "person_batch_ms first10 {:.1} middle10 {:.1} last10 {:.1}",
         avg(&batch_times[..10.min(n)]).as_secs_f64() * 1e3,
         avg(&batch_times[n / 2..(n / 2 + 10).min(n)]).as_secs_f64() * 1e3,
         avg(&batch_times[n.saturating_sub(10)..]).as_secs_f64() * 1e3
     );
-    println!(
-        "load_groups_s {:.2} (batch {gbatch})",
-        groups_time.as_secs_f64()
-    );
+    println!("load_groups_s {:.2} (batch {gbatch})", groups_time.as_secs_f64());
     let g = group_times.len();
     println!(
         "group_batch_ms first {:.1} last {:.1}",
@@ -125,9 +98,7 @@ fn main() {
         let name = format!("user{:06}", rng % persons.len() as u64);
         let t = Instant::now();
         let mut r = qs.read().expect("read");
-        let found = r
-            .search(&ident, &Filter::Eq("name".into(), name))
-            .expect("search");
+        let found = r.search(&ident, &Filter::Eq("name".into(), name)).expect("search");
         drop(r);
         times.push(t.elapsed());
         assert_eq!(found.len(), 1);
@@ -141,21 +112,10 @@ fn main() {
     let t = Instant::now();
     let mut r = qs.read().expect("read");
     let report = r.verify(&mut ()).expect("verify");
-    println!(
-        "verify_s {:.2} errors {}",
-        t.elapsed().as_secs_f64(),
-        report.errors.len()
-    );
+    println!("verify_s {:.2} errors {}", t.elapsed().as_secs_f64(), report.errors.len());
     for e in report.errors.iter().take(5) {
         println!("  {e}");
     }
-    println!(
-        "rss_end_mib {:.1} (peak {:.1})",
-        rss_kib("VmRSS:") as f64 / 1024.0,
-        rss_kib("VmHWM:") as f64 / 1024.0
-    );
-    println!(
-        "db_bytes {}",
-        std::fs::metadata(&db.path).map(|m| m.len()).unwrap_or(0)
-    );
+    println!("rss_end_mib {:.1} (peak {:.1})", rss_kib("VmRSS:") as f64 / 1024.0, rss_kib("VmHWM:") as f64 / 1024.0);
+    println!("db_bytes {}", std::fs::metadata(&db.path).map(|m| m.len()).unwrap_or(0));
 }
