@@ -70,6 +70,22 @@ pub fn group(name: &str, members: &[&str]) -> ProtoEntry {
     e
 }
 
+/// An `attributetype` definition as a caller would create it.
+pub fn attribute_type(name: &str, syntax: &str, multivalue: bool, unique: bool, index: &[&str]) -> ProtoEntry {
+    let (mv, un) = (multivalue.to_string(), unique.to_string());
+    let mut e = pe(&[
+        ("class", &["attributetype"]),
+        ("attributename", &[name]),
+        ("multivalue", &[&mv]),
+        ("unique", &[&un]),
+        ("syntax", &[syntax]),
+    ]);
+    if !index.is_empty() {
+        e.attrs.insert("index".into(), index.iter().map(|i| i.to_string()).collect());
+    }
+    e
+}
+
 /// Creates entries in one committed transaction, as an internal caller.
 pub fn create(qs: &QueryServer, entries: &[ProtoEntry]) -> Result<(), OperationError> {
     let mut w = qs.write()?;

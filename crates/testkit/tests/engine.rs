@@ -2,7 +2,7 @@
 
 use idm_core::be::Plan;
 use idm_core::identity::Identity;
-use idm_core::proto::{Filter, Modify, ModifyList};
+use idm_core::proto::{Modify, ModifyList};
 use idm_core::server::QueryServerTransaction;
 use idm_core::value::{IndexType, Value};
 use idm_testkit::*;
@@ -132,18 +132,7 @@ impl Captured {
 fn a_new_index_falls_back_until_reindex() {
     let db = TestDb::new();
     let qs = db.open();
-    create(
-        &qs,
-        &[pe(&[
-            ("class", &["attributetype"]),
-            ("attributename", &["badge"]),
-            ("multivalue", &["false"]),
-            ("unique", &["true"]),
-            ("syntax", &["UTF8STRING_INSENSITIVE"]),
-            ("index", &["EQUALITY"]),
-        ])],
-    )
-    .unwrap();
+    create(&qs, &[attribute_type("badge", "UTF8STRING_INSENSITIVE", false, true, &["EQUALITY"])]).unwrap();
     modify(&qs, &eq("classname", "person"), &ModifyList::new(vec![Modify::Present("may".into(), "badge".into())]))
         .unwrap();
     let mut people: Vec<_> = (0..20).map(|i| person(&format!("user{i}"))).collect();
@@ -212,13 +201,7 @@ fn schema_in_use_cannot_be_broken() {
     create(
         &qs,
         &[
-            pe(&[
-                ("class", &["attributetype"]),
-                ("attributename", &["shoe_size"]),
-                ("multivalue", &["true"]),
-                ("unique", &["false"]),
-                ("syntax", &["UINT32"]),
-            ]),
+            attribute_type("shoe_size", "UINT32", true, false, &[]),
             pe(&[("class", &["classtype"]), ("classname", &["customer"]), ("may", &["shoe_size"])]),
         ],
     )
@@ -257,17 +240,7 @@ fn schema_in_use_cannot_be_broken() {
     let err = create(&qs, &[pe(&[("class", &["classtype"]), ("classname", &["broken"]), ("may", &["no_such_attr"])])])
         .unwrap_err();
     assert!(err.to_string().contains("no_such_attr"), "{err}");
-    let err = create(
-        &qs,
-        &[pe(&[
-            ("class", &["attributetype"]),
-            ("attributename", &["Bad-Name"]),
-            ("multivalue", &["true"]),
-            ("unique", &["false"]),
-            ("syntax", &["UINT32"]),
-        ])],
-    )
-    .unwrap_err();
+    let err = create(&qs, &[attribute_type("Bad-Name", "UINT32", true, false, &[])]).unwrap_err();
     assert!(err.to_string().contains("bad-name"), "{err}");
     assert_eq!(before, dump(&qs));
     // Once unused, the definitions can go.
@@ -275,5 +248,4 @@ fn schema_in_use_cannot_be_broken() {
     delete(&qs, &eq("classname", "customer")).unwrap();
     delete(&qs, &eq("attributename", "shoe_size")).unwrap();
     assert_verified(&qs);
-    let _ = Filter::SelfUuid;
 }

@@ -105,14 +105,7 @@ fn setup(data: &Data) -> (TestDb, QueryServer) {
     // A new attribute declared with every index type, which stays unbuilt until reindex.
     create(
         &qs,
-        &[pe(&[
-            ("class", &["attributetype"]),
-            ("attributename", &["extra"]),
-            ("multivalue", &["true"]),
-            ("unique", &["false"]),
-            ("syntax", &["UTF8STRING_INSENSITIVE"]),
-            ("index", &["EQUALITY", "PRESENCE", "SUBSTRING"]),
-        ])],
+        &[attribute_type("extra", "UTF8STRING_INSENSITIVE", true, false, &["EQUALITY", "PRESENCE", "SUBSTRING"])],
     )
     .unwrap();
     modify(&qs, &eq("classname", "person"), &ModifyList::new(vec![Modify::Present("may".into(), "extra".into())]))

@@ -225,12 +225,7 @@ impl<'a> QueryServerWriteTransaction<'a> {
     ) -> Result<Vec<(StoredEntry, StoredEntry)>> {
         plugins::pre_modify(self, ident, &mut pairs)?;
         let schema = self.schema();
-        let mut olds = Vec::with_capacity(pairs.len());
-        let mut valid = Vec::with_capacity(pairs.len());
-        for (old, new) in pairs {
-            valid.push(schema.validate(new)?);
-            olds.push(old);
-        }
+        let (olds, valid) = validate_pairs(&schema, pairs)?;
         plugins::attrunique::check(self, olds.iter().zip(&valid).map(|(o, n)| (Some(o.id), Some(&o.entry), &**n)))?;
         let news = self.be.modify(olds.iter().zip(valid), &schema)?;
         let changed: Vec<(StoredEntry, StoredEntry)> =
@@ -245,12 +240,7 @@ impl<'a> QueryServerWriteTransaction<'a> {
     /// plugins that guard caller input have nothing to check; schema still does.
     pub(crate) fn write_derived(&mut self, pairs: Vec<(StoredEntry, Entry)>) -> Result<()> {
         let schema = self.schema();
-        let mut olds = Vec::with_capacity(pairs.len());
-        let mut valid = Vec::with_capacity(pairs.len());
-        for (old, new) in pairs {
-            valid.push(schema.validate(new)?);
-            olds.push(old);
-        }
+        let (olds, valid) = validate_pairs(&schema, pairs)?;
         self.be.modify(olds.iter().zip(valid), &schema)?;
         Ok(())
     }
@@ -298,4 +288,15 @@ impl<'a> QueryServerWriteTransaction<'a> {
         self.state.domain_name = name;
         self.state_changed = true;
     }
+}
+
+/// Validates the new version of each pair, keeping the old versions alongside.
+fn validate_pairs(schema: &Schema, pairs: Vec<(StoredEntry, Entry)>) -> Result<(Vec<StoredEntry>, Vec<ValidEntry>)> {
+    let mut olds = Vec::with_capacity(pairs.len());
+    let mut valid = Vec::with_capacity(pairs.len());
+    for (old, new) in pairs {
+        valid.push(schema.validate(new)?);
+        olds.push(old);
+    }
+    Ok((olds, valid))
 }
