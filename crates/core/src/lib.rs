@@ -10,8 +10,10 @@
 //! files, HTTP or TLS: a new storage engine is a new implementation of that trait, nothing
 //! here changes.
 
+pub mod backup;
 pub mod be;
 pub mod builtins;
+pub mod credential;
 pub mod entry;
 pub mod filter;
 pub mod identity;

@@ -214,28 +214,43 @@ impl Schema {
     /// present, every attribute is allowed, values have the right syntax and single-valued
     /// attributes have one value.
     pub fn validate(&self, e: Entry) -> Result<ValidEntry> {
-        let mut must = BTreeSet::new();
-        let mut may = BTreeSet::new();
-        let mut any_class = false;
+        self.check(&e)?;
+        Ok(ValidEntry(e))
+    }
+
+    /// The checks of [`Schema::validate`] without taking the entry (used by verify and restore).
+    pub fn check(&self, e: &Entry) -> Result<()> {
+        let mut classes: Vec<&SchemaClass> = Vec::with_capacity(4);
         for c in e.classes() {
-            any_class = true;
-            let sc = self
-                .classes
-                .get(c)
-                .ok_or_else(|| OperationError::SchemaViolation(SchemaError::InvalidClass(c.to_string())))?;
-            must.extend(sc.all_must().map(String::as_str));
-            may.extend(sc.all_may().map(String::as_str));
+            classes.push(
+                self.classes
+                    .get(c)
+                    .ok_or_else(|| OperationError::SchemaViolation(SchemaError::InvalidClass(c.to_string())))?,
+            );
         }
-        if !any_class {
+        if classes.is_empty() {
             return Err(SchemaError::NoClassFound.into());
         }
-        if let Some(m) = must.iter().find(|m| !e.has(m)) {
-            return Err(SchemaError::MissingMustAttribute(m.to_string()).into());
+        let mut missing: Option<&String> = None;
+        for m in classes.iter().flat_map(|c| c.all_must()) {
+            if !e.has(m) && missing.is_none_or(|prev| m < prev) {
+                missing = Some(m);
+            }
+        }
+        if let Some(m) = missing {
+            return Err(SchemaError::MissingMustAttribute(m.clone()).into());
         }
         let extensible = e.has_class("extensibleobject");
         for (attr, vs) in e.attrs() {
             let sa = self.require_attribute(attr)?;
-            if !extensible && !must.contains(attr.as_str()) && !may.contains(attr.as_str()) {
+            let allowed = extensible
+                || classes.iter().any(|c| {
+                    c.systemmust.contains(attr)
+                        || c.must.contains(attr)
+                        || c.systemmay.contains(attr)
+                        || c.may.contains(attr)
+                });
+            if !allowed {
                 return Err(SchemaError::AttributeNotValidForClass(attr.clone()).into());
             }
             if !sa.multivalue && vs.len() > 1 {
@@ -250,6 +265,6 @@ impl Schema {
                 .into());
             }
         }
-        Ok(ValidEntry(e))
+        Ok(())
     }
 }

@@ -26,8 +26,6 @@ impl VerifyReport {
     }
 }
 
-type Expected = HashMap<(IndexType, String), BTreeMap<String, IdSet>>;
-
 fn attr_err(uuid: Uuid, attr: &str, detail: String) -> ConsistencyError {
     ConsistencyError::Attribute { uuid, attr: attr.to_string(), detail }
 }
@@ -47,6 +45,25 @@ fn refs_of(vs: Option<&ValueSet>) -> BTreeSet<Uuid> {
     vs.into_iter().flatten().filter_map(Value::as_uuid).collect()
 }
 
+/// An order-independent fingerprint of a set of (key, id) pairs: two sums of independent
+/// 64-bit hashes plus a count. Comparing fingerprints checks an index against entry content in
+/// constant memory; only an index whose fingerprint differs is examined key by key.
+#[derive(Default, Clone, Copy, PartialEq, Eq, Debug)]
+struct Fingerprint(u64, u64, u64);
+
+impl Fingerprint {
+    fn add(&mut self, key: &str, id: EntryId) {
+        use std::hash::{Hash, Hasher};
+        let mut a = std::collections::hash_map::DefaultHasher::new();
+        (key, id).hash(&mut a);
+        let mut b = std::collections::hash_map::DefaultHasher::new();
+        (id, key, 0x5eed_u16).hash(&mut b);
+        self.0 = self.0.wrapping_add(a.finish());
+        self.1 = self.1.wrapping_add(b.finish());
+        self.2 += 1;
+    }
+}
+
 impl QueryServerReadTransaction<'_> {
     pub fn verify(&mut self, progress: &mut dyn Progress) -> Result<VerifyReport> {
         let mut r = VerifyReport::default();
@@ -61,13 +78,17 @@ impl QueryServerReadTransaction<'_> {
         for (t, a) in schema.declared_indexes().difference(&built) {
             r.warnings.push(format!("index {t} {a} is declared in schema but not built: run `kanidmd reindex`"));
         }
+        let mut built_by_attr: HashMap<String, Vec<IndexType>> = HashMap::new();
+        for (t, a) in &built {
+            built_by_attr.entry(a.clone()).or_default().push(*t);
+        }
         let total = self.be().raw().entry_count()?;
 
-        // Pass 1: decoding, uuids, schema, uniqueness, expected index keys, the group graph.
+        // Pass 1: decoding, uuids, schema, uniqueness, index fingerprints, the group graph.
         progress.start("verifying entries", total * 2);
         let mut uuids: HashMap<Uuid, EntryId> = HashMap::new();
         let mut unique_seen: HashMap<(String, String), Uuid> = HashMap::new();
-        let mut expected: Expected = HashMap::new();
+        let mut expected: HashMap<(IndexType, String), Fingerprint> = HashMap::new();
         let mut parents: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
         let mut domain: Option<String> = None;
         let unique: Vec<String> = schema.unique_attributes().map(str::to_string).collect();
@@ -94,7 +115,7 @@ impl QueryServerReadTransaction<'_> {
             if u == UUID_DOMAIN_INFO {
                 domain = e.first("domain_name").and_then(Value::as_str).map(str::to_string);
             }
-            if let Err(err) = schema.validate(e.clone()) {
+            if let Err(err) = schema.check(&e) {
                 errors.push(ConsistencyError::Entry {
                     uuid: u,
                     detail: format!("'{}' violates schema: {err}", e.label()),
@@ -108,9 +129,12 @@ impl QueryServerReadTransaction<'_> {
                     }
                 }
             }
-            for (t, a) in &built {
-                for k in entry_index_keys(&e, *t, a) {
-                    expected.entry((*t, a.clone())).or_default().entry(k).or_default().insert(id);
+            for (attr, _) in e.attrs() {
+                for t in built_by_attr.get(attr.as_str()).into_iter().flatten() {
+                    let fp = expected.entry((*t, attr.clone())).or_default();
+                    for k in entry_index_keys(&e, *t, attr) {
+                        fp.add(&k, id);
+                    }
                 }
             }
             if e.has_class("group") {
@@ -122,44 +146,17 @@ impl QueryServerReadTransaction<'_> {
         })?;
         r.errors.append(&mut errors);
 
-        // Indexes: every stored key must be expected with the same ids, and vice versa.
+        // Indexes: compare fingerprints; examine in detail only those that differ.
         for (t, a) in &built {
-            let mut want = expected.remove(&(*t, a.clone())).unwrap_or_default();
-            let mut found = Vec::new();
+            let mut stored = Fingerprint::default();
             self.be().raw().index_contents(*t, a, &mut |key, ids| {
-                match want.remove(key) {
-                    None => found.push(ConsistencyError::Index {
-                        itype: t.to_string(),
-                        attr: a.clone(),
-                        key: key.to_string(),
-                        detail: format!(
-                            "extra key listing ids {:?} that no entry produces",
-                            ids.iter().collect::<Vec<_>>()
-                        ),
-                    }),
-                    Some(w) if w != ids => found.push(ConsistencyError::Index {
-                        itype: t.to_string(),
-                        attr: a.clone(),
-                        key: key.to_string(),
-                        detail: format!(
-                            "ids differ: missing {:?}, extra {:?}",
-                            (&w - &ids).iter().collect::<Vec<_>>(),
-                            (&ids - &w).iter().collect::<Vec<_>>()
-                        ),
-                    }),
-                    Some(_) => {}
-                }
+                ids.iter().for_each(|id| stored.add(key, id));
                 Ok(())
             })?;
-            for (key, ids) in want {
-                found.push(ConsistencyError::Index {
-                    itype: t.to_string(),
-                    attr: a.clone(),
-                    key,
-                    detail: format!("missing key for ids {:?}", ids.iter().collect::<Vec<_>>()),
-                });
+            if stored != expected.get(&(*t, a.clone())).copied().unwrap_or_default() {
+                let mut found = self.index_differences(*t, a)?;
+                r.errors.append(&mut found);
             }
-            r.errors.append(&mut found);
         }
 
         // Pass 2: references, membership and spns, which need the whole picture from pass 1.
@@ -168,9 +165,7 @@ impl QueryServerReadTransaction<'_> {
         let mut errors = Vec::new();
         self.be().raw().all_entries(&mut |_, bytes| {
             progress.advance(1);
-            let Ok(e) = Entry::decode(bytes) else {
-                return Ok(());
-            };
+            let Ok(e) = Entry::decode(bytes) else { return Ok(()) };
             let Some(u) = e.uuid() else { return Ok(()) };
             check_entry(&e, u, &ref_attrs, &uuids, &parents, &mut memo, domain.as_deref(), &mut errors);
             Ok(())
@@ -179,6 +174,43 @@ impl QueryServerReadTransaction<'_> {
         progress.finish();
         r.entries = total;
         Ok(r)
+    }
+
+    /// Lists every missing or extra key of one index, comparing it with entry content.
+    fn index_differences(&mut self, t: IndexType, a: &str) -> Result<Vec<ConsistencyError>> {
+        let mut want: BTreeMap<String, IdSet> = BTreeMap::new();
+        self.be().raw().all_entries(&mut |id, bytes| {
+            if let Ok(e) = Entry::decode(bytes) {
+                for k in entry_index_keys(&e, t, a) {
+                    want.entry(k).or_default().insert(id);
+                }
+            }
+            Ok(())
+        })?;
+        let index_err = |key: &str, detail: String| ConsistencyError::Index {
+            itype: t.to_string(),
+            attr: a.to_string(),
+            key: key.to_string(),
+            detail,
+        };
+        let ids_of = |s: &IdSet| s.iter().collect::<Vec<_>>();
+        let mut found = Vec::new();
+        self.be().raw().index_contents(t, a, &mut |key, ids| {
+            match want.remove(key) {
+                None => found
+                    .push(index_err(key, format!("extra key listing ids {:?} that no entry produces", ids_of(&ids)))),
+                Some(w) if w != ids => found.push(index_err(
+                    key,
+                    format!("ids differ: missing {:?}, extra {:?}", ids_of(&(&w - &ids)), ids_of(&(&ids - &w))),
+                )),
+                Some(_) => {}
+            }
+            Ok(())
+        })?;
+        for (key, ids) in want {
+            found.push(index_err(&key, format!("missing key for ids {:?}", ids_of(&ids))));
+        }
+        Ok(found)
     }
 }
 

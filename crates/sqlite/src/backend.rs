@@ -36,11 +36,15 @@ pub struct SqliteConfig {
     pub cache_kib: u32,
     /// Idle reader connections kept open.
     pub max_idle_readers: usize,
+    /// For building a new database file that is not yet in use (restore): no journal and no
+    /// fsync per commit. A crash leaves a file to delete, never a damaged live database;
+    /// the caller syncs once at the end with [`SqliteBackend::finish_bulk`].
+    pub bulk: bool,
 }
 
 impl Default for SqliteConfig {
     fn default() -> Self {
-        SqliteConfig { fs_type: FsType::Generic, cache_kib: 32 * 1024, max_idle_readers: 8 }
+        SqliteConfig { fs_type: FsType::Generic, cache_kib: 32 * 1024, max_idle_readers: 8, bulk: false }
     }
 }
 
@@ -128,10 +132,11 @@ impl SqliteBackend {
             .map_err(|source| SqliteError::Open { path: path.display().to_string(), source })?;
         conn.busy_timeout(Duration::from_secs(30))?;
         // page_size only applies to a new file; `vacuum` applies a changed one.
+        let (journal, sync) = if config.bulk { ("OFF", "OFF") } else { ("WAL", "FULL") };
         conn.execute_batch(&format!(
             "PRAGMA page_size = {};
-             PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = FULL;
+             PRAGMA journal_mode = {journal};
+             PRAGMA synchronous = {sync};
              PRAGMA foreign_keys = OFF;
              PRAGMA temp_store = MEMORY;
              PRAGMA cache_size = -{};",
@@ -144,6 +149,56 @@ impl SqliteBackend {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Ends a bulk build: switches the file to WAL and makes it durable.
+    pub fn finish_bulk(self) -> std::result::Result<(), SqliteError> {
+        let path = self.path.clone();
+        drop(self);
+        let conn =
+            Connection::open(&path).map_err(|source| SqliteError::Open { path: path.display().to_string(), source })?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA wal_checkpoint(TRUNCATE);")?;
+        drop(conn);
+        std::fs::File::open(&path).and_then(|f| f.sync_all()).map_err(SqliteError::Io)?;
+        Ok(())
+    }
+
+    /// Moves everything from the write-ahead log into the database file and empties the log,
+    /// so the file alone is a complete copy (used before a clean stop, a swap or a copy).
+    pub fn checkpoint(&self) -> std::result::Result<(), SqliteError> {
+        let conn = lock(&self.writer);
+        let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        if busy != 0 {
+            return Err(SqliteError::Busy("a reader kept the log from being checkpointed".into()));
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the file without free pages, applying `fs_type`'s page size. Returns the file
+    /// size (database plus log) before and after. Nothing else may have the file open.
+    pub fn vacuum(path: &Path, fs_type: FsType) -> std::result::Result<(u64, u64), SqliteError> {
+        let size = |p: &Path| {
+            let wal = PathBuf::from(format!("{}-wal", p.display()));
+            std::fs::metadata(p).map(|m| m.len()).unwrap_or(0) + std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0)
+        };
+        let before = size(path);
+        let conn =
+            Connection::open(path).map_err(|source| SqliteError::Open { path: path.display().to_string(), source })?;
+        // The page size can only change outside WAL mode.
+        conn.execute_batch(&format!(
+            "PRAGMA wal_checkpoint(TRUNCATE);
+             PRAGMA journal_mode = DELETE;
+             PRAGMA page_size = {};
+             VACUUM;
+             PRAGMA journal_mode = WAL;",
+            fs_type.page_size()
+        ))?;
+        drop(conn);
+        Ok((before, size(path)))
+    }
+
+    pub fn page_size(&self) -> std::result::Result<u32, SqliteError> {
+        Ok(lock(&self.writer).query_row("PRAGMA page_size", [], |r| r.get(0))?)
     }
 
     fn reader(&self) -> Result<Connection> {

@@ -13,6 +13,10 @@ pub enum SqliteError {
     BadIndexName(String),
     #[error("stored uuid has {0} bytes, expected 16")]
     BadUuid(usize),
+    #[error("database is busy: {0}")]
+    Busy(String),
+    #[error("{0}")]
+    Io(std::io::Error),
 }
 
 impl From<SqliteError> for OperationError {

@@ -140,5 +140,11 @@ pub fn assert_verified(qs: &QueryServer) {
 /// Reads a pragma from the database file with a separate SQLite connection.
 pub fn sqlite_pragma(path: &Path, pragma: &str) -> String {
     let conn = rusqlite::Connection::open(path).unwrap_or_else(|e| panic!("open {path:?}: {e}"));
-    conn.query_row(&format!("PRAGMA {pragma}"), [], |r| r.get::<_, String>(0)).unwrap_or_else(|e| panic!("pragma: {e}"))
+    let v: rusqlite::types::Value =
+        conn.query_row(&format!("PRAGMA {pragma}"), [], |r| r.get(0)).unwrap_or_else(|e| panic!("pragma: {e}"));
+    match v {
+        rusqlite::types::Value::Integer(i) => i.to_string(),
+        rusqlite::types::Value::Text(t) => t,
+        other => format!("{other:?}"),
+    }
 }

@@ -2,8 +2,9 @@
 //! the name or the domain changes.
 
 use crate::Result;
+use crate::be::IdSet;
 use crate::builtins::UUID_DOMAIN_INFO;
-use crate::entry::{Entry, StoredEntry};
+use crate::entry::{Entry, EntryId, StoredEntry};
 use crate::filter::Filter;
 use crate::identity::Identity;
 use crate::server::{QueryServerTransaction, QueryServerWriteTransaction};
@@ -42,11 +43,21 @@ pub(crate) fn post_modify(qs: &mut QueryServerWriteTransaction, changed: &[(Stor
     info!("domain name changed to {:?}: regenerating every spn", new_name.as_deref().unwrap_or(""));
     qs.set_domain_name(new_name);
     let f = Filter::Or(vec![Filter::eq("class", "account"), Filter::eq("class", "group")]);
-    let targets = qs.internal_search(&f)?;
-    let pairs = targets.into_iter().map(|t| {
-        let e = t.entry.clone();
-        (t, e)
-    });
-    qs.modify_pairs(&Identity::internal(), pairs.collect())?;
+    let ids: Vec<EntryId> = qs.search_ids(&f)?.iter().collect();
+    let mut progress = qs.take_progress();
+    progress.start("regenerating spns", ids.len() as u64);
+    // Chunks bound memory; the whole rename is still one transaction.
+    for chunk in ids.chunks(4096) {
+        let set: IdSet = chunk.iter().copied().collect();
+        let targets = qs.be().entries_by_ids(&set)?;
+        let pairs = targets.into_iter().map(|t| {
+            let e = t.entry.clone();
+            (t, e)
+        });
+        qs.modify_pairs(&Identity::internal(), pairs.collect())?;
+        progress.advance(chunk.len() as u64);
+    }
+    progress.finish();
+    qs.set_progress(progress);
     Ok(())
 }

@@ -5,10 +5,13 @@
 //! domain settings are published with each commit, together with the storage snapshot they
 //! describe, so a reader never pairs new data with an old schema.
 
+mod domain;
 pub(crate) mod initialise;
 mod read;
 mod write;
 
+pub use domain::RenamePlan;
+pub use initialise::INDEX_VERSION;
 pub use read::{QueryServerReadTransaction, QueryServerTransaction};
 pub use write::QueryServerWriteTransaction;
 
@@ -43,6 +46,9 @@ pub fn bootstrap_schema() -> Result<Schema> {
 }
 
 fn load_state(txn: &mut dyn BeTxn, bootstrap: &Schema) -> Result<ServerState> {
+    if txn.raw().entry_count()? == 0 {
+        return Ok(ServerState { schema: Arc::new(bootstrap.clone()), domain_name: None, domain_uuid: None });
+    }
     let f = Filter::Or(vec![Filter::eq("class", "attributetype"), Filter::eq("class", "classtype")]);
     let stored = txn.search(&f, bootstrap, &Limits::unlimited())?;
     let schema =

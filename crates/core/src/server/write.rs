@@ -27,6 +27,8 @@ pub struct QueryServerWriteTransaction<'a> {
     state_changed: bool,
     failed: bool,
     now: OffsetDateTime,
+    /// Where long internal work (a domain rename's spn regeneration) reports progress.
+    progress: Box<dyn Progress + 'a>,
     _lock: MutexGuard<'a, ()>,
 }
 
@@ -48,8 +50,18 @@ impl<'a> QueryServerWriteTransaction<'a> {
             state_changed: false,
             failed: false,
             now: OffsetDateTime::now_utc(),
+            progress: Box::new(()),
             _lock: lock,
         })
+    }
+
+    /// Sets where long internal work in this transaction reports progress.
+    pub fn set_progress(&mut self, progress: Box<dyn Progress + 'a>) {
+        self.progress = progress;
+    }
+
+    pub(crate) fn take_progress(&mut self) -> Box<dyn Progress + 'a> {
+        std::mem::replace(&mut self.progress, Box::new(()))
     }
 
     /// The time this transaction started; every time-based decision in it uses this.
@@ -61,7 +73,7 @@ impl<'a> QueryServerWriteTransaction<'a> {
         &mut self.be
     }
 
-    fn guarded<T>(&mut self, op: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+    pub(crate) fn guarded<T>(&mut self, op: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
         if self.failed {
             return Err(OperationError::TransactionFailed);
         }

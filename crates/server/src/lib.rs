@@ -1,0 +1,15 @@
+//! The server layer: `server.toml`, the database lock, progress reporting and the offline
+//! administration commands (backup, restore, reindex, vacuum, verify, domain rename, account
+//! recovery). The HTTPS API joins it later.
+//!
+//! It wires the engine ([`idm_core`]) to the SQLite store ([`idm_sqlite`]) and owns every file
+//! operation around them. It must never reach into engine internals: writes go through
+//! [`idm_core::server::QueryServer`] transactions like any caller's.
+
+pub mod config;
+pub mod lock;
+pub mod offline;
+pub mod progress;
+
+pub use config::{ConfigError, ServerConfig};
+pub use offline::{AdminError, Offline};
