@@ -7,11 +7,11 @@
 use crate::value::Value;
 use crate::{OperationError, Result};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::ops::Deref;
 use uuid::Uuid;
 
-pub type ValueSet = BTreeSet<Value>;
+pub use crate::valueset::ValueSet;
 pub type EntryId = u64;
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -40,7 +40,7 @@ impl Entry {
     }
 
     pub fn first(&self, attr: &str) -> Option<&Value> {
-        self.attrs.get(attr).and_then(|vs| vs.iter().next())
+        self.attrs.get(attr).and_then(ValueSet::first)
     }
 
     pub fn first_str(&self, attr: &str) -> Option<&str> {
@@ -89,7 +89,7 @@ impl Entry {
     }
 
     pub fn set_single(&mut self, attr: &str, v: Value) {
-        self.set(attr, BTreeSet::from([v]));
+        self.set(attr, ValueSet::single(v));
     }
 
     pub fn purge(&mut self, attr: &str) -> bool {

@@ -22,6 +22,7 @@ pub mod plugins;
 pub mod schema;
 pub mod server;
 pub mod value;
+pub mod valueset;
 pub mod verify;
 
 pub use idm_proto as proto;

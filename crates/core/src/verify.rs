@@ -1,14 +1,21 @@
-//! `verify`: checks every invariant the plugins and indexes maintain, from one snapshot, and
-//! reports each problem with the entry and attribute at fault. Nothing is repaired.
+//! `verify`: checks every invariant the plugins and indexes maintain and reports each problem
+//! with the entry and attribute at fault. Nothing is repaired.
+//!
+//! One scan of the entries gathers everything: schema validity, uniqueness, a fingerprint of
+//! the index keys the entries should produce, the group graph, and a small summary per entry
+//! for the checks that need the whole database (references, memberOf, SPNs). Indexes are
+//! compared by fingerprint in constant memory; only an index whose fingerprint differs is
+//! examined key by key to name the problem.
 
 use crate::Result;
 use crate::be::{IdSet, Progress, entry_index_keys};
 use crate::builtins::UUID_DOMAIN_INFO;
-use crate::entry::{Entry, EntryId, ValueSet};
-use crate::plugins::spn::expected_spn;
-use crate::server::{QueryServerReadTransaction, QueryServerTransaction};
+use crate::entry::{Entry, EntryId};
+use crate::plugins::spn::has_spn;
+use crate::server::{QueryServer, QueryServerReadTransaction, QueryServerTransaction};
 use crate::value::{IndexType, Value};
 use idm_proto::ConsistencyError;
+use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use uuid::Uuid;
 
@@ -30,108 +37,152 @@ fn attr_err(uuid: Uuid, attr: &str, detail: String) -> ConsistencyError {
     ConsistencyError::Attribute { uuid, attr: attr.to_string(), detail }
 }
 
-fn closure(start: &[Uuid], parents: &HashMap<Uuid, Vec<Uuid>>) -> BTreeSet<Uuid> {
-    let mut all = BTreeSet::new();
-    let mut stack: Vec<Uuid> = start.to_vec();
-    while let Some(g) = stack.pop() {
-        if all.insert(g) {
-            stack.extend(parents.get(&g).into_iter().flatten().copied());
-        }
-    }
-    all
-}
-
-fn refs_of(vs: Option<&ValueSet>) -> BTreeSet<Uuid> {
-    vs.into_iter().flatten().filter_map(Value::as_uuid).collect()
-}
-
 /// An order-independent fingerprint of a set of (key, id) pairs: two sums of independent
-/// 64-bit hashes plus a count. Comparing fingerprints checks an index against entry content in
-/// constant memory; only an index whose fingerprint differs is examined key by key.
+/// 64-bit hashes plus a count.
 #[derive(Default, Clone, Copy, PartialEq, Eq, Debug)]
 struct Fingerprint(u64, u64, u64);
 
 impl Fingerprint {
     fn add(&mut self, key: &str, id: EntryId) {
-        use std::hash::{Hash, Hasher};
-        let mut a = std::collections::hash_map::DefaultHasher::new();
-        (key, id).hash(&mut a);
-        let mut b = std::collections::hash_map::DefaultHasher::new();
-        (id, key, 0x5eed_u16).hash(&mut b);
+        use std::hash::Hasher;
+        // Corruption is not adversarial, so a fast hash suffices; two seeds make a collision
+        // that hides a real difference vanishingly unlikely.
+        let mut a = rustc_hash::FxHasher::with_seed(0x51_7cc1_b727_220a);
+        a.write(key.as_bytes());
+        a.write_u64(id);
+        let mut b = rustc_hash::FxHasher::with_seed(0x2545_f491_4f6c_dd1d);
+        b.write_u64(id.rotate_left(17));
+        b.write(key.as_bytes());
         self.0 = self.0.wrapping_add(a.finish());
-        self.1 = self.1.wrapping_add(b.finish());
+        self.1 = self.1.wrapping_add(b.finish().rotate_left(29) ^ id);
         self.2 += 1;
     }
 }
 
+type Fingerprints = FxHashMap<(IndexType, String), Fingerprint>;
+
+/// What the whole-database checks need to know about one entry.
+struct Summary {
+    uuid: Uuid,
+    /// (reference attribute, target) pairs.
+    refs: Vec<(usize, Uuid)>,
+    direct: BTreeSet<Uuid>,
+    all: BTreeSet<Uuid>,
+    spn: Option<Value>,
+    /// The name, when the entry should carry an spn.
+    spn_name: Option<String>,
+}
+
+/// What one scan of the entries found.
+#[derive(Default)]
+struct EntryScan {
+    errors: Vec<ConsistencyError>,
+    uuids: FxHashMap<Uuid, EntryId>,
+    expected: Fingerprints,
+    parents: HashMap<Uuid, Vec<Uuid>>,
+    summaries: Vec<Summary>,
+    domain: Option<String>,
+}
+
+impl QueryServer {
+    /// Verifies using both cores: one thread reads the entries while another reads the indexes
+    /// and runs the storage integrity check. The two read separate snapshots, which hold the
+    /// same content only while nothing writes, so this is for offline use (under the lock).
+    pub fn verify(&self, progress: &mut dyn Progress) -> Result<VerifyReport> {
+        let mut entries = self.read()?;
+        let mut indexes = self.read()?;
+        let built = indexes.be().raw().built_indexes()?;
+        std::thread::scope(|s| {
+            let stored = s.spawn(move || -> Result<(Vec<String>, Fingerprints)> {
+                let problems = indexes.be().raw().integrity_check()?;
+                let fps = indexes.stored_fingerprints()?;
+                Ok((problems, fps))
+            });
+            let scan = entries.scan_entries(progress, &built);
+            let (problems, stored) = stored.join().unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+            entries.finish_verify(scan?, problems, stored, progress)
+        })
+    }
+}
+
 impl QueryServerReadTransaction<'_> {
+    /// Verifies this snapshot on one thread.
     pub fn verify(&mut self, progress: &mut dyn Progress) -> Result<VerifyReport> {
-        let mut r = VerifyReport::default();
-        for problem in self.be().raw().integrity_check()? {
-            r.errors.push(ConsistencyError::StorageIntegrity(problem));
-        }
-        if !r.errors.is_empty() {
-            return Ok(r);
-        }
-        let schema = self.schema();
+        let problems = self.be().raw().integrity_check()?;
         let built = self.be().raw().built_indexes()?;
-        for (t, a) in schema.declared_indexes().difference(&built) {
-            r.warnings.push(format!("index {t} {a} is declared in schema but not built: run `kanidmd reindex`"));
+        let scan = self.scan_entries(progress, &built)?;
+        let stored = self.stored_fingerprints()?;
+        self.finish_verify(scan, problems, stored, progress)
+    }
+
+    fn stored_fingerprints(&mut self) -> Result<Fingerprints> {
+        let mut out = Fingerprints::default();
+        for (t, a) in self.be().raw().built_indexes()? {
+            let mut fp = Fingerprint::default();
+            self.be().raw().index_contents(t, &a, &mut |key, ids| {
+                ids.iter().for_each(|id| fp.add(key, id));
+                Ok(())
+            })?;
+            out.insert((t, a), fp);
         }
+        Ok(out)
+    }
+
+    fn scan_entries(
+        &mut self,
+        progress: &mut dyn Progress,
+        built: &BTreeSet<(IndexType, String)>,
+    ) -> Result<EntryScan> {
+        let schema = self.schema();
         let mut built_by_attr: HashMap<String, Vec<IndexType>> = HashMap::new();
-        for (t, a) in &built {
+        for (t, a) in built {
             built_by_attr.entry(a.clone()).or_default().push(*t);
         }
-        let total = self.be().raw().entry_count()?;
-
-        // Pass 1: decoding, uuids, schema, uniqueness, index fingerprints, the group graph.
-        progress.start("verifying entries", total * 2);
-        let mut uuids: HashMap<Uuid, EntryId> = HashMap::new();
-        let mut unique_seen: HashMap<(String, String), Uuid> = HashMap::new();
-        let mut expected: HashMap<(IndexType, String), Fingerprint> = HashMap::new();
-        let mut parents: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-        let mut domain: Option<String> = None;
         let unique: Vec<String> = schema.unique_attributes().map(str::to_string).collect();
-        let mut errors = Vec::new();
+        let ref_attrs: Vec<String> = schema.reference_attributes().map(str::to_string).collect();
+        let mut unique_seen: FxHashMap<(usize, String), Uuid> = FxHashMap::default();
+        let total = self.be().raw().entry_count()?;
+        progress.start("verifying entries", total);
+        let mut s = EntryScan::default();
         self.be().raw().all_entries(&mut |id, bytes| {
             progress.advance(1);
             let e = match Entry::decode(bytes) {
                 Ok(e) => e,
                 Err(err) => {
-                    errors.push(ConsistencyError::EntryDecode { id, reason: err.to_string() });
+                    s.errors.push(ConsistencyError::EntryDecode { id, reason: err.to_string() });
                     return Ok(());
                 }
             };
             let Some(u) = e.uuid() else {
-                errors.push(ConsistencyError::EntryDecode { id, reason: "entry has no uuid".into() });
+                s.errors.push(ConsistencyError::EntryDecode { id, reason: "entry has no uuid".into() });
                 return Ok(());
             };
-            if let Some(other) = uuids.insert(u, id) {
-                errors.push(ConsistencyError::Entry {
+            if let Some(other) = s.uuids.insert(u, id) {
+                s.errors.push(ConsistencyError::Entry {
                     uuid: u,
                     detail: format!("uuid is used by entries {other} and {id}"),
                 });
             }
             if u == UUID_DOMAIN_INFO {
-                domain = e.first("domain_name").and_then(Value::as_str).map(str::to_string);
+                s.domain = e.first_str("domain_name").map(str::to_string);
             }
             if let Err(err) = schema.check(&e) {
-                errors.push(ConsistencyError::Entry {
+                s.errors.push(ConsistencyError::Entry {
                     uuid: u,
                     detail: format!("'{}' violates schema: {err}", e.label()),
                 });
             }
-            for attr in &unique {
+            for (i, attr) in unique.iter().enumerate() {
                 for v in e.get(attr).into_iter().flatten() {
                     let Some(k) = v.eq_key() else { continue };
-                    if let Some(first) = unique_seen.insert((attr.clone(), k.clone()), u) {
-                        errors.push(attr_err(u, attr, format!("value '{k}' is also used by {first}")));
+                    if let Some(first) = unique_seen.insert((i, k.clone()), u) {
+                        s.errors.push(attr_err(u, attr, format!("value '{k}' is also used by {first}")));
                     }
                 }
             }
             for (attr, _) in e.attrs() {
                 for t in built_by_attr.get(attr.as_str()).into_iter().flatten() {
-                    let fp = expected.entry((*t, attr.clone())).or_default();
+                    let fp = s.expected.entry((*t, attr.clone())).or_default();
                     for k in entry_index_keys(&e, *t, attr) {
                         fp.add(&k, id);
                     }
@@ -139,40 +190,89 @@ impl QueryServerReadTransaction<'_> {
             }
             if e.has_class("group") {
                 for m in e.refs("member") {
-                    parents.entry(m).or_default().push(u);
+                    s.parents.entry(m).or_default().push(u);
                 }
             }
+            s.summaries.push(Summary {
+                uuid: u,
+                refs: ref_attrs.iter().enumerate().flat_map(|(i, a)| e.refs(a).map(move |t| (i, t))).collect(),
+                direct: e.refs("directmemberof").collect(),
+                all: e.refs("memberof").collect(),
+                spn: e.first("spn").cloned(),
+                spn_name: has_spn(&e).then(|| e.first_str("name").map(str::to_string)).flatten(),
+            });
             Ok(())
         })?;
-        r.errors.append(&mut errors);
+        progress.finish();
+        let _ = ref_attrs;
+        Ok(s)
+    }
 
-        // Indexes: compare fingerprints; examine in detail only those that differ.
-        for (t, a) in &built {
-            let mut stored = Fingerprint::default();
-            self.be().raw().index_contents(*t, a, &mut |key, ids| {
-                ids.iter().for_each(|id| stored.add(key, id));
-                Ok(())
-            })?;
-            if stored != expected.get(&(*t, a.clone())).copied().unwrap_or_default() {
+    fn finish_verify(
+        &mut self,
+        mut scan: EntryScan,
+        storage_problems: Vec<String>,
+        stored: Fingerprints,
+        progress: &mut dyn Progress,
+    ) -> Result<VerifyReport> {
+        let mut r = VerifyReport { entries: scan.summaries.len() as u64, ..Default::default() };
+        r.errors.extend(storage_problems.into_iter().map(ConsistencyError::StorageIntegrity));
+        let schema = self.schema();
+        let built: BTreeSet<(IndexType, String)> = stored.keys().cloned().collect();
+        for (t, a) in schema.declared_indexes().difference(&built) {
+            r.warnings.push(format!("index {t} {a} is declared in schema but not built: run `kanidmd reindex`"));
+        }
+        r.errors.append(&mut scan.errors);
+        for ((t, a), fp) in &stored {
+            if *fp != scan.expected.get(&(*t, a.clone())).copied().unwrap_or_default() {
                 let mut found = self.index_differences(*t, a)?;
                 r.errors.append(&mut found);
             }
         }
-
-        // Pass 2: references, membership and spns, which need the whole picture from pass 1.
         let ref_attrs: Vec<String> = schema.reference_attributes().map(str::to_string).collect();
         let mut memo: HashMap<Uuid, BTreeSet<Uuid>> = HashMap::new();
-        let mut errors = Vec::new();
-        self.be().raw().all_entries(&mut |_, bytes| {
+        progress.start("checking references and membership", scan.summaries.len() as u64);
+        for s in &scan.summaries {
+            for (i, target) in &s.refs {
+                if !scan.uuids.contains_key(target) {
+                    r.errors.push(attr_err(
+                        s.uuid,
+                        &ref_attrs[*i],
+                        format!("refers to {target}, which does not exist"),
+                    ));
+                }
+            }
+            let direct: Vec<Uuid> = scan.parents.get(&s.uuid).cloned().unwrap_or_default();
+            let want_direct: BTreeSet<Uuid> = direct.iter().copied().collect();
+            let want_all = closure(&direct, &scan.parents, &mut memo);
+            for (attr, have, want) in [("directmemberof", &s.direct, &want_direct), ("memberof", &s.all, &want_all)] {
+                if have != want {
+                    r.errors.push(attr_err(
+                        s.uuid,
+                        attr,
+                        format!(
+                            "is {:?} but group membership says {:?}",
+                            have.iter().map(Uuid::to_string).collect::<Vec<_>>(),
+                            want.iter().map(Uuid::to_string).collect::<Vec<_>>()
+                        ),
+                    ));
+                }
+            }
+            if let Some(domain) = &scan.domain {
+                let want = s.spn_name.as_ref().map(|n| Value::Spn(n.clone(), domain.clone()));
+                if want != s.spn {
+                    let show =
+                        |v: &Option<Value>| v.as_ref().map(Value::to_proto_string).unwrap_or_else(|| "absent".into());
+                    r.errors.push(attr_err(
+                        s.uuid,
+                        "spn",
+                        format!("is {} but should be {}", show(&s.spn), show(&want)),
+                    ));
+                }
+            }
             progress.advance(1);
-            let Ok(e) = Entry::decode(bytes) else { return Ok(()) };
-            let Some(u) = e.uuid() else { return Ok(()) };
-            check_entry(&e, u, &ref_attrs, &uuids, &parents, &mut memo, domain.as_deref(), &mut errors);
-            Ok(())
-        })?;
-        r.errors.append(&mut errors);
+        }
         progress.finish();
-        r.entries = total;
         Ok(r)
     }
 
@@ -214,54 +314,28 @@ impl QueryServerReadTransaction<'_> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn check_entry(
-    e: &Entry,
-    u: Uuid,
-    ref_attrs: &[String],
-    uuids: &HashMap<Uuid, EntryId>,
+/// Every group reachable from `start` through `member` edges, memoised per start group.
+fn closure(
+    start: &[Uuid],
     parents: &HashMap<Uuid, Vec<Uuid>>,
     memo: &mut HashMap<Uuid, BTreeSet<Uuid>>,
-    domain: Option<&str>,
-    errors: &mut Vec<ConsistencyError>,
-) {
-    for attr in ref_attrs {
-        for target in e.refs(attr) {
-            if !uuids.contains_key(&target) {
-                errors.push(attr_err(u, attr, format!("refers to {target}, which does not exist")));
+) -> BTreeSet<Uuid> {
+    let mut all = BTreeSet::new();
+    for g in start {
+        if !memo.contains_key(g) {
+            let mut reach = BTreeSet::new();
+            let mut stack = vec![*g];
+            while let Some(x) = stack.pop() {
+                for p in parents.get(&x).into_iter().flatten() {
+                    if reach.insert(*p) {
+                        stack.push(*p);
+                    }
+                }
             }
+            memo.insert(*g, reach);
         }
+        all.insert(*g);
+        all.extend(memo.get(g).into_iter().flatten().copied());
     }
-    let direct: Vec<Uuid> = parents.get(&u).cloned().unwrap_or_default();
-    let want_direct: BTreeSet<Uuid> = direct.iter().copied().collect();
-    let want_all = memo.entry(u).or_insert_with(|| closure(&direct, parents)).clone();
-    for (attr, want) in [("directmemberof", &want_direct), ("memberof", &want_all)] {
-        let have = refs_of(e.get(attr));
-        if &have != want {
-            errors.push(attr_err(
-                u,
-                attr,
-                format!(
-                    "is {:?} but group membership says {:?}",
-                    have.iter().map(Uuid::to_string).collect::<Vec<_>>(),
-                    want.iter().map(Uuid::to_string).collect::<Vec<_>>()
-                ),
-            ));
-        }
-    }
-    if let Some(domain) = domain {
-        let want = expected_spn(e, domain);
-        let have = e.first("spn").cloned();
-        if want != have {
-            errors.push(attr_err(
-                u,
-                "spn",
-                format!(
-                    "is {} but should be {}",
-                    have.map(|v| v.to_proto_string()).unwrap_or_else(|| "absent".into()),
-                    want.map(|v| v.to_proto_string()).unwrap_or_else(|| "absent".into())
-                ),
-            ));
-        }
-    }
+    all
 }

@@ -8,7 +8,7 @@ use idm_core::backup::{BACKUP_FORMAT, BACKUP_VERSION, BackupError, BackupHeader,
 use idm_core::be::{Backend, BeWrite, Progress, meta};
 use idm_core::builtins::UUID_DOMAIN_INFO;
 use idm_core::credential::{PasswordParams, random_password};
-use idm_core::entry::ValueSet;
+use idm_core::entry::{Entry, ValueSet};
 use idm_core::schema::Schema;
 use idm_core::server::{QueryServer, QueryServerTransaction, RenamePlan};
 use idm_core::value::Value;
@@ -246,28 +246,67 @@ impl Offline {
     /// database built and verified beside the old one before it is swapped in, atomically.
     pub fn restore(&self, file: &Path, progress: &mut dyn Progress) -> Result<RestoreReport> {
         let _lock = self.lock()?;
-        let refuse = |reason: String| AdminError::Refused { path: file.to_path_buf(), reason };
-        let backup_err = |source| AdminError::Backup { path: file.to_path_buf(), source };
-        let open = || -> Result<BackupReader<BufReader<File>>> {
-            let f = File::open(file).map_err(io(file))?;
-            BackupReader::new(BufReader::with_capacity(1 << 20, f)).map_err(backup_err)
-        };
-
-        // Pass 1: structure, checksum, uuids, schema and the group graph.
-        let mut reader = open()?;
-        let header = reader.header.clone();
-        if let (Some(want), Some(have)) = (self.config.domain.as_deref(), header.domain_name.as_deref())
+        let f = File::open(file).map_err(io(file))?;
+        let reader = BackupReader::new(BufReader::with_capacity(1 << 20, f))
+            .map_err(|source| AdminError::Backup { path: file.to_path_buf(), source })?;
+        if let (Some(want), Some(have)) = (self.config.domain.as_deref(), reader.header.domain_name.as_deref())
             && want.to_lowercase() != have
         {
-            return Err(refuse(format!(
-                "it holds domain '{have}' but the configuration says domain = \"{want}\"; set domain = \"{have}\" to restore it (and rename afterwards with `kanidmd domain_name_change` if needed)"
-            )));
+            return Err(AdminError::Refused {
+                path: file.to_path_buf(),
+                reason: format!(
+                    "it holds domain '{have}' but the configuration says domain = \"{want}\"; set domain = \"{have}\" to restore it (and rename afterwards with `kanidmd domain_name_change` if needed)"
+                ),
+            });
         }
-        progress.start("checking backup", header.entry_count);
+        let tmp = PathBuf::from(format!("{}.restore-{}.tmp", self.db().display(), std::process::id()));
+        remove_db_files(&tmp);
+        let built = self.build_restored(file, &tmp, reader, progress).and_then(|(entries, fixed)| {
+            // Verify the new file before anything touches the current database.
+            let be = Arc::new(SqliteBackend::open(&tmp, self.config.sqlite()).map_err(|e| self.storage(e))?);
+            let qs = QueryServer::new(be)?;
+            let report = qs.verify(progress)?;
+            if !report.is_clean() {
+                return Err(AdminError::RestoreVerify(report.errors.iter().map(|e| e.to_string()).collect()));
+            }
+            Ok((entries, fixed))
+        });
+        let (entries, memberof_fixed) = match built {
+            Ok(r) => r,
+            Err(e) => {
+                remove_db_files(&tmp);
+                return Err(e);
+            }
+        };
+        let previous = self.swap_in(&tmp)?;
+        Ok(RestoreReport { entries, memberof_fixed, previous })
+    }
+
+    /// Builds the restored database in `tmp`. Pass 1 reads the backup once, checking structure,
+    /// checksum, uuids and uniqueness while storing every entry; pass 2 reads the new file back
+    /// (far cheaper than parsing JSON again) to check schema and references, which need the
+    /// whole backup, and to recompute memberOf.
+    fn build_restored(
+        &self,
+        file: &Path,
+        tmp: &Path,
+        mut reader: BackupReader<BufReader<File>>,
+        progress: &mut dyn Progress,
+    ) -> Result<(u64, u64)> {
+        let refuse = |reason: String| AdminError::Refused { path: file.to_path_buf(), reason };
+        let bulk = SqliteConfig { bulk: true, ..self.config.sqlite() };
+        let be = SqliteBackend::open(tmp, bulk).map_err(|e| self.storage(e))?;
+        let mut w = BeWrite::new(be.write()?)?;
+
+        progress.start("reading backup", reader.header.entry_count);
         let mut uuids: HashSet<Uuid> = HashSet::new();
         let mut schema_entries = Vec::new();
         let mut parents: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-        while let Some((line, e)) = reader.next_entry().map_err(backup_err)? {
+        let mut seen: HashMap<(String, String), Uuid> = HashMap::new();
+        let mut id = 0;
+        while let Some((line, e)) =
+            reader.next_entry().map_err(|source| AdminError::Backup { path: file.into(), source })?
+        {
             let u = e.uuid().ok_or_else(|| refuse(format!("line {line}: entry '{}' has no uuid", e.label())))?;
             if !uuids.insert(u) {
                 return Err(refuse(format!("line {line}: uuid {u} appears twice")));
@@ -280,6 +319,8 @@ impl Offline {
                     parents.entry(m).or_default().push(u);
                 }
             }
+            id += 1;
+            w.raw_write().put_entry(id, u, &e.encode()?)?;
             progress.advance(1);
         }
         progress.finish();
@@ -288,99 +329,70 @@ impl Offline {
         }
         let schema =
             Schema::from_entries(&schema_entries).map_err(|e| refuse(format!("its schema is invalid: {e}")))?;
-
-        // Pass 2: validate every entry and write it to a new database file.
-        let tmp = PathBuf::from(format!("{}.restore-{}.tmp", self.db().display(), std::process::id()));
-        remove_db_files(&tmp);
-        let built = self.build_restored(file, &tmp, open()?, &schema, &uuids, &parents, progress);
-        let (entries, memberof_fixed) = match built {
-            Ok(r) => r,
-            Err(e) => {
-                remove_db_files(&tmp);
-                return Err(e);
-            }
-        };
-        // Verify the new file before anything touches the current database.
-        let verified = (|| -> Result<VerifyReport> {
-            let be = Arc::new(SqliteBackend::open(&tmp, self.config.sqlite()).map_err(|e| self.storage(e))?);
-            let qs = QueryServer::new(be)?;
-            let mut r = qs.read()?;
-            Ok(r.verify(progress)?)
-        })();
-        match verified {
-            Ok(report) if report.is_clean() => {}
-            Ok(report) => {
-                remove_db_files(&tmp);
-                return Err(AdminError::RestoreVerify(report.errors.iter().map(|e| e.to_string()).collect()));
-            }
-            Err(e) => {
-                remove_db_files(&tmp);
-                return Err(e);
-            }
-        }
-        let previous = self.swap_in(&tmp)?;
-        Ok(RestoreReport { entries, memberof_fixed, previous })
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn build_restored(
-        &self,
-        file: &Path,
-        tmp: &Path,
-        mut reader: BackupReader<BufReader<File>>,
-        schema: &Schema,
-        uuids: &HashSet<Uuid>,
-        parents: &HashMap<Uuid, Vec<Uuid>>,
-        progress: &mut dyn Progress,
-    ) -> Result<(u64, u64)> {
-        let refuse = |reason: String| AdminError::Refused { path: file.to_path_buf(), reason };
-        let bulk = SqliteConfig { bulk: true, ..self.config.sqlite() };
-        let be = SqliteBackend::open(tmp, bulk).map_err(|e| self.storage(e))?;
-        let mut w = BeWrite::new(be.write()?)?;
         let unique: Vec<String> = schema.unique_attributes().map(str::to_string).collect();
         let refs: Vec<String> = schema.reference_attributes().map(str::to_string).collect();
-        let mut seen: HashMap<(usize, String), Uuid> = HashMap::new();
+
+        progress.start("checking entries", id);
         let mut memo: HashMap<Uuid, BTreeSet<Uuid>> = HashMap::new();
-        let mut fixed = 0;
-        let mut id = 0;
-        progress.start("loading entries", reader.header.entry_count);
-        while let Some((line, mut e)) =
-            reader.next_entry().map_err(|source| AdminError::Backup { path: file.into(), source })?
-        {
-            let u = e.uuid().unwrap_or_default();
-            let at = || format!("line {line}: entry '{}' ({u})", e.label());
-            schema.check(&e).map_err(|err| refuse(format!("{}: {err}", at())))?;
-            for (i, attr) in unique.iter().enumerate() {
-                for v in e.get(attr).into_iter().flatten() {
-                    let Some(k) = v.eq_key() else { continue };
-                    if let Some(other) = seen.insert((i, k.clone()), u) {
-                        return Err(refuse(format!("{}: '{attr}' value '{k}' is also used by {other}", at())));
+        let mut fixes = Vec::new();
+        let mut problem: Option<String> = None;
+        w.raw_write()
+            .all_entries(&mut |id, bytes| {
+                progress.advance(1);
+                let mut e = Entry::decode(bytes)?;
+                let u = e.uuid().unwrap_or_default();
+                // Entries are stored in file order after the header line.
+                let at = || format!("line {}: entry '{}' ({u})", id + 1, e.label());
+                let fail = |p: &mut Option<String>, msg: String| {
+                    *p = Some(msg);
+                    Err(OperationError::InvalidRequest("restore refused".into()))
+                };
+                if let Err(err) = schema.check(&e) {
+                    return fail(&mut problem, format!("{}: {err}", at()));
+                }
+                for attr in &unique {
+                    for v in e.get(attr).into_iter().flatten() {
+                        let Some(k) = v.eq_key() else { continue };
+                        if let Some(other) = seen.insert((attr.clone(), k.clone()), u) {
+                            return fail(
+                                &mut problem,
+                                format!("{}: '{attr}' value '{k}' is also used by {other}", at()),
+                            );
+                        }
                     }
                 }
-            }
-            for attr in &refs {
-                if let Some(missing) = e.refs(attr).find(|t| !uuids.contains(t)) {
-                    return Err(refuse(format!("{}: '{attr}' refers to {missing}, which is not in the backup", at())));
+                for attr in &refs {
+                    if let Some(missing) = e.refs(attr).find(|t| !uuids.contains(t)) {
+                        return fail(
+                            &mut problem,
+                            format!("{}: '{attr}' refers to {missing}, which is not in the backup", at()),
+                        );
+                    }
                 }
-            }
-            // memberOf is derived: recompute it from group membership rather than trust it.
-            let direct: Vec<Uuid> = parents.get(&u).cloned().unwrap_or_default();
-            let all = closure(&direct, parents, &mut memo);
-            let want_direct: ValueSet = direct.iter().map(|g| Value::Refer(*g)).collect();
-            let want_all: ValueSet = all.into_iter().map(Value::Refer).collect();
-            if e.get("directmemberof").cloned().unwrap_or_default() != want_direct
-                || e.get("memberof").cloned().unwrap_or_default() != want_all
-            {
-                fixed += 1;
-                e.set("directmemberof", want_direct);
-                e.set("memberof", want_all);
-            }
-            id += 1;
-            w.raw_write().put_entry(id, u, &e.encode()?)?;
-            progress.advance(1);
-        }
+                // memberOf is derived: recompute it from group membership rather than trust it.
+                let direct: Vec<Uuid> = parents.get(&u).cloned().unwrap_or_default();
+                let all = closure(&direct, &parents, &mut memo);
+                let want_direct: ValueSet = direct.iter().map(|g| Value::Refer(*g)).collect();
+                let want_all: ValueSet = all.into_iter().map(Value::Refer).collect();
+                if e.get("directmemberof").cloned().unwrap_or_default() != want_direct
+                    || e.get("memberof").cloned().unwrap_or_default() != want_all
+                {
+                    e.set("directmemberof", want_direct);
+                    e.set("memberof", want_all);
+                    fixes.push((id, u, e));
+                }
+                Ok(())
+            })
+            .map_err(|e| match problem.take() {
+                Some(p) => refuse(p),
+                None => AdminError::Engine(e),
+            })?;
         progress.finish();
-        w.reindex(schema, progress)?;
+        let fixed = fixes.len() as u64;
+        for (id, u, e) in fixes {
+            w.raw_write().put_entry(id, u, &e.encode()?)?;
+        }
+        w.reindex(&schema, progress)?;
         w.raw_write().set_meta(meta::INDEX_VERSION, &idm_core::server::INDEX_VERSION.to_be_bytes())?;
         w.commit()?;
         be.finish_bulk().map_err(|e| self.storage(e))?;
@@ -436,8 +448,7 @@ impl Offline {
 
     pub fn verify(&self, progress: &mut dyn Progress) -> Result<VerifyReport> {
         let (_lock, _be, qs) = self.open_existing()?;
-        let mut r = qs.read()?;
-        Ok(r.verify(progress)?)
+        Ok(qs.verify(progress)?)
     }
 
     /// Renames the domain to `new_name` (or the configured domain). `confirm` sees the plan

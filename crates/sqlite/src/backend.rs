@@ -525,15 +525,14 @@ impl BackendWrite for SqliteWrite<'_> {
         Ok(())
     }
 
-    fn replace_idl(&mut self, itype: IndexType, attr: &str, key: &str, ids: &IdSet) -> Result<()> {
+    fn load_idl(&mut self, itype: IndexType, attr: &str, key: &str, ids: &[EntryId]) -> Result<()> {
         let t = table(itype, attr)?;
-        {
-            let mut del = self.conn.prepare_cached(&format!("DELETE FROM {t} WHERE key = ?1")).map_err(sql)?;
-            del.execute([key]).map_err(sql)?;
-        }
-        let chunks: BTreeSet<i64> = ids.iter().map(chunk_of).collect();
-        for c in chunks {
-            self.write_chunk(&t, key, c, &chunk_slice(ids, c))?;
+        let mut put =
+            self.conn.prepare_cached(&format!("INSERT INTO {t} (key, chunk, idl) VALUES (?1, ?2, ?3)")).map_err(sql)?;
+        for run in ids.chunk_by(|a, b| chunk_of(*a) == chunk_of(*b)) {
+            let part = IdSet::from_sorted_iter(run.iter().copied())
+                .map_err(|e| OperationError::InvalidState(format!("index ids out of order: {e}")))?;
+            put.execute(params![key, chunk_of(run[0]), encode_idl(&part)?]).map_err(sql)?;
         }
         Ok(())
     }
@@ -577,7 +576,7 @@ impl BackendWrite for SqliteWrite<'_> {
 }
 
 impl Backend for SqliteBackend {
-    fn read(&self) -> Result<Box<dyn BackendRead + '_>> {
+    fn read(&self) -> Result<Box<dyn BackendRead + Send + '_>> {
         let conn = self.reader()?;
         // The snapshot is fixed by the first read, so take it now: the caller pairs it with the
         // schema it saw at this moment.

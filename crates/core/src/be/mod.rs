@@ -83,8 +83,9 @@ pub trait BackendWrite: BackendRead {
         added: &IdSet,
         removed: &IdSet,
     ) -> Result<()>;
-    /// Sets the ids under one key, replacing whatever was there (used by reindex).
-    fn replace_idl(&mut self, itype: IndexType, attr: &str, key: &str, ids: &IdSet) -> Result<()>;
+    /// Stores the ids under one key of an index created in this transaction (reindex). `ids`
+    /// is sorted and the key has no stored ids yet.
+    fn load_idl(&mut self, itype: IndexType, attr: &str, key: &str, ids: &[EntryId]) -> Result<()>;
     /// Creates an empty index, marking it built.
     fn create_index(&mut self, itype: IndexType, attr: &str) -> Result<()>;
     fn drop_index(&mut self, itype: IndexType, attr: &str) -> Result<()>;
@@ -95,7 +96,7 @@ pub trait BackendWrite: BackendRead {
 
 /// A storage engine: hands out concurrent read snapshots and one writer at a time.
 pub trait Backend: Send + Sync {
-    fn read(&self) -> Result<Box<dyn BackendRead + '_>>;
+    fn read(&self) -> Result<Box<dyn BackendRead + Send + '_>>;
     /// Blocks until no other write transaction is open.
     fn write(&self) -> Result<Box<dyn BackendWrite + '_>>;
 }

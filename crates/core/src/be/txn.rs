@@ -10,6 +10,7 @@ use crate::identity::Limits;
 use crate::schema::Schema;
 use crate::value::{IndexType, trigrams};
 use crate::{OperationError, Result};
+use rustc_hash::FxHashMap;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use tracing::{debug, warn};
@@ -242,11 +243,11 @@ pub trait BeTxn {
 
 /// A read snapshot.
 pub struct BeRead<'a> {
-    inner: Box<dyn BackendRead + 'a>,
+    inner: Box<dyn BackendRead + Send + 'a>,
 }
 
 impl<'a> BeRead<'a> {
-    pub fn new(inner: Box<dyn BackendRead + 'a>) -> Self {
+    pub fn new(inner: Box<dyn BackendRead + Send + 'a>) -> Self {
         BeRead { inner }
     }
 }
@@ -413,6 +414,7 @@ impl<'a> BeWrite<'a> {
             self.apply_keys(None, Some(&e), id, &m)?;
             out.push(StoredEntry { id, entry: e });
         }
+        self.limit_memory()?;
         Ok(out)
     }
 
@@ -435,6 +437,7 @@ impl<'a> BeWrite<'a> {
             }
             out.push(StoredEntry { id: old.id, entry: new });
         }
+        self.limit_memory()?;
         Ok(out)
     }
 
@@ -450,7 +453,7 @@ impl<'a> BeWrite<'a> {
             }
             self.apply_keys(Some(&e.entry), None, e.id, &m)?;
         }
-        Ok(())
+        self.limit_memory()
     }
 
     /// Drops indexes the schema no longer declares, so a later re-declaration starts unbuilt
@@ -476,24 +479,29 @@ impl<'a> BeWrite<'a> {
         self.deltas = Default::default();
         self.views = Default::default();
         let declared = schema.declared_indexes();
-        let mut by_attr: HashMap<String, Vec<IndexType>> = HashMap::new();
-        for (t, a) in &declared {
+        let indexes: Vec<(IndexType, String)> = declared.iter().cloned().collect();
+        let mut slots_of: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (slot, (t, a)) in indexes.iter().enumerate() {
             self.inner.create_index(*t, a)?;
-            by_attr.entry(a.clone()).or_default().push(*t);
+            slots_of.entry(a.as_str()).or_default().push(slot);
         }
         let total = self.inner.entry_count()?;
         progress.start("reindexing entries", total);
         let mut count = 0u64;
-        let mut lists: PerKey<IdSet> = Default::default();
+        // Entries arrive in id order, so each key's ids are appended already sorted.
+        let mut lists: Vec<FxHashMap<String, Vec<EntryId>>> = vec![FxHashMap::default(); indexes.len()];
         self.inner.all_entries(&mut |id, bytes| {
             let e = Entry::decode(bytes)?;
             for (attr, _) in e.attrs() {
-                let Some(types) = by_attr.get(attr.as_str()) else {
-                    continue;
-                };
-                for t in types {
-                    for k in entry_index_keys(&e, *t, attr) {
-                        per_key_mut(&mut lists, *t, attr, &k).insert(id);
+                for slot in slots_of.get(attr.as_str()).into_iter().flatten() {
+                    let list = &mut lists[*slot];
+                    for k in entry_index_keys(&e, indexes[*slot].0, attr) {
+                        match list.get_mut(&k) {
+                            Some(ids) => ids.push(id),
+                            None => {
+                                list.insert(k, vec![id]);
+                            }
+                        }
                     }
                 }
             }
@@ -504,11 +512,11 @@ impl<'a> BeWrite<'a> {
             Ok(())
         })?;
         progress.advance(count % 1000);
-        for t in IndexType::ALL {
-            for (attr, keys) in sorted(std::mem::take(&mut lists[slot(t)])) {
-                for (k, ids) in sorted(keys) {
-                    self.inner.replace_idl(t, &attr, &k, &ids)?;
-                }
+        for ((t, attr), keys) in indexes.iter().zip(lists) {
+            let mut keys: Vec<_> = keys.into_iter().collect();
+            keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            for (k, ids) in keys {
+                self.inner.load_idl(*t, attr, &k, &ids)?;
             }
         }
         progress.finish();
@@ -516,8 +524,8 @@ impl<'a> BeWrite<'a> {
         Ok(count)
     }
 
-    /// Applies collected index changes, then commits storage.
-    pub fn commit(mut self) -> Result<()> {
+    /// Writes collected index changes to storage (still inside the transaction).
+    fn flush_deltas(&mut self) -> Result<()> {
         for t in IndexType::ALL {
             for (attr, keys) in sorted(std::mem::take(&mut self.deltas[slot(t)])) {
                 for (k, d) in sorted(keys) {
@@ -527,8 +535,32 @@ impl<'a> BeWrite<'a> {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Bounds memory in very large transactions (a domain rename, a huge import): pending
+    /// index changes are written early — still inside the transaction, so nothing becomes
+    /// visible before commit — and cached lists are dropped.
+    fn limit_memory(&mut self) -> Result<()> {
+        const MAX_KEYS: usize = 100_000;
+        if key_count(&self.deltas) > MAX_KEYS {
+            self.flush_deltas()?;
+        }
+        if key_count(&self.views) > MAX_KEYS {
+            self.views = Default::default();
+        }
+        Ok(())
+    }
+
+    /// Applies collected index changes, then commits storage.
+    pub fn commit(mut self) -> Result<()> {
+        self.flush_deltas()?;
         self.inner.commit()
     }
+}
+
+fn key_count<T>(m: &PerKey<T>) -> usize {
+    m.iter().flat_map(|t| t.values()).map(HashMap::len).sum()
 }
 
 /// Key order makes storage writes sequential.

@@ -1,11 +1,13 @@
 //! Engine benchmark: bulk load of a generated dataset through the create API, then indexed
 //! equality searches. Usage: `engine_bench DATASET_DIR [PERSON_BATCH] [GROUP_BATCH]` where
 //! DATASET_DIR holds `persons.json` and `groups.json` from `shared/bench/gen_dataset.py`.
+//! Set `KEEP_DB=PATH` to keep the loaded database (for the offline command benchmarks).
 
 use idm_core::identity::Identity;
 use idm_core::proto::{Filter, ProtoEntry};
 use idm_core::server::QueryServerTransaction;
 use idm_testkit::TestDb;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -51,8 +53,11 @@ fn main() {
     let groups = load(&dir.join("groups.json"));
     let memberships: usize = groups.iter().map(|g| g.get("member").map_or(0, |m| m.len())).sum();
 
+    // With KEEP_DB=path the loaded database is written there (for the offline benchmarks).
     let db = TestDb::new();
-    let qs = db.open();
+    let keep = std::env::var_os("KEEP_DB").map(std::path::PathBuf::from);
+    let db_path = keep.clone().unwrap_or_else(|| db.path.clone());
+    let qs = idm_testkit::open_qs(&db_path, "idm.example.com");
     let ident = Identity::internal();
     let start = Instant::now();
     let mut batch_times = Vec::new();
@@ -135,5 +140,5 @@ fn main() {
         println!("  {e}");
     }
     println!("rss_end_mib {:.1} (peak {:.1})", rss_kib("VmRSS:") as f64 / 1024.0, rss_kib("VmHWM:") as f64 / 1024.0);
-    println!("db_bytes {}", std::fs::metadata(&db.path).map(|m| m.len()).unwrap_or(0));
+    println!("db_bytes {}", std::fs::metadata(&db_path).map(|m| m.len()).unwrap_or(0));
 }
