@@ -12,6 +12,11 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// mimalloc returns memory to the system readily and frees across threads cheaply, which
+/// matters for bulk operations that decode on one thread and index on another.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(name = "kanidmd", version, about = "Kanidm-compatible identity server")]
 struct Cli {

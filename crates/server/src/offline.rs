@@ -332,67 +332,52 @@ impl Offline {
         let unique: Vec<String> = schema.unique_attributes().map(str::to_string).collect();
         let refs: Vec<String> = schema.reference_attributes().map(str::to_string).collect();
 
-        progress.start("checking entries", id);
+        // Pass 2, folded into the reindex: schema, references and memberOf for every entry.
         let mut memo: HashMap<Uuid, BTreeSet<Uuid>> = HashMap::new();
-        let mut fixes = Vec::new();
         let mut problem: Option<String> = None;
-        w.raw_write()
-            .all_entries(&mut |id, bytes| {
-                progress.advance(1);
-                let mut e = Entry::decode(bytes)?;
-                let u = e.uuid().unwrap_or_default();
-                // Entries are stored in file order after the header line.
-                let at = || format!("line {}: entry '{}' ({u})", id + 1, e.label());
-                let fail = |p: &mut Option<String>, msg: String| {
-                    *p = Some(msg);
-                    Err(OperationError::InvalidRequest("restore refused".into()))
-                };
-                if let Err(err) = schema.check(&e) {
-                    return fail(&mut problem, format!("{}: {err}", at()));
-                }
-                for attr in &unique {
-                    for v in e.get(attr).into_iter().flatten() {
-                        let Some(k) = v.eq_key() else { continue };
-                        if let Some(other) = seen.insert((attr.clone(), k.clone()), u) {
-                            return fail(
-                                &mut problem,
-                                format!("{}: '{attr}' value '{k}' is also used by {other}", at()),
-                            );
-                        }
+        let mut fixed = 0;
+        let mut check = |id: u64, e: &mut Entry| -> std::result::Result<bool, OperationError> {
+            let u = e.uuid().unwrap_or_default();
+            // Entries are stored in file order after the header line.
+            let at = format!("line {}: entry '{}' ({u})", id + 1, e.label());
+            let mut fail = |msg: String| {
+                problem = Some(msg);
+                Err(OperationError::InvalidRequest("restore refused".into()))
+            };
+            if let Err(err) = schema.check(e) {
+                return fail(format!("{at}: {err}"));
+            }
+            for attr in &unique {
+                for v in e.get(attr).into_iter().flatten() {
+                    let Some(k) = v.eq_key() else { continue };
+                    if let Some(other) = seen.insert((attr.clone(), k.clone()), u) {
+                        return fail(format!("{at}: '{attr}' value '{k}' is also used by {other}"));
                     }
                 }
-                for attr in &refs {
-                    if let Some(missing) = e.refs(attr).find(|t| !uuids.contains(t)) {
-                        return fail(
-                            &mut problem,
-                            format!("{}: '{attr}' refers to {missing}, which is not in the backup", at()),
-                        );
-                    }
+            }
+            for attr in &refs {
+                if let Some(missing) = e.refs(attr).find(|t| !uuids.contains(t)) {
+                    return fail(format!("{at}: '{attr}' refers to {missing}, which is not in the backup"));
                 }
-                // memberOf is derived: recompute it from group membership rather than trust it.
-                let direct: Vec<Uuid> = parents.get(&u).cloned().unwrap_or_default();
-                let all = closure(&direct, &parents, &mut memo);
-                let want_direct: ValueSet = direct.iter().map(|g| Value::Refer(*g)).collect();
-                let want_all: ValueSet = all.into_iter().map(Value::Refer).collect();
-                if e.get("directmemberof").cloned().unwrap_or_default() != want_direct
-                    || e.get("memberof").cloned().unwrap_or_default() != want_all
-                {
-                    e.set("directmemberof", want_direct);
-                    e.set("memberof", want_all);
-                    fixes.push((id, u, e));
-                }
-                Ok(())
-            })
-            .map_err(|e| match problem.take() {
-                Some(p) => refuse(p),
-                None => AdminError::Engine(e),
-            })?;
-        progress.finish();
-        let fixed = fixes.len() as u64;
-        for (id, u, e) in fixes {
-            w.raw_write().put_entry(id, u, &e.encode()?)?;
-        }
-        w.reindex(&schema, progress)?;
+            }
+            // memberOf is derived: recompute it from group membership rather than trust it.
+            let direct: Vec<Uuid> = parents.get(&u).cloned().unwrap_or_default();
+            let all = closure(&direct, &parents, &mut memo);
+            let want_direct: ValueSet = direct.iter().map(|g| Value::Refer(*g)).collect();
+            let want_all: ValueSet = all.into_iter().map(Value::Refer).collect();
+            let stored_direct = e.get("directmemberof").cloned().unwrap_or_default();
+            if stored_direct != want_direct || e.get("memberof").cloned().unwrap_or_default() != want_all {
+                e.set("directmemberof", want_direct);
+                e.set("memberof", want_all);
+                fixed += 1;
+                return Ok(true);
+            }
+            Ok(false)
+        };
+        w.reindex_with(&schema, progress, &mut check).map_err(|e| match problem.take() {
+            Some(p) => refuse(p),
+            None => AdminError::Engine(e),
+        })?;
         w.raw_write().set_meta(meta::INDEX_VERSION, &idm_core::server::INDEX_VERSION.to_be_bytes())?;
         w.commit()?;
         be.finish_bulk().map_err(|e| self.storage(e))?;

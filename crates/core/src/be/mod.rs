@@ -12,7 +12,7 @@ mod txn;
 
 pub use index::entry_index_keys;
 pub use plan::Plan;
-pub use txn::{BeRead, BeTxn, BeWrite, Progress};
+pub use txn::{BeRead, BeTxn, BeWrite, Inspect, Progress};
 
 use crate::Result;
 use crate::entry::EntryId;

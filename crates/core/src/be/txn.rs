@@ -16,6 +16,11 @@ use std::sync::Arc;
 use tracing::{debug, warn};
 use uuid::Uuid;
 
+/// Sees (and may change) each entry during a reindex; returns whether it changed it.
+pub type Inspect<'i> = dyn FnMut(EntryId, &mut Entry) -> Result<bool> + 'i;
+
+type IndexLists = Vec<FxHashMap<String, Vec<EntryId>>>;
+
 /// Reports progress of long operations (reindex, restore, rename).
 pub trait Progress {
     fn start(&mut self, _what: &str, _total: u64) {}
@@ -473,6 +478,21 @@ impl<'a> BeWrite<'a> {
 
     /// Rebuilds every index the schema declares from entry content. Returns the entry count.
     pub fn reindex(&mut self, schema: &Schema, progress: &mut dyn Progress) -> Result<u64> {
+        self.reindex_with(schema, progress, &mut |_, _| Ok(false))
+    }
+
+    /// Rebuilds every declared index, passing each entry to `inspect` first; an entry that
+    /// `inspect` changes (returns true) is stored in its new form and indexed as such. An error
+    /// from `inspect` stops the reindex and is returned.
+    ///
+    /// Two threads share the work: this one reads, decodes and inspects entries while a worker
+    /// collects their index keys.
+    pub fn reindex_with(
+        &mut self,
+        schema: &Schema,
+        progress: &mut dyn Progress,
+        inspect: &mut Inspect<'_>,
+    ) -> Result<u64> {
         for (t, a) in std::mem::take(&mut self.built) {
             self.inner.drop_index(t, &a)?;
         }
@@ -487,31 +507,65 @@ impl<'a> BeWrite<'a> {
         }
         let total = self.inner.entry_count()?;
         progress.start("reindexing entries", total);
-        let mut count = 0u64;
-        // Entries arrive in id order, so each key's ids are appended already sorted.
-        let mut lists: Vec<FxHashMap<String, Vec<EntryId>>> = vec![FxHashMap::default(); indexes.len()];
-        self.inner.all_entries(&mut |id, bytes| {
-            let e = Entry::decode(bytes)?;
-            for (attr, _) in e.attrs() {
-                for slot in slots_of.get(attr.as_str()).into_iter().flatten() {
-                    let list = &mut lists[*slot];
-                    for k in entry_index_keys(&e, indexes[*slot].0, attr) {
-                        match list.get_mut(&k) {
-                            Some(ids) => ids.push(id),
-                            None => {
-                                list.insert(k, vec![id]);
+        const BATCH: usize = 512;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(EntryId, Entry)>>(8);
+        let inner = &mut self.inner;
+        let mut changed = Vec::new();
+        let (scanned, worked) = std::thread::scope(|s| {
+            let (indexes, slots_of) = (&indexes, &slots_of);
+            let worker = s.spawn(move || -> Result<IndexLists> {
+                // Entries arrive in id order, so each key's ids are appended already sorted.
+                let mut lists: IndexLists = vec![FxHashMap::default(); indexes.len()];
+                for batch in rx {
+                    for (id, e) in batch {
+                        for (attr, _) in e.attrs() {
+                            for slot in slots_of.get(attr.as_str()).into_iter().flatten() {
+                                let list = &mut lists[*slot];
+                                for k in entry_index_keys(&e, indexes[*slot].0, attr) {
+                                    match list.get_mut(&k) {
+                                        Some(ids) => ids.push(id),
+                                        None => {
+                                            list.insert(k, vec![id]);
+                                        }
+                                    }
+                                }
                             }
                         }
                     }
                 }
+                Ok(lists)
+            });
+            let mut batch = Vec::with_capacity(BATCH);
+            let mut count = 0u64;
+            let scanned = inner.all_entries(&mut |id, bytes| {
+                let mut e = Entry::decode(bytes)?;
+                if inspect(id, &mut e)? {
+                    changed.push((id, e.clone()));
+                }
+                batch.push((id, e));
+                count += 1;
+                if batch.len() == BATCH {
+                    progress.advance(BATCH as u64);
+                    // A closed channel means the worker stopped with an error, reported below.
+                    tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                        .map_err(|_| OperationError::InvalidState("reindex worker stopped".into()))?;
+                }
+                Ok(())
+            });
+            if scanned.is_ok() && !batch.is_empty() {
+                progress.advance(batch.len() as u64);
+                let _ = tx.send(batch);
             }
-            count += 1;
-            if count.is_multiple_of(1000) {
-                progress.advance(1000);
-            }
-            Ok(())
-        })?;
-        progress.advance(count % 1000);
+            drop(tx);
+            let worked = worker.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (scanned.map(|_| count), worked)
+        });
+        let count = scanned?;
+        let lists = worked?;
+        for (id, e) in changed {
+            let uuid = e.uuid().ok_or_else(|| OperationError::InvalidState("entry without uuid".into()))?;
+            self.inner.put_entry(id, uuid, &e.encode()?)?;
+        }
         for ((t, attr), keys) in indexes.iter().zip(lists) {
             let mut keys: Vec<_> = keys.into_iter().collect();
             keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));

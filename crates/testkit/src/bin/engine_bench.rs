@@ -11,6 +11,10 @@ use idm_testkit::TestDb;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+/// The same allocator as the shipped binaries.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn load(path: &std::path::Path) -> Vec<ProtoEntry> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let maps: Vec<BTreeMap<String, Vec<String>>> = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
@@ -28,15 +32,10 @@ fn rss_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Returns freed heap pages to the operating system (glibc keeps them otherwise).
+/// Returns freed heap pages to the operating system.
 fn trim() {
-    unsafe extern "C" {
-        fn malloc_trim(pad: usize) -> i32;
-    }
-    // SAFETY: malloc_trim only releases free memory at the top of glibc's heaps.
-    unsafe {
-        malloc_trim(0);
-    }
+    // SAFETY: mi_collect only releases memory the allocator holds but no longer uses.
+    unsafe { libmimalloc_sys::mi_collect(true) };
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
