@@ -304,25 +304,52 @@ impl Offline {
         let mut parents: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
         let mut seen: HashMap<(String, String), Uuid> = HashMap::new();
         let mut id = 0;
-        while let Some((line, e)) =
-            reader.next_entry().map_err(|source| AdminError::Backup { path: file.into(), source })?
-        {
-            let u = e.uuid().ok_or_else(|| refuse(format!("line {line}: entry '{}' has no uuid", e.label())))?;
-            if !uuids.insert(u) {
-                return Err(refuse(format!("line {line}: uuid {u} appears twice")));
-            }
-            if e.has_class("attributetype") || e.has_class("classtype") {
-                schema_entries.push(e.clone());
-            }
-            if e.has_class("group") {
-                for m in e.refs("member") {
-                    parents.entry(m).or_default().push(u);
+        // One thread reads and parses the JSON while this one checks and stores entries.
+        let (tx, rx) = std::sync::mpsc::sync_channel::<std::result::Result<Vec<(u64, Entry)>, BackupError>>(8);
+        std::thread::scope(|s| -> Result<()> {
+            s.spawn(move || {
+                let mut batch = Vec::with_capacity(256);
+                loop {
+                    match reader.next_entry() {
+                        Ok(Some(item)) => {
+                            batch.push(item);
+                            if batch.len() == 256 && tx.send(Ok(std::mem::take(&mut batch))).is_err() {
+                                return;
+                            }
+                        }
+                        Ok(None) => {
+                            let _ = tx.send(Ok(batch));
+                            return;
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    }
+                }
+            });
+            for batch in rx {
+                for (line, e) in batch.map_err(|source| AdminError::Backup { path: file.into(), source })? {
+                    let u =
+                        e.uuid().ok_or_else(|| refuse(format!("line {line}: entry '{}' has no uuid", e.label())))?;
+                    if !uuids.insert(u) {
+                        return Err(refuse(format!("line {line}: uuid {u} appears twice")));
+                    }
+                    if e.has_class("attributetype") || e.has_class("classtype") {
+                        schema_entries.push(e.clone());
+                    }
+                    if e.has_class("group") {
+                        for m in e.refs("member") {
+                            parents.entry(m).or_default().push(u);
+                        }
+                    }
+                    id += 1;
+                    w.raw_write().put_entry(id, u, &e.encode()?)?;
+                    progress.advance(1);
                 }
             }
-            id += 1;
-            w.raw_write().put_entry(id, u, &e.encode()?)?;
-            progress.advance(1);
-        }
+            Ok(())
+        })?;
         progress.finish();
         if !uuids.contains(&UUID_DOMAIN_INFO) {
             return Err(refuse("it has no domain entry, so it is not a backup of a kanidm database".into()));
