@@ -215,6 +215,11 @@ impl ServerConfig {
             return Err(self.invalid("db_arc_size", "must be at least 1 (or omitted for the default)"));
         }
         if let Some(ob) = &self.online_backup
+            && let Err(reason) = crate::schedule::Schedule::parse(&ob.schedule)
+        {
+            return Err(ConfigError::Invalid { path: self.path.clone(), key: "online_backup.schedule", reason });
+        }
+        if let Some(ob) = &self.online_backup
             && ob.versions == 0
         {
             return Err(ConfigError::Invalid {
@@ -298,6 +303,8 @@ mod tests {
             ("db_path = \"/k.db\"\norigin = \"http://a.com\"\n", "origin"),
             ("db_path = \"/k.db\"\ntls_chain = \"/c.pem\"\n", "tls_key"),
             ("db_path = \"/k.db\"\nlog_level = \"loud\"\n", "log_level"),
+            ("db_path = \"/k.db\"\n[online_backup]\nschedule = \"at noon\"\n", "schedule"),
+            ("db_path = \"/k.db\"\n[online_backup]\nschedule = \"0 0 30 2 *\"\n", "never fires"),
         ];
         for (text, key) in cases {
             let e = parse(text).unwrap_err().to_string();

@@ -10,6 +10,7 @@ pub mod config;
 pub mod lock;
 pub mod offline;
 pub mod progress;
+pub mod schedule;
 
 pub use config::{ConfigError, ServerConfig};
 pub use offline::{AdminError, Offline};
