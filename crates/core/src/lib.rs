@@ -10,6 +10,7 @@
 //! files, HTTP or TLS: a new storage engine is a new implementation of that trait, nothing
 //! here changes.
 
+pub mod access;
 pub mod backup;
 pub mod be;
 pub mod builtins;

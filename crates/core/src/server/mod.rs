@@ -15,6 +15,7 @@ pub use initialise::INDEX_VERSION;
 pub use read::{QueryServerReadTransaction, QueryServerTransaction};
 pub use write::QueryServerWriteTransaction;
 
+use crate::access::AccessControlProfile;
 use crate::be::{Backend, BeRead, BeTxn};
 use crate::builtins::{UUID_DOMAIN_INFO, builtin_schema};
 use crate::filter::Filter;
@@ -32,6 +33,8 @@ pub struct ServerState {
     /// `None` until the domain entry exists (an uninitialised database).
     pub domain_name: Option<String>,
     pub domain_uuid: Option<Uuid>,
+    /// Enabled access control profiles.
+    pub acps: Arc<Vec<AccessControlProfile>>,
 }
 
 pub struct QueryServer {
@@ -47,7 +50,12 @@ pub fn bootstrap_schema() -> Result<Schema> {
 
 fn load_state(txn: &mut dyn BeTxn, bootstrap: &Schema) -> Result<ServerState> {
     if txn.raw().entry_count()? == 0 {
-        return Ok(ServerState { schema: Arc::new(bootstrap.clone()), domain_name: None, domain_uuid: None });
+        return Ok(ServerState {
+            schema: Arc::new(bootstrap.clone()),
+            domain_name: None,
+            domain_uuid: None,
+            acps: Arc::new(Vec::new()),
+        });
     }
     let f = Filter::Or(vec![Filter::eq("class", "attributetype"), Filter::eq("class", "classtype")]);
     let stored = txn.search(&f, bootstrap, &Limits::unlimited())?;
@@ -56,7 +64,13 @@ fn load_state(txn: &mut dyn BeTxn, bootstrap: &Schema) -> Result<ServerState> {
     let domain = txn.entry_by_uuid(UUID_DOMAIN_INFO)?;
     let domain_name = domain.as_ref().and_then(|d| d.first("domain_name")).and_then(Value::as_str).map(str::to_string);
     let domain_uuid = domain.as_ref().and_then(|d| d.first("domain_uuid")).and_then(Value::as_uuid);
-    Ok(ServerState { schema: Arc::new(schema), domain_name, domain_uuid })
+    let acps = load_acps(txn, &schema)?;
+    Ok(ServerState { schema: Arc::new(schema), domain_name, domain_uuid, acps })
+}
+
+pub(crate) fn load_acps(txn: &mut dyn BeTxn, schema: &Schema) -> Result<Arc<Vec<AccessControlProfile>>> {
+    let found = txn.search(&Filter::eq("class", "access_control_profile"), schema, &Limits::unlimited())?;
+    Ok(Arc::new(found.iter().filter_map(|e| AccessControlProfile::from_entry(&e.entry)).collect()))
 }
 
 impl QueryServer {

@@ -1,11 +1,12 @@
 use super::ServerState;
-use crate::Result;
+use crate::access::CallerAccess;
 use crate::be::{BeRead, BeTxn, IdSet, Plan};
 use crate::entry::{Entry, StoredEntry};
 use crate::filter::{Filter, FilterContext};
 use crate::identity::{Identity, Limits};
 use crate::schema::Schema;
 use crate::value::Value;
+use crate::{OperationError, Result};
 use idm_proto::{Filter as ProtoFilter, ProtoEntry};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -80,10 +81,26 @@ pub trait QueryServerTransaction {
     }
 
     /// Searches on behalf of `ident`, within its limits.
+    /// The access profiles that apply to `ident`; `None` for internal operations, which are
+    /// not checked.
+    fn caller_access(&mut self, ident: &Identity) -> Result<Option<CallerAccess>> {
+        let Some(u) = ident.uuid() else { return Ok(None) };
+        // An account deleted since it authenticated has no rights left.
+        let caller = self.entry_by_uuid(u)?.ok_or(OperationError::NotAuthenticated)?;
+        let schema = self.schema();
+        Ok(Some(CallerAccess::new(self.state().acps.clone(), &caller, &schema)?))
+    }
+
+    /// Searches on behalf of `ident`: within its limits, showing only the entries and
+    /// attributes its access profiles let it read.
     fn search(&mut self, ident: &Identity, pf: &ProtoFilter) -> Result<Vec<StoredEntry>> {
         let f = self.filter_from_proto(ident, pf)?;
         let schema = self.schema();
-        self.be().search(&f, &schema, &ident.limits)
+        let found = self.be().search(&f, &schema, &ident.limits)?;
+        Ok(match self.caller_access(ident)? {
+            Some(access) => access.filter_search(&f, found),
+            None => found,
+        })
     }
 
     /// The caller's view of an entry: strings, with references shown as the target's spn

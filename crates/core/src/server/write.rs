@@ -1,5 +1,6 @@
 use super::read::QueryServerTransaction;
 use super::{QueryServer, ServerState};
+use crate::access::CallerAccess;
 use crate::be::{BeTxn, BeWrite, Progress};
 use crate::builtins::UUID_DOMAIN_INFO;
 use crate::entry::{Entry, StoredEntry, ValidEntry};
@@ -122,7 +123,9 @@ impl<'a> QueryServerWriteTransaction<'a> {
             // other by name (a group and its new members, say).
             let mut batch = HashMap::new();
             let mut entries = entries.to_vec();
+            let mut generated = Vec::with_capacity(entries.len());
             for pe in &mut entries {
+                generated.push(pe.get("uuid").is_none());
                 let uuid = match pe.get("uuid") {
                     Some([u]) => Uuid::parse_str(u.trim()).ok(),
                     Some(_) => None,
@@ -139,6 +142,12 @@ impl<'a> QueryServerWriteTransaction<'a> {
             let cands = w.parse_with_cache(&batch, |schema, resolve| {
                 entries.iter().map(|pe| schema.entry_from_proto(pe, resolve)).collect::<Result<Vec<_>>>()
             })?;
+            if let Some(access) = w.caller_access(ident)? {
+                for (c, generated) in cands.iter().zip(generated) {
+                    // The server assigned that uuid, so it is not the caller's to be allowed.
+                    access.check_create(c, if generated { &["uuid"] } else { &[] })?;
+                }
+            }
             let created = w.create_entries(ident, cands)?;
             Ok(created.iter().filter_map(|e| e.uuid()).collect())
         })
@@ -211,11 +220,24 @@ impl<'a> QueryServerWriteTransaction<'a> {
         Ok(created)
     }
 
-    pub(crate) fn modify_entries(&mut self, ident: &Identity, f: &Filter, ml: &ModifyList) -> Result<usize> {
+    /// Entries matching `f` that `ident` may see: what a modify or delete acts on.
+    fn candidates(&mut self, ident: &Identity, f: &Filter) -> Result<(Vec<StoredEntry>, Option<CallerAccess>)> {
         let schema = self.schema();
-        let cands = self.be.search(f, &schema, &ident.limits)?;
+        let mut cands = self.be.search(f, &schema, &ident.limits)?;
+        let access = self.caller_access(ident)?;
+        if let Some(a) = &access {
+            cands.retain(|c| a.visible(f, c));
+        }
         if cands.is_empty() {
             return Err(OperationError::NoMatchingEntries);
+        }
+        Ok((cands, access))
+    }
+
+    pub(crate) fn modify_entries(&mut self, ident: &Identity, f: &Filter, ml: &ModifyList) -> Result<usize> {
+        let (cands, access) = self.candidates(ident, f)?;
+        if let Some(a) = &access {
+            cands.iter().try_for_each(|c| a.check_modify(c, ml))?;
         }
         let pairs = cands
             .into_iter()
@@ -258,11 +280,11 @@ impl<'a> QueryServerWriteTransaction<'a> {
     }
 
     pub(crate) fn delete_entries(&mut self, ident: &Identity, f: &Filter) -> Result<usize> {
-        let schema = self.schema();
-        let cands = self.be.search(f, &schema, &ident.limits)?;
-        if cands.is_empty() {
-            return Err(OperationError::NoMatchingEntries);
+        let (cands, access) = self.candidates(ident, f)?;
+        if let Some(a) = &access {
+            cands.iter().try_for_each(|c| a.check_delete(c))?;
         }
+        let schema = self.schema();
         plugins::pre_delete(self, ident, &cands)?;
         self.be.delete(&cands, &schema)?;
         plugins::post_delete(self, ident, &cands)?;
@@ -275,9 +297,11 @@ impl<'a> QueryServerWriteTransaction<'a> {
     fn after_write<'e>(&mut self, mut touched: impl Iterator<Item = &'e Entry>) -> Result<()> {
         let mut schema = false;
         let mut domain = false;
+        let mut acps = false;
         for e in touched.by_ref() {
             schema |= e.has_class("attributetype") || e.has_class("classtype");
             domain |= e.uuid() == Some(UUID_DOMAIN_INFO);
+            acps |= e.has_class("access_control_profile");
         }
         if schema {
             let f = Filter::Or(vec![Filter::eq("class", "attributetype"), Filter::eq("class", "classtype")]);
@@ -286,6 +310,11 @@ impl<'a> QueryServerWriteTransaction<'a> {
             self.be.drop_undeclared_indexes(&new)?;
             info!("schema changed: {} attributes, {} classes", new.attributes().count(), new.classes().count());
             self.state.schema = Arc::new(new);
+            self.state_changed = true;
+        }
+        if acps || schema {
+            let schema = self.schema();
+            self.state.acps = super::load_acps(&mut self.be, &schema)?;
             self.state_changed = true;
         }
         if domain && let Some(d) = self.be.entry_by_uuid(UUID_DOMAIN_INFO)? {

@@ -1,0 +1,231 @@
+//! Access control profiles: who may search, create, modify and delete which entries.
+//!
+//! A profile applies to a caller (a *receiver*) when the caller is a member of one of its
+//! receiver groups or matches its receiver filter; it acts on entries matched by its target
+//! filter (where `"self"` is the caller). Rights add up across profiles. Internal operations
+//! are not checked.
+
+use crate::entry::{Entry, StoredEntry};
+use crate::filter::{Filter, FilterContext};
+use crate::identity::Limits;
+use crate::modify::{Modify, ModifyList};
+use crate::schema::Schema;
+use crate::value::Value;
+use crate::{OperationError, Result};
+use idm_proto::Filter as ProtoFilter;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// One enabled profile, as stored in an `access_control_profile` entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccessControlProfile {
+    pub name: String,
+    pub uuid: Uuid,
+    receiver_groups: Vec<Uuid>,
+    receiver_filter: Option<ProtoFilter>,
+    target: ProtoFilter,
+    search_attrs: BTreeSet<String>,
+    modify_present: BTreeSet<String>,
+    modify_removed: BTreeSet<String>,
+    modify_class: BTreeSet<String>,
+    create_class: BTreeSet<String>,
+    create_attr: BTreeSet<String>,
+    delete: bool,
+}
+
+fn strings(e: &Entry, attr: &str) -> BTreeSet<String> {
+    e.get(attr).into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect()
+}
+
+fn json_filter(e: &Entry, attr: &str) -> Option<ProtoFilter> {
+    match e.first(attr) {
+        Some(Value::JsonFilter(f)) => Some(f.clone()),
+        _ => None,
+    }
+}
+
+impl AccessControlProfile {
+    /// The profile an entry describes, or `None` when it is disabled or incomplete.
+    pub fn from_entry(e: &Entry) -> Option<AccessControlProfile> {
+        if !e.has_class("access_control_profile") || matches!(e.first("acp_enable"), Some(Value::Bool(false))) {
+            return None;
+        }
+        Some(AccessControlProfile {
+            name: e.first_str("name").unwrap_or_default().to_string(),
+            uuid: e.uuid()?,
+            receiver_groups: e.refs("acp_receiver_group").collect(),
+            receiver_filter: json_filter(e, "acp_receiver"),
+            target: json_filter(e, "acp_targetscope")?,
+            search_attrs: if e.has_class("access_control_search") {
+                strings(e, "acp_search_attr")
+            } else {
+                BTreeSet::new()
+            },
+            modify_present: if e.has_class("access_control_modify") {
+                strings(e, "acp_modify_presentattr")
+            } else {
+                BTreeSet::new()
+            },
+            modify_removed: if e.has_class("access_control_modify") {
+                strings(e, "acp_modify_removedattr")
+            } else {
+                BTreeSet::new()
+            },
+            modify_class: if e.has_class("access_control_modify") {
+                strings(e, "acp_modify_class")
+            } else {
+                BTreeSet::new()
+            },
+            create_class: if e.has_class("access_control_create") {
+                strings(e, "acp_create_class")
+            } else {
+                BTreeSet::new()
+            },
+            create_attr: if e.has_class("access_control_create") {
+                strings(e, "acp_create_attr")
+            } else {
+                BTreeSet::new()
+            },
+            delete: e.has_class("access_control_delete"),
+        })
+    }
+}
+
+/// The profiles that apply to one caller, with their targets resolved for that caller.
+pub struct CallerAccess {
+    caller: Uuid,
+    profiles: Arc<Vec<AccessControlProfile>>,
+    /// (index into `profiles`, target filter with `"self"` resolved to the caller)
+    applicable: Vec<(usize, Filter)>,
+}
+
+impl CallerAccess {
+    /// Works out which profiles apply to the caller whose entry is `caller`.
+    pub fn new(profiles: Arc<Vec<AccessControlProfile>>, caller: &Entry, schema: &Schema) -> Result<CallerAccess> {
+        let uuid = caller.uuid().ok_or(OperationError::NotAuthenticated)?;
+        let groups: BTreeSet<Uuid> = caller.refs("memberof").chain([uuid]).collect();
+        let convert = |pf: &ProtoFilter| -> Result<Filter> {
+            // Profile filters name entries by uuid; a name that does not resolve matches nothing.
+            let mut resolve = |_: &str| Ok(None);
+            let limits = Limits::unlimited();
+            let mut ctx = FilterContext { schema, self_uuid: Some(uuid), limits: &limits, resolve: &mut resolve };
+            Filter::from_proto(pf, &mut ctx)
+        };
+        let mut applicable = Vec::new();
+        for (i, p) in profiles.iter().enumerate() {
+            let by_group = p.receiver_groups.iter().any(|g| groups.contains(g));
+            let by_filter = match &p.receiver_filter {
+                Some(f) => convert(f).map(|f| f.matches(caller)).unwrap_or(false),
+                None => false,
+            };
+            if by_group || by_filter {
+                // A profile whose target no longer fits the schema grants nothing.
+                if let Ok(target) = convert(&p.target) {
+                    applicable.push((i, target));
+                }
+            }
+        }
+        Ok(CallerAccess { caller: uuid, profiles, applicable })
+    }
+
+    /// The applicable profiles whose target matches `e`.
+    fn targeting<'s>(&'s self, e: &'s Entry) -> impl Iterator<Item = &'s AccessControlProfile> + 's {
+        self.applicable.iter().filter(move |(_, t)| t.matches(e)).map(|(i, _)| &self.profiles[*i])
+    }
+
+    pub fn caller(&self) -> Uuid {
+        self.caller
+    }
+
+    /// Attributes of `e` the caller may read.
+    pub fn readable<'s>(&'s self, e: &'s Entry) -> BTreeSet<&'s str> {
+        self.targeting(e).flat_map(|p| p.search_attrs.iter().map(String::as_str)).collect()
+    }
+
+    /// Whether the caller sees `e` in a search with `filter`.
+    pub fn visible(&self, filter: &Filter, e: &Entry) -> bool {
+        let mut used = Vec::new();
+        filter.attributes(&mut used);
+        let readable = self.readable(e);
+        !readable.is_empty() && used.iter().all(|a| readable.contains(a))
+    }
+
+    /// Search results as the caller may see them: entries whose every filtered attribute is
+    /// readable, reduced to their readable attributes. Filtering on an attribute one cannot
+    /// read must not reveal its values, so such entries are left out.
+    pub fn filter_search(&self, filter: &Filter, found: Vec<StoredEntry>) -> Vec<StoredEntry> {
+        let mut used = Vec::new();
+        filter.attributes(&mut used);
+        found
+            .into_iter()
+            .filter_map(|s| {
+                let readable = self.readable(&s.entry);
+                if readable.is_empty() || !used.iter().all(|a| readable.contains(a)) {
+                    return None;
+                }
+                let mut reduced = Entry::new();
+                for (attr, vs) in s.entry.attrs() {
+                    if readable.contains(attr.as_str()) {
+                        reduced.set(attr, vs.clone());
+                    }
+                }
+                Some(StoredEntry { id: s.id, entry: reduced })
+            })
+            .collect()
+    }
+
+    /// Whether the caller may create `e` as submitted. `ignore` lists attributes the server
+    /// added itself (a uuid assigned before parsing).
+    pub fn check_create(&self, e: &Entry, ignore: &[&str]) -> Result<()> {
+        let classes: BTreeSet<&str> = e.classes().collect();
+        let attrs: Vec<&str> = e.attr_names().filter(|a| !ignore.contains(a)).collect();
+        let allowed = self.targeting(e).any(|p| {
+            !p.create_class.is_empty()
+                && classes.iter().all(|c| p.create_class.contains(*c))
+                && attrs.iter().all(|a| p.create_attr.contains(*a))
+        });
+        if allowed {
+            return Ok(());
+        }
+        Err(OperationError::AccessDeniedReason(format!(
+            "you may not create '{}' with classes {:?} and attributes {:?}",
+            e.label(),
+            classes,
+            attrs
+        )))
+    }
+
+    /// Whether the caller may apply `ml` to `e`.
+    pub fn check_modify(&self, e: &Entry, ml: &ModifyList) -> Result<()> {
+        let profiles: Vec<&AccessControlProfile> = self.targeting(e).collect();
+        let class_value = |v: &Value| v.as_str().map(str::to_string).unwrap_or_default();
+        for m in &ml.0 {
+            let ok = match m {
+                Modify::Present(a, v) => profiles.iter().any(|p| {
+                    p.modify_present.contains(a) && (a != "class" || p.modify_class.contains(&class_value(v)))
+                }),
+                Modify::Removed(a, v) => profiles.iter().any(|p| {
+                    p.modify_removed.contains(a) && (a != "class" || p.modify_class.contains(&class_value(v)))
+                }),
+                // Removing every class would destroy the entry's meaning; nobody may.
+                Modify::Purged(a) => a != "class" && profiles.iter().any(|p| p.modify_removed.contains(a)),
+            };
+            if !ok {
+                return Err(OperationError::AccessDeniedReason(format!(
+                    "you may not change attribute '{}' of '{}'",
+                    m.attr(),
+                    e.label()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn check_delete(&self, e: &Entry) -> Result<()> {
+        if self.targeting(e).any(|p| p.delete) {
+            return Ok(());
+        }
+        Err(OperationError::AccessDeniedReason(format!("you may not delete '{}'", e.label())))
+    }
+}
