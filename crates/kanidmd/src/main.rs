@@ -32,6 +32,11 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Serve the HTTPS API on bindaddress until stopped (Ctrl-C or SIGTERM).
+    Server,
+    /// Create a development CA and server certificate at tls_chain/tls_key (CA: ca.pem beside them).
+    #[command(name = "cert_generate", alias = "cert-generate")]
+    CertGenerate,
     /// Write the database's entries to a backup file (server stopped).
     Backup {
         /// Where to write; default: a timestamped file in [online_backup] path or beside the database.
@@ -97,8 +102,14 @@ fn main() -> ExitCode {
 }
 
 fn run(command: Command, config: ServerConfig) -> Result<ExitCode, AdminError> {
+    match command {
+        Command::Server => return serve(config),
+        Command::CertGenerate => return cert_generate(&config),
+        _ => {}
+    }
     let offline = Offline::new(config);
     match command {
+        Command::Server | Command::CertGenerate => unreachable!("handled above"),
         Command::Backup { file } => {
             let (path, n) = offline.backup(file, &mut Reporter::new())?;
             println!("Backup of {n} entries written to {}", path.display());
@@ -183,4 +194,89 @@ fn run(command: Command, config: ServerConfig) -> Result<ExitCode, AdminError> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn serve(config: ServerConfig) -> Result<ExitCode, AdminError> {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("Error: cannot start the async runtime: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    runtime.block_on(async {
+        let (running, served) = match idm_server::https::start(&config).await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("Error: {e}");
+                return Ok(ExitCode::FAILURE);
+            }
+        };
+        eprintln!("kanidmd listening on https://{}", running.addr);
+        wait_for_stop().await;
+        tracing::info!("stopping");
+        if let Err(e) = running.shutdown(served).await {
+            eprintln!("Error: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn cert_generate(config: &ServerConfig) -> Result<ExitCode, AdminError> {
+    let (Some(chain), Some(key)) = (&config.tls_chain, &config.tls_key) else {
+        eprintln!(
+            "Error: set tls_chain and tls_key in {} to say where the certificate and key go",
+            config.path.display()
+        );
+        return Ok(ExitCode::FAILURE);
+    };
+    let mut hosts = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    if let Some(d) = &config.domain {
+        hosts.push(d.to_lowercase());
+    }
+    if let Some(host) =
+        config.origin.as_deref().and_then(|o| o.strip_prefix("https://")).and_then(|r| r.split(['/', ':']).next())
+    {
+        hosts.push(host.to_lowercase());
+    }
+    hosts.dedup();
+    match idm_server::tls::write_dev_certs(chain, key, &hosts) {
+        Ok(ca) => {
+            println!(
+                "Development certificates written: chain {}, key {}, CA {}",
+                chain.display(),
+                key.display(),
+                ca.display()
+            );
+            println!("Clients trust the server with: -C {}", ca.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("Error: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }

@@ -7,10 +7,12 @@
 //! [`idm_core::server::QueryServer`] transactions like any caller's.
 
 pub mod config;
+pub mod https;
 pub mod lock;
 pub mod offline;
 pub mod progress;
 pub mod schedule;
+pub mod tls;
 
 pub use config::{ConfigError, ServerConfig};
 pub use offline::{AdminError, Offline};

@@ -1,0 +1,197 @@
+//! End-to-end tests of the HTTPS API: the real `kanidmd server` on 127.0.0.1 with generated
+//! certificates, driven over TLS.
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+struct Server {
+    dir: tempfile::TempDir,
+    child: Child,
+    url: String,
+    ca: PathBuf,
+    passwords: std::collections::HashMap<String, String>,
+}
+
+fn kanidmd(dir: &Path, args: &[&str]) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_kanidmd"))
+        .args(args)
+        .args(["-c", "server.toml"])
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "kanidmd {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+impl Server {
+    fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("data")).unwrap();
+        std::fs::write(
+            dir.path().join("server.toml"),
+            "bindaddress = \"127.0.0.1:0\"\ndb_path = \"data/kanidm.db\"\ndomain = \"localhost\"\n\
+             origin = \"https://localhost:8443\"\ntls_chain = \"insecure/chain.pem\"\ntls_key = \"insecure/key.pem\"\n",
+        )
+        .unwrap();
+        kanidmd(dir.path(), &["cert_generate"]);
+        let mut passwords = std::collections::HashMap::new();
+        for account in ["admin", "idm_admin"] {
+            let out = kanidmd(dir.path(), &["recover_account", account]);
+            passwords.insert(account.to_string(), out.trim().rsplit(' ').next().unwrap().to_string());
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kanidmd"))
+            .args(["server", "-c", "server.toml"])
+            .current_dir(dir.path())
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let url = loop {
+            let line = lines.next().expect("server exited before listening").unwrap();
+            if let Some(addr) = line.split("listening on ").nth(1) {
+                break addr.trim().to_string();
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let ca = dir.path().join("insecure/ca.pem");
+        Server { dir, child, url, ca, passwords }
+    }
+
+    fn client(&self) -> reqwest::Client {
+        let ca = reqwest::Certificate::from_pem(&std::fs::read(&self.ca).unwrap()).unwrap();
+        reqwest::Client::builder().tls_certs_only([ca]).timeout(Duration::from_secs(30)).build().unwrap()
+    }
+
+    async fn login(&self, name: &str, password: &str) -> Result<String, String> {
+        let c = self.client();
+        let url = format!("{}/v1/auth", self.url);
+        let r = c.post(&url).json(&json!({"step": {"init": name}})).send().await.unwrap();
+        let session = r.headers().get("x-kanidm-auth-session-id").map(|v| v.to_str().unwrap().to_string());
+        let body: Value = r.json().await.unwrap();
+        let Some(session) = session.filter(|_| body["state"]["choose"].is_array()) else {
+            return Err(body.to_string());
+        };
+        let mech = if name == "anonymous" { "anonymous" } else { "password" };
+        let step =
+            |s: Value| c.post(&url).header("x-kanidm-auth-session-id", &session).json(&json!({"step": s})).send();
+        let b: Value = step(json!({"begin": mech})).await.unwrap().json().await.unwrap();
+        assert_eq!(b["state"]["continue"], json!([mech]), "{b}");
+        let cred = if mech == "anonymous" { json!("anonymous") } else { json!({"password": password}) };
+        let b: Value = step(json!({"cred": cred})).await.unwrap().json().await.unwrap();
+        b["state"]["success"].as_str().map(str::to_string).ok_or_else(|| b.to_string())
+    }
+
+    async fn post(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
+        let r = self.client().post(format!("{}{path}", self.url)).bearer_auth(token).json(&body).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    fn stop(mut self) -> PathBuf {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "server exited with {status}");
+        let wal = self.dir.path().join("data/kanidm.db-wal");
+        assert!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) == 0, "the log was not checkpointed at stop");
+        self.dir.keep()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_documents_raw_commands_over_https() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let s = Server::start();
+    let status: Value = s.client().get(format!("{}/status", s.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(status, json!(true));
+
+    let admin = s.login("admin", &s.passwords["admin"]).await.unwrap();
+    let me: Value =
+        s.client().get(format!("{}/v1/self", s.url)).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+    assert_eq!(me["youare"]["attrs"]["name"], json!(["admin"]), "{me}");
+
+    // kanidm raw search ... '{"eq": ["name", "idm_admin"]}'
+    let (code, body) = s.post(&admin, "/v1/raw/search", json!({"filter": {"eq": ["name", "idm_admin"]}})).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["entries"][0]["attrs"]["spn"], json!(["idm_admin@localhost"]));
+
+    // The document's first raw modify, as admin.
+    let six = [
+        "idm_person_account_create_priv",
+        "idm_service_account_create_priv",
+        "idm_account_write_priv",
+        "idm_group_write_priv",
+        "idm_people_write_priv",
+        "idm_group_create_priv",
+    ];
+    let filter = json!({"or": six.iter().map(|n| json!({"eq": ["name", n]})).collect::<Vec<_>>()});
+    let add = json!({"mods": [{"present": ["member", "idm_admin"]}]});
+    let (code, body) = s.post(&admin, "/v1/raw/modify", json!({"filter": filter, "modlist": add})).await;
+    assert_eq!(code, 200, "{body}");
+
+    // idm_admin creates a group and a person, but may not change idm_admins.
+    let idm = s.login("idm_admin", &s.passwords["idm_admin"]).await.unwrap();
+    let (code, body) = s
+        .post(&idm, "/v1/raw/create", json!({"entries": [
+            {"attrs": {"class": ["person", "account"], "name": ["test_account_delete_me"], "displayname": ["Test"]}},
+            {"attrs": {"class": ["group"], "name": ["demo_group"], "member": ["test_account_delete_me"]}}
+        ]}))
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let (code, body) =
+        s.post(&idm, "/v1/raw/modify", json!({"filter": {"eq": ["name", "idm_admins"]}, "modlist": add})).await;
+    assert_eq!(code, 403, "{body}");
+    assert!(body.to_string().contains("idm_admins"), "{body}");
+    let (code, body) =
+        s.post(&idm, "/v1/raw/delete", json!({"filter": {"eq": ["name", "test_account_delete_me"]}})).await;
+    assert_eq!(code, 200, "{body}");
+
+    // Errors carry statuses that fit.
+    let (code, body) =
+        s.post(&idm, "/v1/raw/delete", json!({"filter": {"eq": ["name", "test_account_delete_me"]}})).await;
+    assert_eq!(code, 404, "{body}");
+    let (code, body) = s.post(&idm, "/v1/raw/search", json!({"filter": {"eq": ["nonsense_attr", "x"]}})).await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body.to_string().contains("nonsense_attr"), "{body}");
+    let (code, _) = s.post("not-a-token", "/v1/raw/search", json!({"filter": "self"})).await;
+    assert_eq!(code, 401);
+    let r = s
+        .client()
+        .post(format!("{}/v1/raw/search", s.url))
+        .bearer_auth(&idm)
+        .header("content-type", "application/json")
+        .body("{\"filter\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(r.text().await.unwrap().contains("line 1"), "malformed JSON errors give the position");
+
+    // Wrong passwords are refused; anonymous logs in and reads only public attributes.
+    assert!(s.login("admin", "wrong password").await.unwrap_err().contains("incorrect password"));
+    let anon = s.login("anonymous", "").await.unwrap();
+    let (code, body) = s.post(&anon, "/v1/raw/search", json!({"filter": {"eq": ["name", "admin"]}})).await;
+    assert_eq!(code, 200);
+    assert!(body["entries"][0]["attrs"].get("primary_credential").is_none(), "{body}");
+    s.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_does_not_trust_the_ca_is_refused() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let s = Server::start();
+    let other = idm_server::tls::generate_dev_certs(&["localhost".into()]).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(other.ca.as_bytes()).unwrap()])
+        .build()
+        .unwrap();
+    assert!(client.get(format!("{}/status", s.url)).send().await.is_err());
+    s.stop();
+}
