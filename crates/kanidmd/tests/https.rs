@@ -1,67 +1,23 @@
 //! End-to-end tests of the HTTPS API: the real `kanidmd server` on 127.0.0.1 with generated
 //! certificates, driven over TLS.
 
+use idm_testkit::server::TestServer;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
-struct Server {
-    dir: tempfile::TempDir,
-    child: Child,
-    url: String,
-    ca: PathBuf,
-    passwords: std::collections::HashMap<String, String>,
-}
+struct Server(TestServer);
 
-fn kanidmd(dir: &Path, args: &[&str]) -> String {
-    let o = Command::new(env!("CARGO_BIN_EXE_kanidmd"))
-        .args(args)
-        .args(["-c", "server.toml"])
-        .current_dir(dir)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "kanidmd {args:?}: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
+impl std::ops::Deref for Server {
+    type Target = TestServer;
+    fn deref(&self) -> &TestServer {
+        &self.0
+    }
 }
 
 impl Server {
     fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("data")).unwrap();
-        std::fs::write(
-            dir.path().join("server.toml"),
-            "bindaddress = \"127.0.0.1:0\"\ndb_path = \"data/kanidm.db\"\ndomain = \"localhost\"\n\
-             origin = \"https://localhost:8443\"\ntls_chain = \"insecure/chain.pem\"\ntls_key = \"insecure/key.pem\"\n",
-        )
-        .unwrap();
-        kanidmd(dir.path(), &["cert_generate"]);
-        let mut passwords = std::collections::HashMap::new();
-        for account in ["admin", "idm_admin"] {
-            let out = kanidmd(dir.path(), &["recover_account", account]);
-            passwords.insert(account.to_string(), out.trim().rsplit(' ').next().unwrap().to_string());
-        }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kanidmd"))
-            .args(["server", "-c", "server.toml"])
-            .current_dir(dir.path())
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let mut lines = BufReader::new(stderr).lines();
-        let url = loop {
-            let line = lines.next().expect("server exited before listening").unwrap();
-            if let Some(addr) = line.split("listening on ").nth(1) {
-                break addr.trim().to_string();
-            }
-        };
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        let ca = dir.path().join("insecure/ca.pem");
-        Server { dir, child, url, ca, passwords }
+        Server(TestServer::start(Path::new(env!("CARGO_BIN_EXE_kanidmd"))))
     }
 
     fn client(&self) -> reqwest::Client {
@@ -94,17 +50,10 @@ impl Server {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    fn stop(mut self) -> PathBuf {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "server exited with {status}");
-        let wal = self.dir.path().join("data/kanidm.db-wal");
-        assert!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) == 0, "the log was not checkpointed at stop");
-        self.dir.keep()
+    fn stop(self) {
+        self.0.stop();
     }
 }
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_documents_raw_commands_over_https() {
     let _ = rustls::crypto::ring::default_provider().install_default();

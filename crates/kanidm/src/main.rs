@@ -1,0 +1,349 @@
+//! `kanidm`: the command-line client.
+//!
+//! Parses arguments, finds the server, CA and cached token (flags, then environment, then
+//! `~/.config/kanidm`), calls [`idm_client`] and prints the result. Every failure exits
+//! non-zero with a message that says what to do.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use idm_client::{ClientError, KanidmClient, token_expiry};
+use idm_proto::{Filter, Modify, ModifyList, ProtoEntry};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "kanidm", version, about = "Command-line client for the identity server")]
+struct Cli {
+    /// Server URL, e.g. https://idm.example.com:8443.
+    #[arg(short = 'H', long = "url", env = "KANIDM_URL", global = true)]
+    url: Option<String>,
+    /// PEM file of the CA to trust instead of the system's roots.
+    #[arg(short = 'C', long = "ca", env = "KANIDM_CA_PATH", global = true)]
+    ca: Option<PathBuf>,
+    /// The account whose session to use (and to log in as).
+    #[arg(short = 'D', long = "name", env = "KANIDM_NAME", global = true)]
+    name: Option<String>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "text", global = true)]
+    output: Output,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
+enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Log in and cache a session token (password from a prompt or KANIDM_PASSWORD).
+    Login,
+    /// Forget the cached session of the account.
+    Logout,
+    /// About the logged-in account.
+    #[command(name = "self")]
+    SelfCmd {
+        #[command(subcommand)]
+        cmd: SelfCommand,
+    },
+    /// Low-level operations on entries matched by a JSON filter.
+    Raw {
+        #[command(subcommand)]
+        cmd: RawCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SelfCommand {
+    /// Show who you are logged in as.
+    Whoami,
+}
+
+#[derive(Subcommand, Debug)]
+enum RawCommand {
+    /// Create entries from a JSON array of attribute maps (stdin when FILE is omitted).
+    Create { file: Option<PathBuf> },
+    /// Apply a JSON list of modifications to every entry matching FILTER.
+    Modify { filter: String, file: PathBuf },
+    /// Show entries matching FILTER.
+    Search { filter: String },
+    /// Delete every entry matching FILTER.
+    Delete { filter: String },
+}
+
+/// `~/.config/kanidm`.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct ClientConfig {
+    uri: Option<String>,
+    ca_path: Option<PathBuf>,
+    name: Option<String>,
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("Error: {msg}");
+    ExitCode::FAILURE
+}
+
+/// Cached tokens: server URL → account name → token, in a file only the user can read.
+struct TokenCache {
+    path: PathBuf,
+    tokens: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl TokenCache {
+    fn load() -> Result<TokenCache, String> {
+        let path = home().join(".cache").join("kanidm_tokens");
+        let tokens = match std::fs::read_to_string(&path) {
+            Ok(t) => serde_json::from_str(&t)
+                .map_err(|e| format!("{} is damaged ({e}); delete it and log in again", path.display()))?,
+            Err(_) => BTreeMap::new(),
+        };
+        Ok(TokenCache { path, tokens })
+    }
+
+    fn save(&self) -> Result<(), String> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let text = serde_json::to_string_pretty(&self.tokens).map_err(|e| e.to_string())?;
+        let tmp = self.path.with_extension("tmp");
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&tmp).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        std::io::Write::write_all(&mut f, text.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        std::fs::rename(&tmp, &self.path).map_err(|e| format!("cannot write {}: {e}", self.path.display()))
+    }
+}
+
+fn read_json(path: Option<&Path>) -> Result<serde_json::Value, String> {
+    let (text, what) = match path {
+        Some(p) => (
+            std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?,
+            p.display().to_string(),
+        ),
+        None => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s).map_err(|e| format!("cannot read standard input: {e}"))?;
+            (s, "standard input".to_string())
+        }
+    };
+    serde_json::from_str(&text).map_err(|e| format!("{what} is not valid JSON: {e}"))
+}
+
+fn parse_filter(text: &str) -> Result<Filter, String> {
+    serde_json::from_str(text).map_err(|e| {
+        format!("the filter is not valid JSON filter syntax: {e} (example: '{{\"eq\": [\"name\", \"admin\"]}}')")
+    })
+}
+
+/// Entries from a create file: an array of attribute maps (or of `{"attrs": {...}}`).
+fn entries_of(v: serde_json::Value) -> Result<Vec<ProtoEntry>, String> {
+    let serde_json::Value::Array(items) = v else { return Err("a create file holds a JSON array of entries".into()) };
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let attrs = match item.get("attrs") {
+                Some(a) if item.as_object().is_some_and(|o| o.len() == 1) => a.clone(),
+                _ => item,
+            };
+            serde_json::from_value::<BTreeMap<String, Vec<String>>>(attrs)
+                .map(|attrs| ProtoEntry { attrs })
+                .map_err(|e| format!("entry {} is not a map of attribute names to lists of strings: {e}", i + 1))
+        })
+        .collect()
+}
+
+fn modlist_of(v: serde_json::Value) -> Result<ModifyList, String> {
+    let mods = match v {
+        serde_json::Value::Object(mut o) if o.contains_key("mods") => o.remove("mods").unwrap_or_default(),
+        other => other,
+    };
+    serde_json::from_value::<Vec<Modify>>(mods).map(ModifyList::new).map_err(|e| {
+        format!("a modify file holds a JSON list such as [{{\"present\": [\"member\", \"idm_admin\"]}}]: {e}")
+    })
+}
+
+fn print_entries(entries: &[ProtoEntry], output: Output) {
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&entries).unwrap_or_default()),
+        Output::Text => {
+            for e in entries {
+                println!("---");
+                for (attr, values) in &e.attrs {
+                    for v in values {
+                        println!("{attr}: {v}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config_path = home().join(".config").join("kanidm");
+    let config: ClientConfig = match std::fs::read_to_string(&config_path) {
+        Ok(t) => match toml::from_str(&t) {
+            Ok(c) => c,
+            Err(e) => return fail(format!("{}: {e}", config_path.display())),
+        },
+        Err(_) => ClientConfig::default(),
+    };
+    let Some(url) = cli.url.clone().or(config.uri.clone()) else {
+        return fail("no server given: pass -H https://host:8443, set KANIDM_URL, or set uri in ~/.config/kanidm");
+    };
+    let ca = cli.ca.clone().or(config.ca_path.clone());
+    let name = cli.name.clone().or(config.name.clone());
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return fail(format!("cannot start: {e}")),
+    };
+    match runtime.block_on(run(cli, url, ca, name)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+async fn run(cli: Cli, url: String, ca: Option<PathBuf>, name: Option<String>) -> Result<(), String> {
+    let client = KanidmClient::new(&url, ca.as_deref()).map_err(|e| e.to_string())?;
+    let mut cache = TokenCache::load()?;
+    match &cli.command {
+        Command::Login => {
+            let name = name.unwrap_or_else(|| "anonymous".into());
+            let password = if name == "anonymous" {
+                None
+            } else if let Ok(pw) = std::env::var("KANIDM_PASSWORD") {
+                Some(pw)
+            } else if std::io::stdin().is_terminal() {
+                Some(
+                    rpassword::prompt_password(format!("Password for {name}: "))
+                        .map_err(|e| format!("cannot read the password: {e}"))?,
+                )
+            } else {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line).map_err(|e| format!("cannot read the password: {e}"))?;
+                Some(line.trim_end_matches(['\n', '\r']).to_string())
+            };
+            let token = client.login(&name, password.as_deref()).await.map_err(describe)?;
+            cache.tokens.entry(url.clone()).or_default().insert(name.clone(), token);
+            cache.save()?;
+            println!("Login Success for {name}");
+            return Ok(());
+        }
+        Command::Logout => {
+            let name = pick_name(&cache, &url, name.as_deref())?;
+            cache.tokens.entry(url.clone()).or_default().remove(&name);
+            cache.save()?;
+            println!("Logged out {name}");
+            return Ok(());
+        }
+        _ => {}
+    }
+    let who = pick_name(&cache, &url, name.as_deref())?;
+    let token = cache
+        .tokens
+        .get(&url)
+        .and_then(|m| m.get(&who))
+        .cloned()
+        .ok_or_else(|| format!("no session for {who} on {url}: log in with `kanidm login -H {url} -D {who}`"))?;
+    if let Some((exp, _)) = token_expiry(&token)
+        && exp
+            <= std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0)
+    {
+        return Err(format!("the session for {who} has expired: log in again with `kanidm login -H {url} -D {who}`"));
+    }
+    match cli.command {
+        Command::Login | Command::Logout => unreachable!("handled above"),
+        Command::SelfCmd { cmd: SelfCommand::Whoami } => {
+            let me = client.whoami(&token).await.map_err(describe)?;
+            match cli.output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&me).unwrap_or_default()),
+                Output::Text => {
+                    let spn = me.get("spn").and_then(|s| s.first()).cloned().unwrap_or_default();
+                    let display = me.get("displayname").and_then(|s| s.first()).cloned().unwrap_or_default();
+                    let uuid = me.get("uuid").and_then(|s| s.first()).cloned().unwrap_or_default();
+                    println!("{spn} ({display}) {uuid}");
+                }
+            }
+        }
+        Command::Raw { cmd } => match cmd {
+            RawCommand::Search { filter } => {
+                let found = client.search(&token, &parse_filter(&filter)?).await.map_err(describe)?;
+                print_entries(&found, cli.output);
+            }
+            RawCommand::Create { file } => {
+                let entries = entries_of(read_json(file.as_deref())?)?;
+                if entries.is_empty() {
+                    return Err("nothing to create: the file holds no entries".into());
+                }
+                // Large files go in batches; each batch is created entirely or not at all.
+                const BATCH: usize = 1000;
+                let mut done = 0;
+                for chunk in entries.chunks(BATCH) {
+                    client.create(&token, chunk).await.map_err(|e| {
+                        let note = if done > 0 {
+                            format!(" ({done} entries before this batch were created)")
+                        } else {
+                            String::new()
+                        };
+                        format!("{}{note}", describe(e))
+                    })?;
+                    done += chunk.len();
+                }
+                if entries.len() > BATCH {
+                    eprintln!("Created {done} entries");
+                }
+            }
+            RawCommand::Modify { filter, file } => {
+                let ml = modlist_of(read_json(Some(&file))?)?;
+                client.modify(&token, &parse_filter(&filter)?, &ml).await.map_err(describe)?;
+            }
+            RawCommand::Delete { filter } => {
+                client.delete(&token, &parse_filter(&filter)?).await.map_err(describe)?;
+            }
+        },
+    }
+    Ok(())
+}
+
+/// The account whose cached session to use.
+fn pick_name(cache: &TokenCache, url: &str, name: Option<&str>) -> Result<String, String> {
+    if let Some(n) = name {
+        return Ok(n.to_string());
+    }
+    let names: Vec<&String> = cache.tokens.get(url).map(|m| m.keys().collect()).unwrap_or_default();
+    match names.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(format!("not logged in to {url}: run `kanidm login -H {url} -D NAME`")),
+        many => Err(format!(
+            "sessions for several accounts are cached ({}): choose one with -D NAME",
+            many.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        )),
+    }
+}
+
+fn describe(e: ClientError) -> String {
+    match &e {
+        ClientError::Api { status: 401, .. } => format!("{e} — log in again with `kanidm login`"),
+        ClientError::Api { status: 403, .. } => format!("{e} — the account lacks the rights for this"),
+        _ => e.to_string(),
+    }
+}

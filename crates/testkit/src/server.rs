@@ -1,0 +1,87 @@
+//! A real `kanidmd server` for end-to-end tests: its own folder, development certificates,
+//! recovered admin passwords, a free port on 127.0.0.1.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+pub struct TestServer {
+    pub dir: tempfile::TempDir,
+    pub url: String,
+    pub ca: PathBuf,
+    pub passwords: HashMap<String, String>,
+    child: Child,
+}
+
+/// Runs `kanidmd ARGS -c server.toml` in `dir` and returns its standard output.
+pub fn kanidmd(bin: &Path, dir: &Path, args: &[&str]) -> String {
+    let o = Command::new(bin)
+        .args(args)
+        .args(["-c", "server.toml"])
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env_remove("KANIDM_CONFIG")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
+    assert!(o.status.success(), "kanidmd {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+impl TestServer {
+    /// Starts the `kanidmd` at `bin` and waits until it listens.
+    pub fn start(bin: &Path) -> TestServer {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+        let p = dir.path();
+        std::fs::create_dir(p.join("data")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(
+            p.join("server.toml"),
+            "bindaddress = \"127.0.0.1:0\"\ndb_path = \"data/kanidm.db\"\ndomain = \"localhost\"\n\
+             origin = \"https://localhost:8443\"\ntls_chain = \"insecure/chain.pem\"\ntls_key = \"insecure/key.pem\"\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        kanidmd(bin, p, &["cert_generate"]);
+        let mut passwords = HashMap::new();
+        for account in ["admin", "idm_admin"] {
+            let out = kanidmd(bin, p, &["recover_account", account]);
+            passwords.insert(account.to_string(), out.trim().rsplit(' ').next().unwrap_or_default().to_string());
+        }
+        let mut child = Command::new(bin)
+            .args(["server", "-c", "server.toml"])
+            .current_dir(p)
+            .env_remove("RUST_LOG")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the server: {e}"));
+        let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
+        let mut lines = BufReader::new(stderr).lines();
+        let url = loop {
+            let line = lines.next().unwrap_or_else(|| panic!("server exited before listening")).unwrap_or_default();
+            if let Some(addr) = line.split("listening on ").nth(1) {
+                break addr.trim().to_string();
+            }
+        };
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        let ca = p.join("insecure/ca.pem");
+        TestServer { dir, url, ca, passwords, child }
+    }
+
+    /// Stops the server with SIGTERM; panics unless it exits cleanly with its log checkpointed.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let status = self.child.wait().unwrap_or_else(|e| panic!("{e}"));
+        assert!(status.success(), "server exited with {status}");
+        let wal = self.dir.path().join("data/kanidm.db-wal");
+        assert_eq!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0), 0, "the log was not checkpointed at stop");
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
