@@ -140,6 +140,11 @@ impl KanidmClient {
         }
     }
 
+    /// Revokes the session of `token` on the server.
+    pub async fn logout(&self, token: &str) -> Result<()> {
+        self.post(token, "/v1/logout", json!(null)).await.map(drop)
+    }
+
     pub async fn whoami(&self, token: &str) -> Result<ProtoEntry> {
         let r = self
             .http

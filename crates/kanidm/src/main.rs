@@ -247,7 +247,13 @@ async fn run(cli: Cli, url: String, ca: Option<PathBuf>, name: Option<String>) -
         }
         Command::Logout => {
             let name = pick_name(&cache, &url, name.as_deref())?;
-            cache.tokens.entry(url.clone()).or_default().remove(&name);
+            if let Some(token) = cache.tokens.entry(url.clone()).or_default().remove(&name) {
+                // Revoke it on the server too; an expired or already revoked one is fine.
+                match client.logout(&token).await {
+                    Ok(()) | Err(ClientError::Api { status: 401, .. }) => {}
+                    Err(e) => eprintln!("Warning: the server did not revoke the session: {e}"),
+                }
+            }
             cache.save()?;
             println!("Logged out {name}");
             return Ok(());

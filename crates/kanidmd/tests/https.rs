@@ -129,6 +129,23 @@ async fn the_documents_raw_commands_over_https() {
     let (code, body) = s.post(&anon, "/v1/raw/search", json!({"filter": {"eq": ["name", "admin"]}})).await;
     assert_eq!(code, 200);
     assert!(body["entries"][0]["attrs"].get("primary_credential").is_none(), "{body}");
+
+    // Oversized bodies are refused with the limit named.
+    let huge = "x".repeat(17 * 1024 * 1024);
+    let (code, body) = s.post(&idm, "/v1/raw/search", json!({"filter": {"eq": ["name", huge]}})).await;
+    assert_eq!(code, 413, "{body}");
+    assert!(body.to_string().contains("limit"), "{body}");
+
+    // Sessions are listed on the account and revoked by logout; a revoked token is refused.
+    let second = s.login("idm_admin", &s.passwords["idm_admin"]).await.unwrap();
+    let (_, me) = s.post(&second, "/v1/raw/search", json!({"filter": "self"})).await;
+    assert!(me["entries"][0]["attrs"]["user_auth_session"].as_array().unwrap().len() >= 2, "{me}");
+    let (code, _) = s.post(&idm, "/v1/logout", json!(null)).await;
+    assert_eq!(code, 200);
+    let (code, body) = s.post(&idm, "/v1/raw/search", json!({"filter": "self"})).await;
+    assert_eq!(code, 401, "a revoked session must be refused: {body}");
+    let (code, _) = s.post(&second, "/v1/raw/search", json!({"filter": "self"})).await;
+    assert_eq!(code, 200, "other sessions stay valid");
     s.stop();
 }
 

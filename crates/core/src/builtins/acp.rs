@@ -89,6 +89,7 @@ const ACCOUNT_READ: &[&str] = &[
     "account_expire",
     "account_valid_from",
     "primary_credential",
+    "user_auth_session",
 ];
 const ACCOUNT_WRITE: &[&str] = &[
     "name",
@@ -99,6 +100,18 @@ const ACCOUNT_WRITE: &[&str] = &[
     "account_expire",
     "account_valid_from",
     "primary_credential",
+];
+/// What account managers may remove: what they may write, and sessions (revoking them).
+const ACCOUNT_REMOVE: &[&str] = &[
+    "name",
+    "displayname",
+    "legalname",
+    "mail",
+    "description",
+    "account_expire",
+    "account_valid_from",
+    "primary_credential",
+    "user_auth_session",
 ];
 const GROUP_WRITE: &[&str] = &["name", "description", "member"];
 const GROUP_CREATE_ATTRS: &[&str] = &["class", "name", "description", "member"];
@@ -168,7 +181,7 @@ const ACPS: &[Acp] = &[
         receiver: Receiver::Filter(NOT_ANONYMOUS),
         target: r#""self""#,
         modify_present: &["displayname", "legalname", "primary_credential"],
-        modify_removed: &["displayname", "legalname", "primary_credential"],
+        modify_removed: &["displayname", "legalname", "primary_credential", "user_auth_session"],
         ..NONE
     },
     Acp {
@@ -187,7 +200,7 @@ const ACPS: &[Acp] = &[
         receiver: Receiver::Groups(&[0x0003]),
         target: PERSON_NON_HP,
         modify_present: ACCOUNT_WRITE,
-        modify_removed: ACCOUNT_WRITE,
+        modify_removed: ACCOUNT_REMOVE,
         ..NONE
     },
     Acp {
@@ -234,7 +247,7 @@ const ACPS: &[Acp] = &[
         receiver: Receiver::Groups(&[0x0006]),
         target: ACCOUNT_NON_HP,
         modify_present: ACCOUNT_WRITE,
-        modify_removed: ACCOUNT_WRITE,
+        modify_removed: ACCOUNT_REMOVE,
         ..NONE
     },
     Acp {
@@ -302,7 +315,7 @@ const ACPS: &[Acp] = &[
         receiver: Receiver::Groups(&[0x0009]),
         target: ACCOUNT_HP,
         modify_present: ACCOUNT_WRITE,
-        modify_removed: ACCOUNT_WRITE,
+        modify_removed: ACCOUNT_REMOVE,
         ..NONE
     },
     Acp {

@@ -101,6 +101,15 @@ const ATTRIBUTES: &[AttrDef] = &[
     ("account_expire", 0x26, DateTime, SINGLE, PLAIN, &[], "After this time the account cannot log in."),
     ("account_valid_from", 0x27, DateTime, SINGLE, PLAIN, &[], "Before this time the account cannot log in."),
     ("badlist_password", 0x28, Utf8StringInsensitive, MULTI, PLAIN, &[], "Passwords that are rejected."),
+    (
+        "user_auth_session",
+        0x29,
+        Utf8String,
+        MULTI,
+        PLAIN,
+        &[],
+        "Login sessions of an account: session id, expiry (unix seconds), mechanism.",
+    ),
 ];
 
 /// (name, uuid suffix, systemmust, systemmay, description)
@@ -145,7 +154,7 @@ const CLASSES: &[ClassDef] = &[
         "account",
         0x91,
         &["name", "displayname", "spn"],
-        &["primary_credential", "mail", "account_expire", "account_valid_from"],
+        &["primary_credential", "mail", "account_expire", "account_valid_from", "user_auth_session"],
         "Something that can authenticate.",
     ),
     ("service_account", 0x92, &["name", "displayname"], &["mail"], "An account used by software rather than a person."),

@@ -53,6 +53,28 @@ impl QueryServerWriteTransaction<'_> {
         Ok(n)
     }
 
+    /// Brings the server-owned parts of built-in classes (`systemmay`, `systemmust`) up to this
+    /// binary's definitions. What administrators own (`may`, `must`) is left alone.
+    fn update_builtin_classes(&mut self) -> Result<()> {
+        let mut pairs = Vec::new();
+        for def in builtin_schema().into_iter().filter(|e| e.has_class("classtype")) {
+            let Some(u) = def.uuid() else { continue };
+            let Some(stored) = self.be().entry_by_uuid(u)? else { continue };
+            let mut updated = stored.entry.clone();
+            for attr in ["systemmay", "systemmust"] {
+                updated.set(attr, def.get(attr).cloned().unwrap_or_default());
+            }
+            if updated != stored.entry {
+                info!("updating built-in class '{}'", def.first_str("classname").unwrap_or_default());
+                pairs.push((stored, updated));
+            }
+        }
+        if !pairs.is_empty() {
+            self.modify_pairs(&crate::identity::Identity::internal(), pairs)?;
+        }
+        Ok(())
+    }
+
     pub(crate) fn initialise(&mut self, domain_name: &str) -> Result<()> {
         let domain_name = domain_name.trim().to_lowercase();
         if let Some(p) = iname_problem(&domain_name) {
@@ -74,6 +96,7 @@ impl QueryServerWriteTransaction<'_> {
             info!("added {n} built-in schema definitions; reindexing");
             self.reindex(&mut ())?;
         }
+        self.update_builtin_classes()?;
         match self.domain_name() {
             None => {
                 info!("initialising domain '{domain_name}'");

@@ -10,7 +10,7 @@ pub(crate) mod initialise;
 mod read;
 mod write;
 
-pub use domain::RenamePlan;
+pub use domain::{RenamePlan, session_active};
 pub use initialise::INDEX_VERSION;
 pub use read::{QueryServerReadTransaction, QueryServerTransaction};
 pub use write::QueryServerWriteTransaction;
@@ -35,12 +35,44 @@ pub struct ServerState {
     pub domain_uuid: Option<Uuid>,
     /// Enabled access control profiles.
     pub acps: Arc<Vec<AccessControlProfile>>,
+    /// Increases with every commit; caches of derived data are valid for one generation.
+    pub generation: u64,
+}
+
+/// How references are shown (the target's spn or name), cached for one generation of the
+/// database: any commit starts a new generation and so an empty cache.
+#[derive(Default)]
+pub(crate) struct NameCache {
+    generation: u64,
+    names: std::collections::HashMap<Uuid, String>,
+}
+
+impl NameCache {
+    const MAX: usize = 200_000;
+
+    pub(crate) fn get(&mut self, generation: u64, u: &Uuid) -> Option<String> {
+        if generation > self.generation {
+            self.generation = generation;
+            self.names.clear();
+        }
+        if generation == self.generation { self.names.get(u).cloned() } else { None }
+    }
+
+    pub(crate) fn insert(&mut self, generation: u64, u: Uuid, name: String) {
+        if generation == self.generation {
+            if self.names.len() >= Self::MAX {
+                self.names.clear();
+            }
+            self.names.insert(u, name);
+        }
+    }
 }
 
 pub struct QueryServer {
     be: Arc<dyn Backend>,
     state: RwLock<Arc<ServerState>>,
     write_lock: Mutex<()>,
+    names: Mutex<NameCache>,
 }
 
 /// The schema compiled into this binary, used to read the stored schema.
@@ -55,6 +87,7 @@ fn load_state(txn: &mut dyn BeTxn, bootstrap: &Schema) -> Result<ServerState> {
             domain_name: None,
             domain_uuid: None,
             acps: Arc::new(Vec::new()),
+            generation: 0,
         });
     }
     let f = Filter::Or(vec![Filter::eq("class", "attributetype"), Filter::eq("class", "classtype")]);
@@ -65,7 +98,7 @@ fn load_state(txn: &mut dyn BeTxn, bootstrap: &Schema) -> Result<ServerState> {
     let domain_name = domain.as_ref().and_then(|d| d.first("domain_name")).and_then(Value::as_str).map(str::to_string);
     let domain_uuid = domain.as_ref().and_then(|d| d.first("domain_uuid")).and_then(Value::as_uuid);
     let acps = load_acps(txn, &schema)?;
-    Ok(ServerState { schema: Arc::new(schema), domain_name, domain_uuid, acps })
+    Ok(ServerState { schema: Arc::new(schema), domain_name, domain_uuid, acps, generation: 0 })
 }
 
 pub(crate) fn load_acps(txn: &mut dyn BeTxn, schema: &Schema) -> Result<Arc<Vec<AccessControlProfile>>> {
@@ -82,7 +115,12 @@ impl QueryServer {
             let mut txn = BeRead::new(be.read()?);
             load_state(&mut txn, &bootstrap)?
         };
-        Ok(QueryServer { be, state: RwLock::new(Arc::new(state)), write_lock: Mutex::new(()) })
+        Ok(QueryServer {
+            be,
+            state: RwLock::new(Arc::new(state)),
+            write_lock: Mutex::new(()),
+            names: Mutex::new(NameCache::default()),
+        })
     }
 
     pub fn state(&self) -> Arc<ServerState> {
@@ -101,7 +139,7 @@ impl QueryServer {
         let state = guard.clone();
         let be = BeRead::new(self.be.read()?);
         drop(guard);
-        Ok(QueryServerReadTransaction::new(be, state))
+        Ok(QueryServerReadTransaction::new(be, state, &self.names))
     }
 
     /// The write transaction; waits for any other writer to finish.
@@ -111,9 +149,12 @@ impl QueryServer {
         QueryServerWriteTransaction::new(self, lock, state)
     }
 
-    pub(crate) fn publish(&self, state: ServerState, commit: impl FnOnce() -> Result<()>) -> Result<()> {
+    /// Commits under the state lock and publishes the next generation of state, so every
+    /// reader pairs a snapshot with the state (and caches) that describe it.
+    pub(crate) fn publish(&self, mut state: ServerState, commit: impl FnOnce() -> Result<()>) -> Result<()> {
         let mut guard = self.state.write().map_err(|_| OperationError::InvalidState("state lock poisoned".into()))?;
         commit()?;
+        state.generation = guard.generation + 1;
         *guard = Arc::new(state);
         Ok(())
     }

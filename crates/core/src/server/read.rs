@@ -1,3 +1,4 @@
+use super::NameCache;
 use super::ServerState;
 use crate::access::CallerAccess;
 use crate::be::{BeRead, BeTxn, IdSet, Plan};
@@ -8,7 +9,7 @@ use crate::schema::Schema;
 use crate::value::Value;
 use crate::{OperationError, Result};
 use idm_proto::{Filter as ProtoFilter, ProtoEntry};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 /// Wraps a caller's filter so recycled and tombstoned entries stay invisible.
@@ -103,6 +104,11 @@ pub trait QueryServerTransaction {
         })
     }
 
+    /// How a reference to `u` is shown: the target's spn, else its name, else the uuid.
+    fn display_name(&mut self, u: Uuid) -> Result<String> {
+        uncached_display_name(self, u)
+    }
+
     /// The caller's view of an entry: strings, with references shown as the target's spn
     /// (or name, or uuid when it has neither).
     fn to_proto_entry(&mut self, e: &Entry) -> Result<ProtoEntry> {
@@ -111,14 +117,7 @@ pub trait QueryServerTransaction {
             let mut strs = Vec::with_capacity(vs.len());
             for v in vs {
                 strs.push(match v {
-                    Value::Refer(u) => match self.entry_by_uuid(*u)? {
-                        Some(t) => t
-                            .first("spn")
-                            .or_else(|| t.first("name"))
-                            .map(Value::to_proto_string)
-                            .unwrap_or_else(|| u.to_string()),
-                        None => u.to_string(),
-                    },
+                    Value::Refer(u) => self.display_name(*u)?,
                     other => other.to_proto_string(),
                 });
             }
@@ -128,20 +127,44 @@ pub trait QueryServerTransaction {
     }
 }
 
+fn uncached_display_name<T: QueryServerTransaction + ?Sized>(txn: &mut T, u: Uuid) -> Result<String> {
+    Ok(match txn.entry_by_uuid(u)? {
+        Some(t) => {
+            t.first("spn").or_else(|| t.first("name")).map(Value::to_proto_string).unwrap_or_else(|| u.to_string())
+        }
+        None => u.to_string(),
+    })
+}
+
 pub struct QueryServerReadTransaction<'a> {
     be: BeRead<'a>,
     state: Arc<ServerState>,
+    names: &'a Mutex<NameCache>,
 }
 
 impl<'a> QueryServerReadTransaction<'a> {
-    pub(crate) fn new(be: BeRead<'a>, state: Arc<ServerState>) -> Self {
-        QueryServerReadTransaction { be, state }
+    pub(crate) fn new(be: BeRead<'a>, state: Arc<ServerState>, names: &'a Mutex<NameCache>) -> Self {
+        QueryServerReadTransaction { be, state, names }
+    }
+
+    fn cached_name(&self, u: &Uuid) -> Option<String> {
+        self.names.lock().unwrap_or_else(|p| p.into_inner()).get(self.state.generation, u)
     }
 }
 
 impl QueryServerTransaction for QueryServerReadTransaction<'_> {
     fn be(&mut self) -> &mut dyn BeTxn {
         &mut self.be
+    }
+
+    /// Group entries can be large, so the names references show are cached per generation.
+    fn display_name(&mut self, u: Uuid) -> Result<String> {
+        if let Some(n) = self.cached_name(&u) {
+            return Ok(n);
+        }
+        let n = uncached_display_name(self, u)?;
+        self.names.lock().unwrap_or_else(|p| p.into_inner()).insert(self.state.generation, u, n.clone());
+        Ok(n)
     }
     fn state(&self) -> &ServerState {
         &self.state

@@ -200,8 +200,8 @@ impl<'a> QueryServerWriteTransaction<'a> {
         if self.failed {
             return Err(OperationError::TransactionFailed);
         }
-        let QueryServerWriteTransaction { qs, be, state, state_changed, _lock, .. } = self;
-        if state_changed { qs.publish(state, || be.commit()) } else { be.commit() }
+        let QueryServerWriteTransaction { qs, be, state, _lock, .. } = self;
+        qs.publish(state, || be.commit())
     }
 
     // ----- The pipelines ------------------------------------------------------------------

@@ -19,7 +19,7 @@ use axum::{Json, Router};
 use idm_core::builtins::{UUID_ANONYMOUS, UUID_DOMAIN_INFO, UUID_IDM_ADMINS, UUID_SYSTEM_ADMINS};
 use idm_core::identity::{Identity, Limits};
 use idm_core::proto::{Filter as ProtoFilter, ModifyList, OperationError, ProtoEntry};
-use idm_core::server::{QueryServer, QueryServerTransaction};
+use idm_core::server::{QueryServer, QueryServerTransaction, session_active};
 use idm_core::value::{Credential, Value};
 use idm_sqlite::SqliteBackend;
 use serde::{Deserialize, Serialize};
@@ -67,6 +67,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         use OperationError::*;
         let status = match &self.0 {
+            ResourceLimit(m) if m.starts_with("the request body") => StatusCode::PAYLOAD_TOO_LARGE,
             NotAuthenticated | SessionExpired => StatusCode::UNAUTHORIZED,
             AccessDenied | AccessDeniedReason(_) | SystemProtectedObject(_) => StatusCode::FORBIDDEN,
             NoMatchingEntries => StatusCode::NOT_FOUND,
@@ -84,9 +85,18 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A body that is not the JSON the endpoint takes: 400 with serde's position and reason.
+/// A body that is not the JSON the endpoint takes: 400 with serde's position and reason, or
+/// 413 naming the limit when it is too large.
 fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(t)| t).map_err(|e| ApiError(OperationError::InvalidRequest(e.body_text())))
+    body.map(|Json(t)| t).map_err(|e| {
+        ApiError(if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            OperationError::ResourceLimit(format!(
+                "the request body is larger than the limit of {MAX_REQUEST_BYTES} bytes"
+            ))
+        } else {
+            OperationError::InvalidRequest(e.body_text())
+        })
+    })
 }
 
 /// Runs blocking engine work off the async workers.
@@ -105,6 +115,12 @@ fn now_unix() -> i64 {
 
 /// The caller of a request, from its bearer token.
 fn identity(state: &AppState, headers: &HeaderMap) -> Result<Identity, ApiError> {
+    caller(state, headers).map(|(ident, _)| ident)
+}
+
+/// The caller and its token's claims. The token must be correctly signed, unexpired, and its
+/// session not revoked.
+fn caller(state: &AppState, headers: &HeaderMap) -> Result<(Identity, TokenClaims), ApiError> {
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -119,8 +135,17 @@ fn identity(state: &AppState, headers: &HeaderMap) -> Result<Identity, ApiError>
     })?;
     let mut r = state.qs.read()?;
     let caller = r.entry_by_uuid(claims.uuid)?.ok_or(ApiError(OperationError::NotAuthenticated))?;
+    if !session_active(&caller, claims.session) {
+        return Err(ApiError(OperationError::SessionExpired));
+    }
     let admin = caller.refs("memberof").any(|g| g == UUID_SYSTEM_ADMINS || g == UUID_IDM_ADMINS);
-    Ok(Identity::user(claims.uuid, if admin { Limits::admin() } else { Limits::user() }))
+    Ok((Identity::user(claims.uuid, if admin { Limits::admin() } else { Limits::user() }), claims))
+}
+
+/// Revokes the session of the token that makes the request.
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<()>, ApiError> {
+    let (_, claims) = caller(&state, &headers)?;
+    write_op(&state, move |w| w.revoke_auth_session(claims.uuid, claims.session).map(drop)).await
 }
 
 async fn status() -> Json<bool> {
@@ -259,6 +284,9 @@ async fn auth_step(
                 exp: now + TOKEN_LIFETIME.as_secs() as i64,
                 mech: mech.to_string(),
             };
+            // The session is recorded on the account so it can be listed and revoked.
+            let (session, exp, m) = (claims.session, claims.exp, mech.to_string());
+            write_op(&state, move |w| w.add_auth_session(account, session, exp, &m, now)).await.map(drop)?;
             info!(%account, mech, "authentication succeeded");
             Ok((id, AuthState::Success(state.signer.sign(&claims))))
         }
@@ -370,6 +398,7 @@ fn router(state: AppState) -> Router {
         .route("/status", get(status))
         .route("/v1/auth", post(auth))
         .route("/v1/self", get(whoami))
+        .route("/v1/logout", post(logout))
         .route("/v1/raw/search", post(raw_search))
         .route("/v1/raw/create", post(raw_create))
         .route("/v1/raw/modify", post(raw_modify))

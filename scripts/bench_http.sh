@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# HTTPS benchmarks at 100k persons / 1k groups: bulk load through `kanidm raw create`,
+# indexed equality search throughput and latency with wrk (16 keep-alive connections),
+# server memory, and password login rate. Loopback only; every loop is bounded.
+# Needs: python3, wrk (apt-get install wrk).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+shared=${SHARED:-../shared}
+ds=bench-data/100000x1000
+[ -f "$ds/persons.json" ] || python3 "$shared/bench/gen_dataset.py" 100000 1000 5 "$ds" >/dev/null
+cargo build --release -q -p kanidmd -p kanidm
+work=$(mktemp -d /tmp/kanidm-http.XXXXXX)
+port=$((20000 + RANDOM % 20000))
+cleanup() { [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+cd "$work"
+mkdir data home
+cat > server.toml <<TOML
+bindaddress = "127.0.0.1:$port"
+db_path = "data/kanidm.db"
+domain = "localhost"
+origin = "https://localhost:$port"
+tls_chain = "insecure/chain.pem"
+tls_key = "insecure/key.pem"
+TOML
+repo=$(cd - >/dev/null && pwd)
+k=$repo/target/release
+"$k/kanidmd" cert_generate -c server.toml >/dev/null
+pw=$("$k/kanidmd" recover_account -c server.toml idm_admin | awk '{print $NF}')
+"$k/kanidmd" server -c server.toml 2>server.log & pid=$!
+for _ in $(seq 50); do curl -sf --cacert insecure/ca.pem "https://localhost:$port/status" >/dev/null && break; sleep 0.2; done
+export HOME=$work/home
+url=https://localhost:$port
+KANIDM_PASSWORD=$pw "$k/kanidm" login -H "$url" -C insecure/ca.pem -D idm_admin >/dev/null
+t() { local s=$(date +%s.%N); "$@" >/dev/null; echo "$(date +%s.%N) - $s" | bc; }
+p=$(t "$k/kanidm" raw create -H "$url" -C insecure/ca.pem -D idm_admin "$repo/$ds/persons.json")
+g=$(t "$k/kanidm" raw create -H "$url" -C insecure/ca.pem -D idm_admin "$repo/$ds/groups.json")
+printf 'load_persons_s %.2f\nload_groups_s %.2f\nload_total_s %.2f\n' "$p" "$g" "$(echo "$p + $g" | bc)"
+echo "server_rss_after_load_kib $(awk '/VmRSS/ {print $2}' /proc/$pid/status)"
+export TOKEN=$(python3 -c "import json,sys; print(json.load(open('$HOME/.cache/kanidm_tokens'))['$url']['idm_admin'])")
+wrk -t2 -c16 -d20s -s "$repo/scripts/wrk_search.lua" "$url" | grep -E "Requests/sec|requests|^p"
+echo "server_rss_after_search_kib $(awk '/VmRSS/ {print $2}' /proc/$pid/status)"
+python3 "$repo/scripts/login_rate.py" localhost "$port" insecure/ca.pem idm_admin "$pw" 4 25
