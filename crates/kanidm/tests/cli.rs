@@ -196,3 +196,167 @@ fn idm_server_ca(cli: &Cli) -> PathBuf {
     idm_testkit::server::kanidmd(&kanidmd_bin(), &dir, &["cert_generate"]);
     dir.join("ca.pem")
 }
+
+/// Each built-in account and an ordinary person, through the real client, against each kind
+/// of operation on ordinary and high-privilege targets. `true` means allowed.
+const MATRIX: &[(&str, &[(&str, bool)])] = &[
+    (
+        "admin",
+        &[
+            ("create person", true),
+            ("create group", true),
+            ("search people", true),
+            ("modify person", false),
+            ("modify group", true),
+            ("modify high-privilege group", true),
+            ("delete person", true),
+            ("delete group", true),
+        ],
+    ),
+    (
+        "idm_admin",
+        &[
+            ("create person", true),
+            ("create group", true),
+            ("search people", true),
+            ("modify person", true),
+            ("modify group", true),
+            ("modify high-privilege group", false),
+            ("delete person", true),
+            ("delete group", true),
+        ],
+    ),
+    (
+        "anonymous",
+        &[
+            ("create person", false),
+            ("create group", false),
+            ("search people", true),
+            ("modify person", false),
+            ("modify group", false),
+            ("modify high-privilege group", false),
+            ("delete person", false),
+            ("delete group", false),
+        ],
+    ),
+    (
+        "matrix_person",
+        &[
+            ("create person", false),
+            ("create group", false),
+            ("search people", true),
+            ("modify person", false),
+            ("modify group", false),
+            ("modify high-privilege group", false),
+            ("delete person", false),
+            ("delete group", false),
+        ],
+    ),
+];
+
+#[test]
+fn access_matrix_through_the_client() {
+    let s = TestServer::start_with(&kanidmd_bin(), &["matrix_person"]);
+    let cli = Cli { s: &s, home: tempfile::tempdir().unwrap() };
+    let dir = cli.home.path();
+    let write = |name: &str, body: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, body).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    for (caller, _) in MATRIX {
+        if *caller == "anonymous" {
+            let o =
+                cli.cmd(&["login", "-H", &s.url, "-C", s.ca.to_str().unwrap(), "-D", "anonymous"]).output().unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        } else {
+            cli.login(caller);
+        }
+    }
+    for (caller, ops) in MATRIX {
+        for (i, (op, allowed)) in ops.iter().enumerate() {
+            // Fresh targets per attempt so one caller's success does not change the next.
+            let p = format!("target_p_{caller}_{i}");
+            let g = format!("target_g_{caller}_{i}");
+            cli.ok(&["raw", "create", "-D", "idm_admin", &write("t.json", &format!(
+                r#"[{{"class":["person","account"],"name":["{p}"],"displayname":["T"],"mail":["{p}@example.com"]}},{{"class":["group"],"name":["{g}"]}}]"#
+            ))]);
+            let add_member = write("m.json", r#"[{"present":["member","matrix_person"]}]"#);
+            let args: Vec<String> = match *op {
+                "create person" => vec![
+                    "raw".into(),
+                    "create".into(),
+                    write(
+                        "c.json",
+                        &format!(r#"[{{"class":["person","account"],"name":["new_{p}"],"displayname":["N"]}}]"#),
+                    ),
+                ],
+                "create group" => vec![
+                    "raw".into(),
+                    "create".into(),
+                    write("c.json", &format!(r#"[{{"class":["group"],"name":["new_{g}"]}}]"#)),
+                ],
+                "search people" => vec!["raw".into(), "search".into(), format!(r#"{{"eq":["name","{p}"]}}"#)],
+                "modify person" => vec![
+                    "raw".into(),
+                    "modify".into(),
+                    format!(r#"{{"eq":["name","{p}"]}}"#),
+                    write("mp.json", r#"[{"purged":"displayname"},{"present":["displayname","Changed"]}]"#),
+                ],
+                "modify group" => {
+                    vec!["raw".into(), "modify".into(), format!(r#"{{"eq":["name","{g}"]}}"#), add_member.clone()]
+                }
+                // idm_admin is already a member: the attempt is checked but grants nobody anything.
+                "modify high-privilege group" => vec![
+                    "raw".into(),
+                    "modify".into(),
+                    r#"{"eq":["name","idm_admins"]}"#.into(),
+                    write("hp.json", r#"[{"present":["member","idm_admin"]}]"#),
+                ],
+                "delete person" => vec!["raw".into(), "delete".into(), format!(r#"{{"eq":["name","{p}"]}}"#)],
+                "delete group" => vec!["raw".into(), "delete".into(), format!(r#"{{"eq":["name","{g}"]}}"#)],
+                other => panic!("unknown op {other}"),
+            };
+            let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
+            all.extend(["-D", caller]);
+            let o = cli.run(&all);
+            let out = String::from_utf8_lossy(&o.stdout);
+            let got = o.status.success() && (*op != "search people" || out.contains(&format!("name: {p}")));
+            assert_eq!(got, *allowed, "{caller} {op}: stdout {out} stderr {}", String::from_utf8_lossy(&o.stderr));
+        }
+    }
+    s.stop();
+}
+
+#[test]
+fn an_expired_cached_session_is_reported_without_asking_the_server() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join(".cache")).unwrap();
+    // The client reads expiry from the token's payload; the signature is the server's business.
+    let payload = base64_url(
+        r#"{"uuid":"00000000-0000-0000-0000-000000000018","session":"00000000-0000-0000-0000-000000000001","iat":1,"exp":2,"mech":"password"}"#,
+    );
+    let tokens = format!(r#"{{"https://127.0.0.1:1": {{"idm_admin": "v1.{payload}.sig"}}}}"#);
+    std::fs::write(home.path().join(".cache/kanidm_tokens"), tokens).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_kanidm"))
+        .args(["self", "whoami", "-H", "https://127.0.0.1:1", "-D", "idm_admin"])
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("has expired") && err.contains("kanidm login"), "{err}");
+}
+
+fn base64_url(s: &str) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let b = s.as_bytes();
+    let mut out = String::new();
+    for chunk in b.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, &x)| acc | (x as u32) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}

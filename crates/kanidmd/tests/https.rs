@@ -161,3 +161,59 @@ async fn a_client_that_does_not_trust_the_ca_is_refused() {
     assert!(client.get(format!("{}/status", s.url)).send().await.is_err());
     s.stop();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expired_and_forged_tokens_are_refused() {
+    use idm_core::server::QueryServerTransaction;
+    use idm_server::https::auth::{TokenClaims, TokenSigner};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let s = Server::start();
+    let token = s.login("idm_admin", &s.passwords["idm_admin"]).await.unwrap();
+    let (code, _) = s.post(&token, "/v1/raw/search", json!({"filter": "self"})).await;
+    assert_eq!(code, 200);
+    // Read the signing key from the database (readers may share it with the server) to make
+    // a token that is correctly signed but expired.
+    let qs =
+        idm_core::server::QueryServer::new(idm_testkit::open_backend(&s.dir.path().join("data/kanidm.db"))).unwrap();
+    let key = {
+        let mut r = qs.read().unwrap();
+        let d = r.entry_by_uuid(idm_core::builtins::UUID_DOMAIN_INFO).unwrap().unwrap();
+        d.first_str("domain_token_key").unwrap().to_string()
+    };
+    let (exp, account) = idm_client::token_expiry(&token).unwrap();
+    let claims = TokenClaims {
+        uuid: account.parse().unwrap(),
+        session: uuid::Uuid::new_v4(),
+        iat: exp - 7200,
+        exp: exp - 3600,
+        mech: "password".into(),
+    };
+    let expired = TokenSigner::new(key.as_bytes()).sign(&claims);
+    let (code, body) = s.post(&expired, "/v1/raw/search", json!({"filter": "self"})).await;
+    assert_eq!(code, 401, "{body}");
+    assert_eq!(body, json!("sessionexpired"));
+    // Signed with another key: refused.
+    let forged = TokenSigner::new(b"not the key").sign(&TokenClaims { exp: exp + 100, ..claims });
+    let (code, _) = s.post(&forged, "/v1/raw/search", json!({"filter": "self"})).await;
+    assert_eq!(code, 401);
+    s.stop();
+}
+
+#[test]
+fn the_server_explains_bad_tls_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    std::fs::write(
+        dir.path().join("server.toml"),
+        "bindaddress = \"127.0.0.1:0\"\ndb_path = \"data/kanidm.db\"\ndomain = \"localhost\"\ntls_chain = \"none/chain.pem\"\ntls_key = \"none/key.pem\"\n",
+    )
+    .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_kanidmd"))
+        .args(["server", "-c", "server.toml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("none/chain.pem"), "{err}");
+}

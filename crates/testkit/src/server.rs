@@ -31,6 +31,11 @@ pub fn kanidmd(bin: &Path, dir: &Path, args: &[&str]) -> String {
 impl TestServer {
     /// Starts the `kanidmd` at `bin` and waits until it listens.
     pub fn start(bin: &Path) -> TestServer {
+        Self::start_with(bin, &[])
+    }
+
+    /// As [`TestServer::start`], with ordinary people created beforehand and given passwords.
+    pub fn start_with(bin: &Path, people: &[&str]) -> TestServer {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
         let p = dir.path();
         std::fs::create_dir(p.join("data")).unwrap_or_else(|e| panic!("{e}"));
@@ -42,7 +47,12 @@ impl TestServer {
         .unwrap_or_else(|e| panic!("{e}"));
         kanidmd(bin, p, &["cert_generate"]);
         let mut passwords = HashMap::new();
-        for account in ["admin", "idm_admin"] {
+        if !people.is_empty() {
+            let qs = crate::open_qs(&p.join("data/kanidm.db"), "localhost");
+            let entries: Vec<_> = people.iter().map(|n| crate::person(n)).collect();
+            crate::create(&qs, &entries).unwrap_or_else(|e| panic!("creating people: {e}"));
+        }
+        for account in ["admin", "idm_admin"].iter().chain(people) {
             let out = kanidmd(bin, p, &["recover_account", account]);
             passwords.insert(account.to_string(), out.trim().rsplit(' ').next().unwrap_or_default().to_string());
         }
