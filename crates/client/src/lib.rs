@@ -145,6 +145,23 @@ impl KanidmClient {
         self.post(token, "/v1/logout", json!(null)).await.map(drop)
     }
 
+    /// The online backup schedule, last result and next run.
+    pub async fn backup_status(&self, token: &str) -> Result<Value> {
+        let r = self
+            .http
+            .get(format!("{}/v1/system/backup", self.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
+        self.answer(r).await
+    }
+
+    /// Runs an online backup now and returns the file and entry count.
+    pub async fn backup_now(&self, token: &str) -> Result<Value> {
+        self.post(token, "/v1/system/backup", json!(null)).await
+    }
+
     pub async fn whoami(&self, token: &str) -> Result<ProtoEntry> {
         let r = self
             .http

@@ -50,6 +50,11 @@ enum Command {
         #[command(subcommand)]
         cmd: SelfCommand,
     },
+    /// Server administration.
+    System {
+        #[command(subcommand)]
+        cmd: SystemCommand,
+    },
     /// Low-level operations on entries matched by a JSON filter.
     Raw {
         #[command(subcommand)]
@@ -61,6 +66,16 @@ enum Command {
 enum SelfCommand {
     /// Show who you are logged in as.
     Whoami,
+}
+
+#[derive(Subcommand, Debug)]
+enum SystemCommand {
+    /// Show the online backup schedule, the last result and the next run.
+    #[command(name = "backup-status")]
+    BackupStatus,
+    /// Run an online backup now.
+    #[command(name = "backup-now")]
+    BackupNow,
 }
 
 #[derive(Subcommand, Debug)]
@@ -287,6 +302,23 @@ async fn run(cli: Cli, url: String, ca: Option<PathBuf>, name: Option<String>) -
                     let display = me.get("displayname").and_then(|s| s.first()).cloned().unwrap_or_default();
                     let uuid = me.get("uuid").and_then(|s| s.first()).cloned().unwrap_or_default();
                     println!("{spn} ({display}) {uuid}");
+                }
+            }
+        }
+        Command::System { cmd } => {
+            let v = match cmd {
+                SystemCommand::BackupStatus => client.backup_status(&token).await.map_err(describe)?,
+                SystemCommand::BackupNow => client.backup_now(&token).await.map_err(describe)?,
+            };
+            match cli.output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default()),
+                Output::Text => {
+                    if let Some(map) = v.as_object() {
+                        for (k, val) in map {
+                            let shown = val.as_str().map(str::to_string).unwrap_or_else(|| val.to_string());
+                            println!("{k}: {shown}");
+                        }
+                    }
                 }
             }
         }

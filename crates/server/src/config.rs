@@ -131,7 +131,9 @@ pub struct ServerConfig {
 impl ServerConfig {
     pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-        Self::parse(&text, path)
+        // Absolute, so every path derived from it (and every message naming one) is too.
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        Self::parse(&text, &path)
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<ServerConfig, ConfigError> {

@@ -10,6 +10,7 @@ pub mod config;
 pub mod https;
 pub mod lock;
 pub mod offline;
+pub mod online_backup;
 pub mod progress;
 pub mod schedule;
 pub mod tls;

@@ -87,6 +87,18 @@ pub fn backup_file_name(now: OffsetDateTime) -> String {
     )
 }
 
+/// A new timestamped backup file name in `dir`; never the name of an existing file.
+pub fn next_backup_path(dir: &Path) -> PathBuf {
+    let name = backup_file_name(OffsetDateTime::now_utc());
+    let mut p = dir.join(&name);
+    let mut n = 1;
+    while p.exists() {
+        p = dir.join(name.replace(".json", &format!("-{n}.json")));
+        n += 1;
+    }
+    p
+}
+
 /// Writes `path` through a temporary file in the same folder that is synced and renamed into
 /// place, so a crash never leaves a partial file under the final name.
 pub fn write_atomically(path: &Path, write: impl FnOnce(&mut BufWriter<&File>) -> Result<()>) -> Result<()> {
@@ -210,13 +222,7 @@ impl Offline {
             None => {
                 let dir = self.config.backup_dir();
                 std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-                let mut p = dir.join(backup_file_name(OffsetDateTime::now_utc()));
-                let mut n = 1;
-                while p.exists() {
-                    p = dir.join(backup_file_name(OffsetDateTime::now_utc()).replace(".json", &format!("-{n}.json")));
-                    n += 1;
-                }
-                p
+                next_backup_path(&dir)
             }
         };
         let count = write_backup(&qs, &path, progress)?;

@@ -36,13 +36,18 @@ impl TestServer {
 
     /// As [`TestServer::start`], with ordinary people created beforehand and given passwords.
     pub fn start_with(bin: &Path, people: &[&str]) -> TestServer {
+        Self::start_custom(bin, people, "")
+    }
+
+    /// As [`TestServer::start_with`], with `extra` appended to server.toml.
+    pub fn start_custom(bin: &Path, people: &[&str], extra: &str) -> TestServer {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
         let p = dir.path();
         std::fs::create_dir(p.join("data")).unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(
             p.join("server.toml"),
-            "bindaddress = \"127.0.0.1:0\"\ndb_path = \"data/kanidm.db\"\ndomain = \"localhost\"\n\
-             origin = \"https://localhost:8443\"\ntls_chain = \"insecure/chain.pem\"\ntls_key = \"insecure/key.pem\"\n",
+            format!("bindaddress = \"127.0.0.1:0\"\ndb_path = \"data/kanidm.db\"\ndomain = \"localhost\"\n\
+             origin = \"https://localhost:8443\"\ntls_chain = \"insecure/chain.pem\"\ntls_key = \"insecure/key.pem\"\n{extra}"),
         )
         .unwrap_or_else(|e| panic!("{e}"));
         kanidmd(bin, p, &["cert_generate"]);

@@ -7,6 +7,7 @@ pub mod auth;
 use crate::config::ServerConfig;
 use crate::lock::{DbLock, lock_db};
 use crate::offline::AdminError;
+use crate::online_backup::{BackupStatus, OnlineBackups};
 use auth::{
     AuthCred, AuthRequest, AuthResponse, AuthSessions, AuthState, AuthStep, TOKEN_LIFETIME, TokenClaims, TokenSigner,
 };
@@ -52,6 +53,7 @@ struct AppState {
     qs: Arc<QueryServer>,
     auth: Arc<AuthSessions>,
     signer: Arc<TokenSigner>,
+    backups: Option<Arc<OnlineBackups>>,
 }
 
 /// An engine error as an HTTP response: JSON body in upstream's shape, a status that fits.
@@ -140,6 +142,49 @@ fn caller(state: &AppState, headers: &HeaderMap) -> Result<(Identity, TokenClaim
     }
     let admin = caller.refs("memberof").any(|g| g == UUID_SYSTEM_ADMINS || g == UUID_IDM_ADMINS);
     Ok((Identity::user(claims.uuid, if admin { Limits::admin() } else { Limits::user() }), claims))
+}
+
+/// Online backups are the system administrators' business.
+fn require_system_admin(state: &AppState, headers: &HeaderMap) -> Result<Identity, ApiError> {
+    let ident = identity(state, headers)?;
+    let uuid = ident.uuid().ok_or(ApiError(OperationError::NotAuthenticated))?;
+    let mut r = state.qs.read()?;
+    let caller = r.entry_by_uuid(uuid)?.ok_or(ApiError(OperationError::NotAuthenticated))?;
+    if !caller.refs("memberof").any(|g| g == UUID_SYSTEM_ADMINS) {
+        return Err(ApiError(OperationError::AccessDeniedReason(
+            "online backups are managed by members of system_admins".into(),
+        )));
+    }
+    Ok(ident)
+}
+
+fn configured_backups(state: &AppState) -> Result<Arc<OnlineBackups>, ApiError> {
+    state.backups.clone().ok_or_else(|| {
+        ApiError(OperationError::InvalidRequest(
+            "online backups are not configured: add an [online_backup] section to server.toml".into(),
+        ))
+    })
+}
+
+async fn backup_status(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<BackupStatus>, ApiError> {
+    require_system_admin(&state, &headers)?;
+    Ok(Json(configured_backups(&state)?.status()))
+}
+
+#[derive(Serialize)]
+struct BackupDone {
+    file: String,
+    entries: u64,
+}
+
+async fn backup_now(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<BackupDone>, ApiError> {
+    require_system_admin(&state, &headers)?;
+    let backups = configured_backups(&state)?;
+    let qs = state.qs.clone();
+    let (file, entries) =
+        blocking(move || backups.run_now(&qs).map_err(|e| OperationError::Backend(format!("backup failed: {e}"))))
+            .await?;
+    Ok(Json(BackupDone { file: file.display().to_string(), entries }))
 }
 
 /// Revokes the session of the token that makes the request.
@@ -399,6 +444,7 @@ fn router(state: AppState) -> Router {
         .route("/v1/auth", post(auth))
         .route("/v1/self", get(whoami))
         .route("/v1/logout", post(logout))
+        .route("/v1/system/backup", get(backup_status).post(backup_now))
         .route("/v1/raw/search", post(raw_search))
         .route("/v1/raw/create", post(raw_create))
         .route("/v1/raw/modify", post(raw_modify))
@@ -411,6 +457,7 @@ fn router(state: AppState) -> Router {
 pub struct Running {
     pub addr: SocketAddr,
     handle: axum_server::Handle<SocketAddr>,
+    scheduler: Option<tokio::task::JoinHandle<()>>,
     backend: Arc<SqliteBackend>,
     _lock: DbLock,
 }
@@ -419,6 +466,9 @@ impl Running {
     /// Stops accepting connections, lets requests finish, then checkpoints the database so the
     /// data folder alone is a complete copy.
     pub async fn shutdown(self, served: tokio::task::JoinHandle<std::io::Result<()>>) -> Result<(), ServerError> {
+        if let Some(s) = &self.scheduler {
+            s.abort();
+        }
         self.handle.graceful_shutdown(Some(Duration::from_secs(10)));
         let _ = served.await;
         if let Err(e) = self.backend.checkpoint() {
@@ -452,10 +502,17 @@ pub async fn start(
         d.and_then(|d| d.first("domain_token_key").and_then(Value::as_str).map(str::to_string))
             .ok_or_else(|| ServerError::Runtime("the domain entry has no token key".into()))?
     };
+    let backups = OnlineBackups::from_config(config).map_err(ServerError::Runtime)?.map(Arc::new);
+    let qs = Arc::new(qs);
+    let scheduler = backups.as_ref().map(|b| {
+        info!("{}", b.describe());
+        tokio::spawn(b.clone().run_schedule(qs.clone()))
+    });
     let state = AppState {
-        qs: Arc::new(qs),
+        qs,
         auth: Arc::new(AuthSessions::default()),
         signer: Arc::new(TokenSigner::new(key.as_bytes())),
+        backups,
     };
     let addr: SocketAddr = config
         .bindaddress
@@ -472,5 +529,5 @@ pub async fn start(
         source: std::io::Error::other("the listener did not start (address in use?)"),
     })?;
     info!("listening on https://{bound}");
-    Ok((Running { addr: bound, handle, backend, _lock: lock }, served))
+    Ok((Running { addr: bound, handle, backend, scheduler, _lock: lock }, served))
 }
