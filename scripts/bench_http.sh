@@ -22,16 +22,21 @@ domain = "localhost"
 origin = "https://localhost:$port"
 tls_chain = "insecure/chain.pem"
 tls_key = "insecure/key.pem"
+[online_backup]
+path = "backups"
+schedule = "@daily"
 TOML
 repo=$(cd - >/dev/null && pwd)
 k=$repo/target/release
 "$k/kanidmd" cert_generate -c server.toml >/dev/null
 pw=$("$k/kanidmd" recover_account -c server.toml idm_admin | awk '{print $NF}')
+apw=$("$k/kanidmd" recover_account -c server.toml admin | awk '{print $NF}')
 "$k/kanidmd" server -c server.toml 2>server.log & pid=$!
 for _ in $(seq 50); do curl -sf --cacert insecure/ca.pem "https://localhost:$port/status" >/dev/null && break; sleep 0.2; done
 export HOME=$work/home
 url=https://localhost:$port
 KANIDM_PASSWORD=$pw "$k/kanidm" login -H "$url" -C insecure/ca.pem -D idm_admin >/dev/null
+KANIDM_PASSWORD=$apw "$k/kanidm" login -H "$url" -C insecure/ca.pem -D admin >/dev/null
 t() { local s=$(date +%s.%N); "$@" >/dev/null; echo "$(date +%s.%N) - $s" | bc; }
 p=$(t "$k/kanidm" raw create -H "$url" -C insecure/ca.pem -D idm_admin "$repo/$ds/persons.json")
 g=$(t "$k/kanidm" raw create -H "$url" -C insecure/ca.pem -D idm_admin "$repo/$ds/groups.json")
@@ -40,4 +45,12 @@ echo "server_rss_after_load_kib $(awk '/VmRSS/ {print $2}' /proc/$pid/status)"
 export TOKEN=$(python3 -c "import json,sys; print(json.load(open('$HOME/.cache/kanidm_tokens'))['$url']['idm_admin'])")
 wrk -t2 -c16 -d20s -s "$repo/scripts/wrk_search.lua" "$url" | grep -E "Requests/sec|requests|^p"
 echo "server_rss_after_search_kib $(awk '/VmRSS/ {print $2}' /proc/$pid/status)"
+# The same load while online backups run back to back (issue 5).
+echo "online_backup_s $(t "$k/kanidm" system backup-now -H "$url" -C insecure/ca.pem -D admin)"
+( end=$((SECONDS + 20)); n=0; while [ $SECONDS -lt $end ]; do
+    "$k/kanidm" system backup-now -H "$url" -C insecure/ca.pem -D admin >/dev/null; n=$((n + 1)); done
+  echo "backups_during_search $n" ) &
+bpid=$!
+wrk -t2 -c16 -d20s -s "$repo/scripts/wrk_search.lua" "$url" | grep -E "Requests/sec|requests|^p" | sed 's/^/during_backup /'
+wait "$bpid"
 python3 "$repo/scripts/login_rate.py" localhost "$port" insecure/ca.pem idm_admin "$pw" 4 25
