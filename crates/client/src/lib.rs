@@ -29,6 +29,7 @@ pub enum ClientError {
 }
 
 pub type Result<T> = std::result::Result<T, ClientError>;
+pub use reqwest::Method;
 
 /// The expiry (unix seconds) and account of a token, read without verifying it: enough for a
 /// client to know when to ask for a new one.
@@ -138,6 +139,16 @@ impl KanidmClient {
             (_, Some(why)) => Err(ClientError::Denied(why.to_string())),
             _ => Err(ClientError::Protocol(v.to_string())),
         }
+    }
+
+    /// A request to any endpoint, with a JSON body when given.
+    pub async fn call(&self, token: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value> {
+        let mut req = self.http.request(method, format!("{}{path}", self.url)).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.map_err(|e| self.transport(e))?;
+        self.answer(r).await
     }
 
     /// Revokes the session of `token` on the server.

@@ -5,7 +5,7 @@
 //! non-zero with a message that says what to do.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use idm_client::{ClientError, KanidmClient, token_expiry};
+use idm_client::{ClientError, KanidmClient, Method, token_expiry};
 use idm_proto::{Filter, Modify, ModifyList, ProtoEntry};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -24,7 +24,7 @@ struct Cli {
     ca: Option<PathBuf>,
     /// The account whose session to use (and to log in as).
     #[arg(short = 'D', long = "name", env = "KANIDM_NAME", global = true)]
-    name: Option<String>,
+    account: Option<String>,
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value = "text", global = true)]
     output: Output,
@@ -50,6 +50,27 @@ enum Command {
         #[command(subcommand)]
         cmd: SelfCommand,
     },
+    /// People: create, show, list, update, delete, set passwords.
+    Person {
+        #[command(subcommand)]
+        cmd: AccountCommand,
+    },
+    /// Service accounts: accounts used by software.
+    #[command(name = "service-account")]
+    ServiceAccount {
+        #[command(subcommand)]
+        cmd: AccountCommand,
+    },
+    /// Groups and their members.
+    Group {
+        #[command(subcommand)]
+        cmd: GroupCommand,
+    },
+    /// The identity domain.
+    Domain {
+        #[command(subcommand)]
+        cmd: DomainCommand,
+    },
     /// Server administration.
     System {
         #[command(subcommand)]
@@ -66,6 +87,99 @@ enum Command {
 enum SelfCommand {
     /// Show who you are logged in as.
     Whoami,
+}
+
+#[derive(Subcommand, Debug)]
+enum AccountCommand {
+    /// Create an account.
+    Create { name: String, displayname: String },
+    /// Show an account.
+    Get { name: String },
+    /// List accounts, optionally those whose name, mail or display name contains SEARCH.
+    List {
+        #[arg(long)]
+        search: Option<String>,
+    },
+    /// Change display name, legal name, mail addresses or validity.
+    Update {
+        name: String,
+        #[arg(long)]
+        displayname: Option<String>,
+        #[arg(long)]
+        legalname: Option<String>,
+        /// Replaces the mail addresses (repeat for several).
+        #[arg(long)]
+        mail: Vec<String>,
+        /// RFC 3339 time after which the account cannot log in ("" removes it).
+        #[arg(long)]
+        expire: Option<String>,
+        /// RFC 3339 time before which the account cannot log in ("" removes it).
+        #[arg(long = "valid-from")]
+        valid_from: Option<String>,
+    },
+    /// Delete an account.
+    Delete { name: String },
+    /// Credentials.
+    Credential {
+        #[command(subcommand)]
+        cmd: CredentialCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CredentialCommand {
+    /// Set the password (prompted twice on a terminal, else one line of standard input, or
+    /// KANIDM_NEW_PASSWORD).
+    #[command(name = "set-password")]
+    SetPassword { name: String },
+}
+
+#[derive(Subcommand, Debug)]
+enum GroupCommand {
+    Create {
+        name: String,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    Get {
+        name: String,
+    },
+    List {
+        #[arg(long)]
+        search: Option<String>,
+    },
+    Delete {
+        name: String,
+    },
+    #[command(name = "add-members")]
+    AddMembers {
+        name: String,
+        members: Vec<String>,
+    },
+    #[command(name = "remove-members")]
+    RemoveMembers {
+        name: String,
+        members: Vec<String>,
+    },
+    /// Replace the members.
+    #[command(name = "set-members")]
+    SetMembers {
+        name: String,
+        members: Vec<String>,
+    },
+    /// Direct members, or with --transitive everything that is a member through nesting too.
+    #[command(name = "list-members")]
+    ListMembers {
+        name: String,
+        #[arg(long)]
+        transitive: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DomainCommand {
+    /// Name, uuid, SPN format and entry counts.
+    Show,
 }
 
 #[derive(Subcommand, Debug)]
@@ -223,7 +337,7 @@ fn main() -> ExitCode {
         return fail("no server given: pass -H https://host:8443, set KANIDM_URL, or set uri in ~/.config/kanidm");
     };
     let ca = cli.ca.clone().or(config.ca_path.clone());
-    let name = cli.name.clone().or(config.name.clone());
+    let name = cli.account.clone().or(config.name.clone());
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => return fail(format!("cannot start: {e}")),
@@ -305,22 +419,21 @@ async fn run(cli: Cli, url: String, ca: Option<PathBuf>, name: Option<String>) -
                 }
             }
         }
+        Command::Person { cmd } => account_command(&client, &token, "/v1/person", cmd, cli.output).await?,
+        Command::ServiceAccount { cmd } => {
+            account_command(&client, &token, "/v1/service_account", cmd, cli.output).await?
+        }
+        Command::Group { cmd } => group_command(&client, &token, cmd, cli.output).await?,
+        Command::Domain { cmd: DomainCommand::Show } => {
+            let v = client.call(&token, Method::GET, "/v1/domain", None).await.map_err(describe)?;
+            print_map(&v, cli.output);
+        }
         Command::System { cmd } => {
             let v = match cmd {
                 SystemCommand::BackupStatus => client.backup_status(&token).await.map_err(describe)?,
                 SystemCommand::BackupNow => client.backup_now(&token).await.map_err(describe)?,
             };
-            match cli.output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default()),
-                Output::Text => {
-                    if let Some(map) = v.as_object() {
-                        for (k, val) in map {
-                            let shown = val.as_str().map(str::to_string).unwrap_or_else(|| val.to_string());
-                            println!("{k}: {shown}");
-                        }
-                    }
-                }
-            }
+            print_map(&v, cli.output);
         }
         Command::Raw { cmd } => match cmd {
             RawCommand::Search { filter } => {
@@ -358,6 +471,175 @@ async fn run(cli: Cli, url: String, ca: Option<PathBuf>, name: Option<String>) -
                 client.delete(&token, &parse_filter(&filter)?).await.map_err(describe)?;
             }
         },
+    }
+    Ok(())
+}
+
+/// Prints a JSON object as `key: value` lines, or as JSON.
+fn print_map(v: &serde_json::Value, output: Output) {
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(v).unwrap_or_default()),
+        Output::Text => {
+            for (k, val) in v.as_object().into_iter().flatten() {
+                let shown = val.as_str().map(str::to_string).unwrap_or_else(|| val.to_string());
+                println!("{k}: {shown}");
+            }
+        }
+    }
+}
+
+fn path_part(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.@".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn query_of(search: &Option<String>) -> String {
+    search.as_deref().map(|s| format!("?search={}", path_part(s))).unwrap_or_default()
+}
+
+fn print_list(v: serde_json::Value, output: Output) -> Result<(), String> {
+    let entries: Vec<ProtoEntry> = serde_json::from_value(v).map_err(|e| format!("unexpected answer: {e}"))?;
+    print_entries(&entries, output);
+    Ok(())
+}
+
+fn new_password() -> Result<String, String> {
+    if let Ok(pw) = std::env::var("KANIDM_NEW_PASSWORD") {
+        return Ok(pw);
+    }
+    if std::io::stdin().is_terminal() {
+        let a = rpassword::prompt_password("New password: ").map_err(|e| format!("cannot read the password: {e}"))?;
+        let b = rpassword::prompt_password("Repeat it: ").map_err(|e| format!("cannot read the password: {e}"))?;
+        if a != b {
+            return Err("the two passwords differ; nothing was changed".into());
+        }
+        return Ok(a);
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).map_err(|e| format!("cannot read the password: {e}"))?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
+async fn account_command(
+    client: &KanidmClient,
+    token: &str,
+    base: &str,
+    cmd: AccountCommand,
+    output: Output,
+) -> Result<(), String> {
+    let call = |m: Method, path: String, body: Option<serde_json::Value>| async move {
+        client.call(token, m, &path, body).await
+    };
+    match cmd {
+        AccountCommand::Create { name, displayname } => {
+            call(Method::POST, base.to_string(), Some(serde_json::json!({"name": name, "displayname": displayname})))
+                .await
+                .map_err(describe)?;
+            println!("Created {name}");
+        }
+        AccountCommand::Get { name } => {
+            let v = call(Method::GET, format!("{base}/{}", path_part(&name)), None).await.map_err(describe)?;
+            print_list(serde_json::Value::Array(vec![v]), output)?;
+        }
+        AccountCommand::List { search } => {
+            let v = call(Method::GET, format!("{base}{}", query_of(&search)), None).await.map_err(describe)?;
+            print_list(v, output)?;
+        }
+        AccountCommand::Update { name, displayname, legalname, mail, expire, valid_from } => {
+            let mut body = serde_json::Map::new();
+            let mut put = |k: &str, v: Option<serde_json::Value>| {
+                if let Some(v) = v {
+                    body.insert(k.into(), v);
+                }
+            };
+            put("displayname", displayname.map(Into::into));
+            put("legalname", legalname.map(Into::into));
+            put("mail", (!mail.is_empty()).then(|| mail.into()));
+            put("account_expire", expire.map(Into::into));
+            put("account_valid_from", valid_from.map(Into::into));
+            if body.is_empty() {
+                return Err(
+                    "nothing to change: give --displayname, --legalname, --mail, --expire or --valid-from".into()
+                );
+            }
+            call(Method::PATCH, format!("{base}/{}", path_part(&name)), Some(body.into())).await.map_err(describe)?;
+            println!("Updated {name}");
+        }
+        AccountCommand::Delete { name } => {
+            call(Method::DELETE, format!("{base}/{}", path_part(&name)), None).await.map_err(describe)?;
+            println!("Deleted {name}");
+        }
+        AccountCommand::Credential { cmd: CredentialCommand::SetPassword { name } } => {
+            let pw = new_password()?;
+            call(
+                Method::POST,
+                format!("{base}/{}/_credential/password", path_part(&name)),
+                Some(serde_json::json!({"password": pw})),
+            )
+            .await
+            .map_err(describe)?;
+            println!("Password set for {name}");
+        }
+    }
+    Ok(())
+}
+
+async fn group_command(client: &KanidmClient, token: &str, cmd: GroupCommand, output: Output) -> Result<(), String> {
+    let call = |m: Method, path: String, body: Option<serde_json::Value>| async move {
+        client.call(token, m, &path, body).await
+    };
+    let members_path = |g: &str| format!("/v1/group/{}/_members", path_part(g));
+    match cmd {
+        GroupCommand::Create { name, description } => {
+            call(Method::POST, "/v1/group".into(), Some(serde_json::json!({"name": name, "description": description})))
+                .await
+                .map_err(describe)?;
+            println!("Created {name}");
+        }
+        GroupCommand::Get { name } => {
+            let v = call(Method::GET, format!("/v1/group/{}", path_part(&name)), None).await.map_err(describe)?;
+            print_list(serde_json::Value::Array(vec![v]), output)?;
+        }
+        GroupCommand::List { search } => {
+            let v = call(Method::GET, format!("/v1/group{}", query_of(&search)), None).await.map_err(describe)?;
+            print_list(v, output)?;
+        }
+        GroupCommand::Delete { name } => {
+            call(Method::DELETE, format!("/v1/group/{}", path_part(&name)), None).await.map_err(describe)?;
+            println!("Deleted {name}");
+        }
+        GroupCommand::AddMembers { name, members } => {
+            call(Method::POST, members_path(&name), Some(serde_json::json!({"members": members})))
+                .await
+                .map_err(describe)?;
+        }
+        GroupCommand::RemoveMembers { name, members } => {
+            call(Method::DELETE, members_path(&name), Some(serde_json::json!({"members": members})))
+                .await
+                .map_err(describe)?;
+        }
+        GroupCommand::SetMembers { name, members } => {
+            call(Method::PUT, members_path(&name), Some(serde_json::json!({"members": members})))
+                .await
+                .map_err(describe)?;
+        }
+        GroupCommand::ListMembers { name, transitive } => {
+            let q = if transitive { "?transitive=true" } else { "" };
+            let v = call(Method::GET, format!("{}{q}", members_path(&name)), None).await.map_err(describe)?;
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default()),
+                Output::Text => {
+                    v.as_array().into_iter().flatten().filter_map(|m| m.as_str()).for_each(|m| println!("{m}"))
+                }
+            }
+        }
     }
     Ok(())
 }

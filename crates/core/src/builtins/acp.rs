@@ -413,9 +413,9 @@ const ACPS: &[Acp] = &[
         description: "Read and change server-wide settings such as rejected passwords.",
         receiver: Receiver::Groups(&[0x0019]),
         target: r#"{"eq":["uuid","00000000-0000-0000-0000-ffffff000027"]}"#,
-        search: &["class", "uuid", "description", "badlist_password"],
-        modify_present: &["badlist_password"],
-        modify_removed: &["badlist_password"],
+        search: &["class", "uuid", "description", "badlist_password", "password_min_length"],
+        modify_present: &["badlist_password", "password_min_length"],
+        modify_removed: &["badlist_password", "password_min_length"],
         ..NONE
     },
     Acp {

@@ -101,6 +101,7 @@ const ATTRIBUTES: &[AttrDef] = &[
     ("account_expire", 0x26, DateTime, SINGLE, PLAIN, &[], "After this time the account cannot log in."),
     ("account_valid_from", 0x27, DateTime, SINGLE, PLAIN, &[], "Before this time the account cannot log in."),
     ("badlist_password", 0x28, Utf8StringInsensitive, MULTI, PLAIN, &[], "Passwords that are rejected."),
+    ("password_min_length", 0x2a, Uint32, SINGLE, PLAIN, &[], "The shortest password accepted, in characters."),
     (
         "user_auth_session",
         0x29,
@@ -131,7 +132,7 @@ const CLASSES: &[ClassDef] = &[
     ("tombstone", 0x87, &[], &[], "The remains of a purged entry."),
     ("system_info", 0x88, &["version"], &[], "Information about this database."),
     ("domain_info", 0x89, &["name", "domain_uuid", "domain_name"], &["domain_token_key"], "This identity domain."),
-    ("system_config", 0x8a, &[], &["badlist_password"], "Server-wide settings."),
+    ("system_config", 0x8a, &[], &["badlist_password", "password_min_length"], "Server-wide settings."),
     (
         "access_control_profile",
         0x8b,

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 const PROTECTED_CLASSES: [&str; 6] = ["system", "domain_info", "system_info", "system_config", "tombstone", "recycled"];
 
 /// What a caller may change on an entry of class `system`.
-const SYSTEM_MUTABLE: [&str; 4] = ["may", "must", "index", "badlist_password"];
+const SYSTEM_MUTABLE: [&str; 5] = ["may", "must", "index", "badlist_password", "password_min_length"];
 
 fn protected(msg: String) -> OperationError {
     OperationError::SystemProtectedObject(msg)

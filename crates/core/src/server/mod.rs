@@ -5,11 +5,13 @@
 //! domain settings are published with each commit, together with the storage snapshot they
 //! describe, so a reader never pairs new data with an old schema.
 
+mod credentials;
 mod domain;
 pub(crate) mod initialise;
 mod read;
 mod write;
 
+pub use credentials::{DEFAULT_PASSWORD_MIN_LENGTH, name_filter};
 pub use domain::{RenamePlan, session_active};
 pub use initialise::INDEX_VERSION;
 pub use read::{QueryServerReadTransaction, QueryServerTransaction};

@@ -3,6 +3,7 @@
 //! engine as the authenticated caller, so access control applies to all of it.
 
 pub mod auth;
+mod idm;
 
 use crate::config::ServerConfig;
 use crate::lock::{DbLock, lock_db};
@@ -54,6 +55,7 @@ struct AppState {
     auth: Arc<AuthSessions>,
     signer: Arc<TokenSigner>,
     backups: Option<Arc<OnlineBackups>>,
+    password_params: idm_core::credential::PasswordParams,
 }
 
 /// An engine error as an HTTP response: JSON body in upstream's shape, a status that fits.
@@ -445,6 +447,7 @@ fn router(state: AppState) -> Router {
         .route("/v1/self", get(whoami))
         .route("/v1/logout", post(logout))
         .route("/v1/system/backup", get(backup_status).post(backup_now))
+        .nest("/v1", idm::routes())
         .route("/v1/raw/search", post(raw_search))
         .route("/v1/raw/create", post(raw_create))
         .route("/v1/raw/modify", post(raw_modify))
@@ -513,6 +516,7 @@ pub async fn start(
         auth: Arc::new(AuthSessions::default()),
         signer: Arc::new(TokenSigner::new(key.as_bytes())),
         backups,
+        password_params: idm::password_params(),
     };
     let addr: SocketAddr = config
         .bindaddress

@@ -1,0 +1,160 @@
+//! Everyday administration through the real client: people, passwords and policy, groups and
+//! nesting, validity dates, service accounts, the domain, and who may do what.
+
+use idm_testkit::server::TestServer;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn kanidmd_bin() -> PathBuf {
+    let p = Path::new(env!("CARGO_BIN_EXE_kanidm")).with_file_name("kanidmd");
+    assert!(p.exists(), "{} is missing: build the workspace (cargo test --workspace)", p.display());
+    p
+}
+
+struct Cli<'a> {
+    s: &'a TestServer,
+    home: tempfile::TempDir,
+}
+
+impl Cli<'_> {
+    fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let ca = self.s.ca.to_str().unwrap().to_string();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["-H", &self.s.url, "-C", &ca]);
+        let mut c = Command::new(env!("CARGO_BIN_EXE_kanidm"));
+        c.args(&all).env("HOME", self.home.path()).env_remove("KANIDM_NAME").stdin(Stdio::null());
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    }
+
+    fn ok_as(&self, who: &str, args: &[&str]) -> String {
+        let mut all = args.to_vec();
+        all.extend(["-D", who]);
+        let o = self.run_with(&all, &[]);
+        assert!(o.status.success(), "{who}: kanidm {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn fails_as(&self, who: &str, args: &[&str]) -> String {
+        let mut all = args.to_vec();
+        all.extend(["-D", who]);
+        let o = self.run_with(&all, &[]);
+        assert!(!o.status.success(), "{who}: kanidm {args:?} should fail: {}", String::from_utf8_lossy(&o.stdout));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    }
+
+    fn login(&self, who: &str, password: &str) -> Result<(), String> {
+        let o = self.run_with(&["login", "-D", who], &[("KANIDM_PASSWORD", password)]);
+        if o.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&o.stderr).into_owned()) }
+    }
+
+    fn set_password(&self, who: &str, target: &str, password: &str) -> Result<(), String> {
+        let o = self.run_with(
+            &["person", "credential", "set-password", target, "-D", who],
+            &[("KANIDM_NEW_PASSWORD", password)],
+        );
+        if o.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&o.stderr).into_owned()) }
+    }
+}
+
+#[test]
+fn the_life_of_a_person() {
+    let s = TestServer::start_with(&kanidmd_bin(), &["bob"]);
+    let cli = Cli { s: &s, home: tempfile::tempdir().unwrap() };
+    cli.login("idm_admin", &s.passwords["idm_admin"]).unwrap();
+    cli.login("bob", &s.passwords["bob"]).unwrap();
+    let idm = "idm_admin";
+
+    cli.ok_as(idm, &["person", "create", "alice", "Alice Liddell"]);
+    cli.ok_as(idm, &["person", "update", "alice", "--mail", "alice@example.com", "--legalname", "Alice L"]);
+    let got = cli.ok_as(idm, &["person", "get", "alice"]);
+    assert!(got.contains("displayname: Alice Liddell") && got.contains("mail: alice@example.com"), "{got}");
+    let listed = cli.ok_as(idm, &["person", "list", "--search", "lidd"]);
+    assert!(listed.contains("name: alice") && !listed.contains("name: bob"), "{listed}");
+
+    // The password policy says why it refuses.
+    for (pw, why) in
+        [("short", "at least 10"), ("password123", "common passwords"), ("alice-in-wonderland", "account's name")]
+    {
+        let err = cli.set_password(idm, "alice", pw).unwrap_err();
+        assert!(err.contains(why), "{pw}: {err}");
+    }
+    cli.set_password(idm, "alice", "correct horse battery staple").unwrap();
+    cli.login("alice", "correct horse battery staple").unwrap();
+    assert!(cli.ok_as("alice", &["self", "whoami"]).contains("alice@localhost"));
+
+    // Nested groups: alice is in inner, inner in outer.
+    cli.ok_as(idm, &["group", "create", "inner", "--description", "Inner group"]);
+    cli.ok_as(idm, &["group", "create", "outer"]);
+    cli.ok_as(idm, &["group", "add-members", "inner", "alice"]);
+    cli.ok_as(idm, &["group", "add-members", "outer", "inner"]);
+    assert_eq!(cli.ok_as(idm, &["group", "list-members", "outer"]).trim(), "inner@localhost");
+    let all = cli.ok_as(idm, &["group", "list-members", "outer", "--transitive"]);
+    assert!(all.contains("alice@localhost") && all.contains("inner@localhost"), "{all}");
+    let me = cli.ok_as("alice", &["self", "whoami", "-o", "json"]);
+    assert!(me.contains("outer@localhost"), "alice sees her transitive membership: {me}");
+    cli.ok_as(idm, &["group", "set-members", "inner", "bob"]);
+    assert_eq!(cli.ok_as(idm, &["group", "list-members", "inner"]).trim(), "bob@localhost");
+    cli.ok_as(idm, &["group", "remove-members", "inner", "bob"]);
+    assert_eq!(cli.ok_as(idm, &["group", "list-members", "inner"]).trim(), "");
+
+    // Validity dates are enforced at login.
+    cli.ok_as(idm, &["person", "update", "alice", "--expire", "2001-01-01T00:00:00Z"]);
+    let err = cli.login("alice", "correct horse battery staple").unwrap_err();
+    assert!(err.contains("expired"), "{err}");
+    cli.ok_as(idm, &["person", "update", "alice", "--expire", ""]);
+    cli.ok_as(idm, &["person", "update", "alice", "--valid-from", "2999-01-01T00:00:00Z"]);
+    let err = cli.login("alice", "correct horse battery staple").unwrap_err();
+    assert!(err.contains("not valid yet"), "{err}");
+    cli.ok_as(idm, &["person", "update", "alice", "--valid-from", ""]);
+    cli.login("alice", "correct horse battery staple").unwrap();
+
+    // Service accounts and the domain.
+    cli.ok_as(idm, &["service-account", "create", "backup_agent", "Backup Agent"]);
+    assert!(cli.ok_as(idm, &["service-account", "get", "backup_agent"]).contains("class: service_account"));
+    let dom = cli.ok_as(idm, &["domain", "show"]);
+    assert!(
+        dom.contains("name: localhost") && dom.contains("persons: 2") && dom.contains("service_accounts: 1"),
+        "{dom}"
+    );
+
+    // Deleting removes the person and its memberships.
+    cli.ok_as(idm, &["person", "delete", "alice"]);
+    assert!(cli.fails_as(idm, &["person", "get", "alice"]).contains("404"));
+    assert_eq!(cli.ok_as(idm, &["group", "list-members", "outer", "--transitive"]).trim(), "inner@localhost");
+    s.stop();
+}
+
+#[test]
+fn ordinary_people_are_denied_administration() {
+    let s = TestServer::start_with(&kanidmd_bin(), &["bob", "carol"]);
+    let cli = Cli { s: &s, home: tempfile::tempdir().unwrap() };
+    cli.login("bob", &s.passwords["bob"]).unwrap();
+    cli.login("idm_admin", &s.passwords["idm_admin"]).unwrap();
+    cli.ok_as("idm_admin", &["group", "create", "team"]);
+    for args in [
+        &["person", "create", "mallory", "Mallory"][..],
+        &["person", "update", "carol", "--displayname", "Hacked"],
+        &["person", "delete", "carol"],
+        &["service-account", "create", "svc", "Svc"],
+        &["group", "create", "evil"],
+        &["group", "add-members", "team", "bob"],
+        &["group", "delete", "team"],
+        &["group", "add-members", "idm_admins", "bob"],
+    ] {
+        let err = cli.fails_as("bob", args);
+        assert!(err.contains("403") || err.contains("404"), "{args:?}: {err}");
+    }
+    let err = cli.set_password("bob", "carol", "another long password").unwrap_err();
+    assert!(err.contains("403") || err.contains("404"), "{err}");
+    // Bob may change his own password, within the policy.
+    assert!(cli.set_password("bob", "bob", "tiny").unwrap_err().contains("at least 10"));
+    cli.set_password("bob", "bob", "a much better passphrase").unwrap();
+    cli.login("bob", "a much better passphrase").unwrap();
+    // idm_admin may not touch high-privilege accounts such as admin.
+    let err = cli.set_password("idm_admin", "admin", "take over the system now").unwrap_err();
+    assert!(err.contains("403") || err.contains("404"), "{err}");
+    s.stop();
+}
