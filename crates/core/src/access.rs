@@ -92,6 +92,29 @@ impl AccessControlProfile {
     }
 }
 
+/// Whether a filter names deleted entries explicitly (`class` = recycled or tombstone).
+fn names_deleted(f: &ProtoFilter) -> bool {
+    match f {
+        ProtoFilter::Eq(a, v) => {
+            a.eq_ignore_ascii_case("class") && matches!(v.to_lowercase().as_str(), "recycled" | "tombstone")
+        }
+        ProtoFilter::And(fs) | ProtoFilter::Or(fs) => fs.iter().any(names_deleted),
+        ProtoFilter::AndNot(f) => names_deleted(f),
+        _ => false,
+    }
+}
+
+/// Profiles act on live entries unless their target asks for deleted ones (the recycle bin's).
+fn live_only(target: Filter, proto: &ProtoFilter) -> Filter {
+    if names_deleted(proto) {
+        return target;
+    }
+    Filter::And(vec![
+        target,
+        Filter::AndNot(Box::new(Filter::Or(vec![Filter::eq("class", "recycled"), Filter::eq("class", "tombstone")]))),
+    ])
+}
+
 /// The profiles that apply to one caller, with their targets resolved for that caller.
 pub struct CallerAccess {
     caller: Uuid,
@@ -122,7 +145,7 @@ impl CallerAccess {
             if by_group || by_filter {
                 // A profile whose target no longer fits the schema grants nothing.
                 if let Ok(target) = convert(&p.target) {
-                    applicable.push((i, target));
+                    applicable.push((i, live_only(target, &p.target)));
                 }
             }
         }

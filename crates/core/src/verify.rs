@@ -172,7 +172,9 @@ impl QueryServerReadTransaction<'_> {
                     detail: format!("'{}' violates schema: {err}", e.label()),
                 });
             }
-            for (i, attr) in unique.iter().enumerate() {
+            // Deleted entries keep their values but no longer hold them.
+            let live = !(e.has_class("recycled") || e.has_class("tombstone"));
+            for (i, attr) in unique.iter().enumerate().filter(|_| live) {
                 for v in e.get(attr).into_iter().flatten() {
                     let Some(k) = v.eq_key() else { continue };
                     if let Some(first) = unique_seen.insert((i, k.clone()), u) {
@@ -188,7 +190,8 @@ impl QueryServerReadTransaction<'_> {
                     }
                 }
             }
-            if e.has_class("group") {
+            let deleted = e.has_class("recycled") || e.has_class("tombstone");
+            if e.has_class("group") && !deleted {
                 for m in e.refs("member") {
                     s.parents.entry(m).or_default().push(u);
                 }

@@ -66,6 +66,12 @@ enum Command {
         #[command(subcommand)]
         cmd: GroupCommand,
     },
+    /// Deleted entries: list, show and revive them.
+    #[command(name = "recycle-bin")]
+    RecycleBin {
+        #[command(subcommand)]
+        cmd: RecycleCommand,
+    },
     /// The identity domain.
     Domain {
         #[command(subcommand)]
@@ -173,6 +179,18 @@ enum GroupCommand {
         name: String,
         #[arg(long)]
         transitive: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum RecycleCommand {
+    List,
+    Get {
+        name: String,
+    },
+    /// Bring an entry back (its group memberships are not restored).
+    Revive {
+        name: String,
     },
 }
 
@@ -424,6 +442,26 @@ async fn run(cli: Cli, url: String, ca: Option<PathBuf>, name: Option<String>) -
             account_command(&client, &token, "/v1/service_account", cmd, cli.output).await?
         }
         Command::Group { cmd } => group_command(&client, &token, cmd, cli.output).await?,
+        Command::RecycleBin { cmd } => match cmd {
+            RecycleCommand::List => print_list(
+                client.call(&token, Method::GET, "/v1/recycle_bin", None).await.map_err(describe)?,
+                cli.output,
+            )?,
+            RecycleCommand::Get { name } => {
+                let v = client
+                    .call(&token, Method::GET, &format!("/v1/recycle_bin/{}", path_part(&name)), None)
+                    .await
+                    .map_err(describe)?;
+                print_list(serde_json::Value::Array(vec![v]), cli.output)?;
+            }
+            RecycleCommand::Revive { name } => {
+                client
+                    .call(&token, Method::POST, &format!("/v1/recycle_bin/{}/_revive", path_part(&name)), None)
+                    .await
+                    .map_err(describe)?;
+                println!("Revived {name}");
+            }
+        },
         Command::Domain { cmd: DomainCommand::Show } => {
             let v = client.call(&token, Method::GET, "/v1/domain", None).await.map_err(describe)?;
             print_map(&v, cli.output);

@@ -120,10 +120,22 @@ fn the_life_of_a_person() {
         "{dom}"
     );
 
-    // Deleting removes the person and its memberships.
+    // Deleting moves the person to the recycle bin and removes its memberships.
     cli.ok_as(idm, &["person", "delete", "alice"]);
     assert!(cli.fails_as(idm, &["person", "get", "alice"]).contains("404"));
     assert_eq!(cli.ok_as(idm, &["group", "list-members", "outer", "--transitive"]).trim(), "inner@localhost");
+    assert!(cli.login("alice", "correct horse battery staple").is_err());
+    let bin = cli.ok_as(idm, &["recycle-bin", "list"]);
+    assert!(bin.contains("name: alice") && bin.contains("recycled_at"), "{bin}");
+    assert!(cli.ok_as(idm, &["recycle-bin", "get", "alice"]).contains("class: recycled"));
+    // An ordinary person sees nothing in the bin and cannot revive.
+    assert!(!cli.ok_as("bob", &["recycle-bin", "list"]).contains("alice"));
+    assert!(cli.fails_as("bob", &["recycle-bin", "revive", "alice"]).contains("404"));
+    // Revived, alice logs in again with her password; memberships are not restored.
+    cli.ok_as(idm, &["recycle-bin", "revive", "alice"]);
+    cli.login("alice", "correct horse battery staple").unwrap();
+    assert!(cli.ok_as(idm, &["person", "get", "alice"]).contains("spn: alice@localhost"));
+    assert!(!cli.ok_as(idm, &["group", "list-members", "inner"]).contains("alice"));
     s.stop();
 }
 

@@ -344,7 +344,8 @@ impl Offline {
                     if e.has_class("attributetype") || e.has_class("classtype") {
                         schema_entries.push(e.clone());
                     }
-                    if e.has_class("group") {
+                    // Groups in the recycle bin confer no membership.
+                    if e.has_class("group") && !e.has_class("recycled") && !e.has_class("tombstone") {
                         for m in e.refs("member") {
                             parents.entry(m).or_default().push(u);
                         }
@@ -380,7 +381,8 @@ impl Offline {
             if let Err(err) = schema.check(e) {
                 return fail(format!("{at}: {err}"));
             }
-            for attr in &unique {
+            let live = !(e.has_class("recycled") || e.has_class("tombstone"));
+            for attr in unique.iter().filter(|_| live) {
                 for v in e.get(attr).into_iter().flatten() {
                     let Some(k) = v.eq_key() else { continue };
                     if let Some(other) = seen.insert((attr.clone(), k.clone()), u) {

@@ -126,10 +126,11 @@ pub fn dump(qs: &QueryServer) -> BTreeMap<uuid::Uuid, Entry> {
     out
 }
 
-/// The entry named `name`, as stored.
+/// The live entry named `name` (not in the recycle bin), as stored.
 pub fn get(qs: &QueryServer, name: &str) -> Option<Entry> {
     let mut r = qs.read().ok()?;
-    r.search(&Identity::internal(), &eq("name", name)).ok()?.pop().map(|s| s.entry)
+    let found = r.search(&Identity::internal(), &eq("name", name)).ok()?;
+    found.into_iter().map(|s| s.entry).find(|e| !e.has_class("recycled") && !e.has_class("tombstone"))
 }
 
 /// Runs verify and panics with every problem if it is not clean.

@@ -424,8 +424,8 @@ const ACPS: &[Acp] = &[
         description: "List and revive deleted entries.",
         receiver: Receiver::Groups(&[0x0021]),
         target: r#"{"eq":["class","recycled"]}"#,
-        search: &["class", "name", "spn", "uuid", "displayname", "description"],
-        modify_removed: &["class"],
+        search: &["class", "name", "spn", "uuid", "displayname", "description", "recycled_at"],
+        modify_removed: &["class", "recycled_at"],
         modify_class: &["recycled"],
         ..NONE
     },

@@ -102,6 +102,7 @@ const ATTRIBUTES: &[AttrDef] = &[
     ("account_valid_from", 0x27, DateTime, SINGLE, PLAIN, &[], "Before this time the account cannot log in."),
     ("badlist_password", 0x28, Utf8StringInsensitive, MULTI, PLAIN, &[], "Passwords that are rejected."),
     ("password_min_length", 0x2a, Uint32, SINGLE, PLAIN, &[], "The shortest password accepted, in characters."),
+    ("recycled_at", 0x2b, DateTime, SINGLE, PLAIN, &[], "When the entry was deleted into the recycle bin."),
     (
         "user_auth_session",
         0x29,
@@ -128,8 +129,8 @@ const CLASSES: &[ClassDef] = &[
     ("classtype", 0x83, &["classname"], &["systemmay", "may", "systemmust", "must"], "A definition of a class."),
     ("extensibleobject", 0x84, &[], &[], "Allows any defined attribute."),
     ("system", 0x85, &[], &[], "A built-in entry, protected from change."),
-    ("recycled", 0x86, &[], &[], "A deleted entry that can still be revived."),
-    ("tombstone", 0x87, &[], &[], "The remains of a purged entry."),
+    ("recycled", 0x86, &[], &["recycled_at"], "A deleted entry that can still be revived."),
+    ("tombstone", 0x87, &[], &["recycled_at"], "The remains of a purged entry."),
     ("system_info", 0x88, &["version"], &[], "Information about this database."),
     ("domain_info", 0x89, &["name", "domain_uuid", "domain_name"], &["domain_token_key"], "This identity domain."),
     ("system_config", 0x8a, &[], &["badlist_password", "password_min_length"], "Server-wide settings."),

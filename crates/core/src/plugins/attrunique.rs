@@ -22,6 +22,11 @@ pub(crate) fn check<'e>(
     let unique: Vec<&str> = schema.unique_attributes().filter(|a| *a != "uuid").collect();
     let mut seen: HashSet<(usize, String)> = HashSet::new();
     for (id, old, new) in items {
+        // A revived entry's values count as new: the name may have been reused meanwhile.
+        let old = old.filter(|o| !(o.has_class("recycled") && !new.has_class("recycled")));
+        if new.has_class("recycled") || new.has_class("tombstone") {
+            continue;
+        }
         for (ai, attr) in unique.iter().enumerate() {
             let Some(vs) = new.get(attr) else { continue };
             for v in vs {
@@ -35,7 +40,14 @@ pub(crate) fn check<'e>(
                     ))
                     .into());
                 }
-                let holders = qs.search_ids(&Filter::Eq(attr.to_string(), key.clone()))?;
+                // Deleted entries keep their values but no longer hold them.
+                let holders = qs.search_ids(&Filter::And(vec![
+                    Filter::Eq(attr.to_string(), key.clone()),
+                    Filter::AndNot(Box::new(Filter::Or(vec![
+                        Filter::eq("class", "recycled"),
+                        Filter::eq("class", "tombstone"),
+                    ]))),
+                ]))?;
                 if holders.iter().any(|h| Some(h) != id) {
                     return Err(duplicate(attr, &key).into());
                 }

@@ -14,8 +14,9 @@ use uuid::Uuid;
 
 pub const DERIVED: [&str; 2] = ["memberof", "directmemberof"];
 
+/// Groups in the recycle bin confer no membership.
 fn is_group(e: &Entry) -> bool {
-    e.has_class("group")
+    e.has_class("group") && !e.has_class("recycled") && !e.has_class("tombstone")
 }
 
 fn members(e: &Entry) -> BTreeSet<Uuid> {
@@ -64,6 +65,10 @@ pub(crate) fn post_modify(qs: &mut QueryServerWriteTransaction, changed: &[(Stor
     for (o, n) in changed {
         let (before, after) = (members(o), members(n));
         seeds.extend(before.symmetric_difference(&after));
+        // Moving into or out of the recycle bin changes the entry's own membership too.
+        if o.has_class("recycled") != n.has_class("recycled") {
+            seeds.extend(n.uuid());
+        }
     }
     update(qs, seeds, &HashSet::new())
 }
@@ -83,7 +88,11 @@ pub(crate) fn parents(
     if let Some(p) = cache.get(&u) {
         return Ok(p.clone());
     }
-    let f = Filter::And(vec![Filter::eq("class", "group"), Filter::eq_uuid("member", u)]);
+    let f = Filter::And(vec![
+        Filter::eq("class", "group"),
+        Filter::eq_uuid("member", u),
+        Filter::AndNot(Box::new(Filter::Or(vec![Filter::eq("class", "recycled"), Filter::eq("class", "tombstone")]))),
+    ]);
     let p = qs.search_uuids(&f)?;
     cache.insert(u, p.clone());
     Ok(p)

@@ -51,7 +51,7 @@ pub(crate) fn pre_modify(ident: &Identity, pairs: &[(StoredEntry, Entry)]) -> Re
         if let Some(c) = before.difference(&after).find(|c| PROTECTED_CLASSES.contains(c) && **c != "recycled") {
             return Err(protected(format!("'{label}': class '{c}' cannot be removed")));
         }
-        if old.has_class("recycled") && changed_attrs(old, new).iter().any(|a| *a != "class") {
+        if old.has_class("recycled") && changed_attrs(old, new).iter().any(|a| *a != "class" && *a != "recycled_at") {
             return Err(protected(format!("'{label}' is in the recycle bin; revive it before changing it")));
         }
         if old.has_class("system")

@@ -9,12 +9,14 @@ mod credentials;
 mod domain;
 pub(crate) mod initialise;
 mod read;
+mod recycle;
 mod write;
 
 pub use credentials::{DEFAULT_PASSWORD_MIN_LENGTH, name_filter};
 pub use domain::{RenamePlan, session_active};
 pub use initialise::INDEX_VERSION;
 pub use read::{QueryServerReadTransaction, QueryServerTransaction};
+pub use recycle::{RECYCLE_BIN_RETENTION, TOMBSTONE_RETENTION};
 pub use write::QueryServerWriteTransaction;
 
 use crate::access::AccessControlProfile;

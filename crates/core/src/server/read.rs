@@ -73,12 +73,28 @@ pub trait QueryServerTransaction {
 
     /// Validates and resolves a caller's filter; callers never see deleted entries.
     fn filter_from_proto(&mut self, ident: &Identity, pf: &ProtoFilter) -> Result<Filter> {
+        let f = self.filter_from_proto_all(ident, pf)?;
+        Ok(if ident.is_internal() { f } else { exclude_deleted(f) })
+    }
+
+    /// As [`QueryServerTransaction::filter_from_proto`], but deleted entries are not excluded.
+    fn filter_from_proto_all(&mut self, ident: &Identity, pf: &ProtoFilter) -> Result<Filter> {
         let schema = self.schema();
         let mut resolve = |n: &str| self.resolve_name(n);
         let mut ctx =
             FilterContext { schema: &schema, self_uuid: ident.uuid(), limits: &ident.limits, resolve: &mut resolve };
-        let f = Filter::from_proto(pf, &mut ctx)?;
-        Ok(if ident.is_internal() { f } else { exclude_deleted(f) })
+        Filter::from_proto(pf, &mut ctx)
+    }
+
+    /// Entries in the recycle bin matching `pf`, as `ident` may see them.
+    fn search_recycled(&mut self, ident: &Identity, pf: &ProtoFilter) -> Result<Vec<StoredEntry>> {
+        let f = Filter::And(vec![Filter::eq("class", "recycled"), self.filter_from_proto_all(ident, pf)?]);
+        let schema = self.schema();
+        let found = self.be().search(&f, &schema, &ident.limits)?;
+        Ok(match self.caller_access(ident)? {
+            Some(access) => access.filter_search(&f, found),
+            None => found,
+        })
     }
 
     /// Searches on behalf of `ident`, within its limits.

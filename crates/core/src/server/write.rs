@@ -279,11 +279,23 @@ impl<'a> QueryServerWriteTransaction<'a> {
         Ok(())
     }
 
+    /// Deletes what `f` matches: callers' deletes go to the recycle bin, internal ones (purges,
+    /// migrations) remove entries outright.
     pub(crate) fn delete_entries(&mut self, ident: &Identity, f: &Filter) -> Result<usize> {
         let (cands, access) = self.candidates(ident, f)?;
         if let Some(a) = &access {
             cands.iter().try_for_each(|c| a.check_delete(c))?;
         }
+        if ident.is_internal() {
+            self.remove_entries(ident, cands)
+        } else {
+            plugins::pre_delete(self, ident, &cands)?;
+            self.recycle_entries(ident, cands)
+        }
+    }
+
+    /// Removes entries from storage, with their references.
+    pub(crate) fn remove_entries(&mut self, ident: &Identity, cands: Vec<StoredEntry>) -> Result<usize> {
         let schema = self.schema();
         plugins::pre_delete(self, ident, &cands)?;
         self.be.delete(&cands, &schema)?;

@@ -338,12 +338,52 @@ async fn domain_show(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Dom
     .map(Json)
 }
 
+async fn recycled(state: &AppState, ident: Identity, f: Filter) -> Result<Vec<ProtoEntry>, ApiError> {
+    let qs = state.qs.clone();
+    blocking(move || {
+        let mut r = qs.read()?;
+        let found = r.search_recycled(&ident, &f)?;
+        found.iter().map(|e| r.to_proto_entry(e)).collect()
+    })
+    .await
+}
+
+fn recycle_bin_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/",
+            get(|State(s): State<AppState>, h: HeaderMap| async move {
+                let ident = identity(&s, &h)?;
+                recycled(&s, ident, Filter::Pres("class".into())).await.map(Json)
+            }),
+        )
+        .route(
+            "/{id}",
+            get(|State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
+                let ident = identity(&s, &h)?;
+                let mut found = recycled(&s, ident, name_filter(&id)).await?;
+                if found.len() != 1 {
+                    return Err(ApiError(OperationError::NoMatchingEntries));
+                }
+                Ok(Json(found.remove(0)))
+            }),
+        )
+        .route(
+            "/{id}/_revive",
+            post(|State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
+                let ident = identity(&s, &h)?;
+                write(&s, move |w| w.revive(&ident, &id)).await
+            }),
+        )
+}
+
 /// The routes under `/v1` this module serves.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .nest("/person", account_routes!(Kind::Person))
         .nest("/service_account", account_routes!(Kind::ServiceAccount))
         .nest("/group", group_routes())
+        .nest("/recycle_bin", recycle_bin_routes())
         .route("/domain", get(domain_show))
 }
 

@@ -456,11 +456,30 @@ fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Every ten minutes, turns old recycle-bin entries into tombstones and purges old tombstones.
+async fn purge_recycle_bin(qs: Arc<QueryServer>) {
+    let mut every = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        let qs = qs.clone();
+        let done = tokio::task::spawn_blocking(move || -> Result<(), OperationError> {
+            let mut w = qs.write()?;
+            w.purge_recycle_bin(idm_core::server::RECYCLE_BIN_RETENTION, idm_core::server::TOMBSTONE_RETENTION)?;
+            w.commit()
+        })
+        .await;
+        if let Ok(Err(e)) = done {
+            warn!("recycle bin purge failed: {e}");
+        }
+    }
+}
+
 /// A running server: its address, and the means to stop it.
 pub struct Running {
     pub addr: SocketAddr,
     handle: axum_server::Handle<SocketAddr>,
     scheduler: Option<tokio::task::JoinHandle<()>>,
+    purger: tokio::task::JoinHandle<()>,
     backend: Arc<SqliteBackend>,
     _lock: DbLock,
 }
@@ -472,6 +491,7 @@ impl Running {
         if let Some(s) = &self.scheduler {
             s.abort();
         }
+        self.purger.abort();
         self.handle.graceful_shutdown(Some(Duration::from_secs(10)));
         let _ = served.await;
         if let Err(e) = self.backend.checkpoint() {
@@ -511,6 +531,7 @@ pub async fn start(
         info!("{}", b.describe());
         tokio::spawn(b.clone().run_schedule(qs.clone()))
     });
+    let purger = tokio::spawn(purge_recycle_bin(qs.clone()));
     let state = AppState {
         qs,
         auth: Arc::new(AuthSessions::default()),
@@ -533,5 +554,5 @@ pub async fn start(
         source: std::io::Error::other("the listener did not start (address in use?)"),
     })?;
     info!("listening on https://{bound}");
-    Ok((Running { addr: bound, handle, backend, scheduler, _lock: lock }, served))
+    Ok((Running { addr: bound, handle, backend, scheduler, purger, _lock: lock }, served))
 }
