@@ -23,7 +23,7 @@ pub(crate) fn check<'e>(
     let mut seen: HashSet<(usize, String)> = HashSet::new();
     for (id, old, new) in items {
         // A revived entry's values count as new: the name may have been reused meanwhile.
-        let old = old.filter(|o| !(o.has_class("recycled") && !new.has_class("recycled")));
+        let old = old.filter(|o| !o.has_class("recycled") || new.has_class("recycled"));
         if new.has_class("recycled") || new.has_class("tombstone") {
             continue;
         }
