@@ -138,6 +138,17 @@ enum CredentialCommand {
     /// KANIDM_NEW_PASSWORD).
     #[command(name = "set-password")]
     SetPassword { name: String },
+    /// Create a one-time token the account holder uses to set a new password.
+    #[command(name = "create-reset-token")]
+    CreateResetToken {
+        name: String,
+        /// Seconds the token stays valid (default 3600).
+        #[arg(long)]
+        ttl: Option<u64>,
+    },
+    /// Set your new password with a reset token given by an administrator (no login needed).
+    #[command(name = "use-reset-token")]
+    UseResetToken { token: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -407,6 +418,18 @@ async fn run(cli: Cli, url: String, ca: Option<PathBuf>, name: Option<String>) -
         }
         _ => {}
     }
+    // Redeeming a reset token needs no session: the token is the proof.
+    if let Command::Person { cmd: AccountCommand::Credential { cmd: CredentialCommand::UseResetToken { token } } } =
+        &cli.command
+    {
+        let pw = new_password()?;
+        let v = client
+            .call("", Method::POST, "/v1/credential/_reset", Some(serde_json::json!({"token": token, "password": pw})))
+            .await
+            .map_err(describe)?;
+        println!("Password set for {}", v["name"].as_str().unwrap_or_default());
+        return Ok(());
+    }
     let who = pick_name(&cache, &url, name.as_deref())?;
     let token = cache
         .tokens
@@ -613,6 +636,28 @@ async fn account_command(
         AccountCommand::Delete { name } => {
             call(Method::DELETE, format!("{base}/{}", path_part(&name)), None).await.map_err(describe)?;
             println!("Deleted {name}");
+        }
+        AccountCommand::Credential { cmd: CredentialCommand::UseResetToken { .. } } => {
+            unreachable!("handled before login")
+        }
+        AccountCommand::Credential { cmd: CredentialCommand::CreateResetToken { name, ttl } } => {
+            let v = call(
+                Method::POST,
+                format!("{base}/{}/_credential/_reset_token", path_part(&name)),
+                Some(serde_json::json!({"ttl": ttl})),
+            )
+            .await
+            .map_err(describe)?;
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default()),
+                Output::Text => {
+                    println!("Reset token for {name}: {}", v["token"].as_str().unwrap_or_default());
+                    println!(
+                        "Valid for {} seconds, once: kanidm person credential use-reset-token TOKEN",
+                        v["valid_for_seconds"]
+                    );
+                }
+            }
         }
         AccountCommand::Credential { cmd: CredentialCommand::SetPassword { name } } => {
             let pw = new_password()?;

@@ -85,6 +85,20 @@ fn the_life_of_a_person() {
     cli.login("alice", "correct horse battery staple").unwrap();
     assert!(cli.ok_as("alice", &["self", "whoami"]).contains("alice@localhost"));
 
+    // A one-time reset token lets alice choose a new password without logging in.
+    let out = cli.ok_as(idm, &["person", "credential", "create-reset-token", "alice", "--ttl", "600"]);
+    let token = out.lines().next().unwrap().rsplit(' ').next().unwrap().to_string();
+    let redeem =
+        |pw: &str| cli.run_with(&["person", "credential", "use-reset-token", &token], &[("KANIDM_NEW_PASSWORD", pw)]);
+    let o = redeem("short");
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("at least 10"));
+    let o = redeem("through the looking glass");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    cli.login("alice", "through the looking glass").unwrap();
+    let o = redeem("another fine passphrase");
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("not valid"), "a token works once");
+    cli.set_password(idm, "alice", "correct horse battery staple").unwrap();
+
     // Nested groups: alice is in inner, inner in outer.
     cli.ok_as(idm, &["group", "create", "inner", "--description", "Inner group"]);
     cli.ok_as(idm, &["group", "create", "outer"]);
@@ -160,6 +174,8 @@ fn ordinary_people_are_denied_administration() {
         assert!(err.contains("403") || err.contains("404"), "{args:?}: {err}");
     }
     let err = cli.set_password("bob", "carol", "another long password").unwrap_err();
+    assert!(err.contains("403") || err.contains("404"), "{err}");
+    let err = cli.fails_as("bob", &["person", "credential", "create-reset-token", "carol"]);
     assert!(err.contains("403") || err.contains("404"), "{err}");
     // Bob may change his own password, within the policy.
     assert!(cli.set_password("bob", "bob", "tiny").unwrap_err().contains("at least 10"));

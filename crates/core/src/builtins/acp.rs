@@ -100,6 +100,8 @@ const ACCOUNT_WRITE: &[&str] = &[
     "account_expire",
     "account_valid_from",
     "primary_credential",
+    "credential_reset_token",
+    "credential_reset_expire",
 ];
 /// What account managers may remove: what they may write, and sessions (revoking them).
 const ACCOUNT_REMOVE: &[&str] = &[
@@ -111,6 +113,8 @@ const ACCOUNT_REMOVE: &[&str] = &[
     "account_expire",
     "account_valid_from",
     "primary_credential",
+    "credential_reset_token",
+    "credential_reset_expire",
     "user_auth_session",
 ];
 const GROUP_WRITE: &[&str] = &["name", "description", "member"];

@@ -99,3 +99,64 @@ pub fn name_filter(id: &str) -> idm_proto::Filter {
     }
     idm_proto::Filter::Or(terms)
 }
+
+fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.trim().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl QueryServerWriteTransaction<'_> {
+    /// Creates a one-time credential reset token for the account named `target`, valid for
+    /// `ttl`, on behalf of `ident` (who needs the right to change that account's credential).
+    /// Only a hash of the token is stored; a new token replaces an unused one.
+    pub fn create_reset_token(&mut self, ident: &Identity, target: &str, ttl: std::time::Duration) -> Result<String> {
+        let token = crate::credential::random_password(32)?;
+        let expire = self.now() + ttl;
+        self.guarded(|w| {
+            let pf = idm_proto::Filter::And(vec![
+                idm_proto::Filter::Eq("class".into(), "account".into()),
+                name_filter(target),
+            ]);
+            let f = w.filter_from_proto(ident, &pf)?;
+            let ml = ModifyList::new(vec![
+                Modify::Purged("credential_reset_token".into()),
+                Modify::Present("credential_reset_token".into(), Value::Utf8(token_hash(&token))),
+                Modify::Purged("credential_reset_expire".into()),
+                Modify::Present("credential_reset_expire".into(), Value::DateTime(expire)),
+            ]);
+            match w.modify_entries(ident, &f, &ml)? {
+                1 => Ok(()),
+                _ => Err(OperationError::InvalidRequest(format!("'{target}' names several accounts"))),
+            }
+        })?;
+        Ok(token)
+    }
+
+    /// Sets a new password with a reset token, which then stops working. Returns the account's
+    /// name.
+    pub fn use_reset_token(&mut self, token: &str, password: &str, params: &PasswordParams) -> Result<String> {
+        self.guarded(|w| {
+            let invalid = || {
+                OperationError::InvalidRequest("the reset token is not valid (it may have been used already)".into())
+            };
+            let f =
+                super::read::exclude_deleted(crate::filter::Filter::eq("credential_reset_token", token_hash(token)));
+            let mut found = w.internal_search(&f)?;
+            let account = found.pop().filter(|_| found.is_empty()).ok_or_else(invalid)?;
+            match account.first("credential_reset_expire") {
+                Some(Value::DateTime(t)) if *t > w.now() => {}
+                _ => {
+                    return Err(OperationError::InvalidRequest("the reset token has expired; ask for a new one".into()));
+                }
+            }
+            w.check_password_policy(&account, password)?;
+            let name = account.first_str("name").unwrap_or_default().to_string();
+            let mut updated = account.entry.clone();
+            updated.set_single("primary_credential", Value::Credential(Credential::from_password(password, params)?));
+            updated.purge("credential_reset_token");
+            updated.purge("credential_reset_expire");
+            w.modify_pairs(&Identity::internal(), vec![(account, updated)])?;
+            Ok(name)
+        })
+    }
+}

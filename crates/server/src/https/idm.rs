@@ -140,6 +140,35 @@ struct PasswordSet {
     password: String,
 }
 
+#[derive(Deserialize, Default)]
+struct ResetTokenCreate {
+    /// Seconds the token stays valid (default one hour, at most a week).
+    ttl: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct ResetTokenUse {
+    token: String,
+    password: String,
+}
+
+/// Redeems a credential reset token: no login needed, the token is the proof.
+async fn use_reset_token(
+    State(s): State<AppState>,
+    body: Result<Json<ResetTokenUse>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let req = json_body(body)?;
+    let (qs, params) = (s.qs.clone(), s.password_params);
+    let name = blocking(move || {
+        let mut w = qs.write()?;
+        let name = w.use_reset_token(&req.token, &req.password, &params)?;
+        w.commit()?;
+        Ok(name)
+    })
+    .await?;
+    Ok(Json(json!({ "name": name })))
+}
+
 macro_rules! account_routes {
     ($kind:expr) => {{
         const KIND: Kind = $kind;
@@ -183,6 +212,24 @@ macro_rules! account_routes {
                     let f = of_class(KIND.class(), name_filter(&id));
                     write(&s, move |w| w.delete(&ident, &f).map(drop)).await
                 }),
+            )
+            .route(
+                "/{id}/_credential/_reset_token",
+                post(
+                    |State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>, body: Result<Json<ResetTokenCreate>, JsonRejection>| async move {
+                        let ident = identity(&s, &h)?;
+                        let ttl = json_body(body).unwrap_or_default().ttl.unwrap_or(3600).clamp(60, 7 * 24 * 3600);
+                        let qs = s.qs.clone();
+                        let token = blocking(move || {
+                            let mut w = qs.write()?;
+                            let t = w.create_reset_token(&ident, &id, std::time::Duration::from_secs(ttl))?;
+                            w.commit()?;
+                            Ok(t)
+                        })
+                        .await?;
+                        Ok::<Json<Value>, ApiError>(Json(json!({ "token": token, "valid_for_seconds": ttl })))
+                    },
+                ),
             )
             .route(
                 "/{id}/_credential/password",
@@ -384,6 +431,7 @@ pub fn routes() -> Router<AppState> {
         .nest("/service_account", account_routes!(Kind::ServiceAccount))
         .nest("/group", group_routes())
         .nest("/recycle_bin", recycle_bin_routes())
+        .route("/credential/_reset", post(use_reset_token))
         .route("/domain", get(domain_show))
 }
 
