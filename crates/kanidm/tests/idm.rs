@@ -177,8 +177,23 @@ fn ordinary_people_are_denied_administration() {
     assert!(err.contains("403") || err.contains("404"), "{err}");
     let err = cli.fails_as("bob", &["person", "credential", "create-reset-token", "carol"]);
     assert!(err.contains("403") || err.contains("404"), "{err}");
+    // System administrators extend the list of refused passwords and the minimum length.
+    cli.login("admin", &s.passwords["admin"]).unwrap();
+    let mods = cli.home.path().join("policy.json");
+    std::fs::write(
+        &mods,
+        r#"[{"present":["badlist_password","Tr0ub4dor&3 is mine"]},{"purged":"password_min_length"},{"present":["password_min_length","12"]}]"#,
+    )
+    .unwrap();
+    let system_config = r#"{"eq":["uuid","00000000-0000-0000-0000-ffffff000027"]}"#;
+    cli.ok_as("admin", &["raw", "modify", system_config, mods.to_str().unwrap()]);
+    assert!(cli.set_password("bob", "bob", "Tr0ub4dor&3 is mine").unwrap_err().contains("common passwords"));
+    assert!(cli.set_password("bob", "bob", "elevenchars").unwrap_err().contains("at least 12"));
+    // ... which nobody else may do.
+    assert!(cli.fails_as("idm_admin", &["raw", "modify", system_config, mods.to_str().unwrap()]).contains("403"));
+
     // Bob may change his own password, within the policy.
-    assert!(cli.set_password("bob", "bob", "tiny").unwrap_err().contains("at least 10"));
+    assert!(cli.set_password("bob", "bob", "tiny").unwrap_err().contains("at least 12"));
     cli.set_password("bob", "bob", "a much better passphrase").unwrap();
     cli.login("bob", "a much better passphrase").unwrap();
     // idm_admin may not touch high-privilege accounts such as admin.

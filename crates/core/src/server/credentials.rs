@@ -146,7 +146,9 @@ impl QueryServerWriteTransaction<'_> {
             match account.first("credential_reset_expire") {
                 Some(Value::DateTime(t)) if *t > w.now() => {}
                 _ => {
-                    return Err(OperationError::InvalidRequest("the reset token has expired; ask for a new one".into()));
+                    return Err(OperationError::InvalidRequest(
+                        "the reset token has expired; ask for a new one".into(),
+                    ));
                 }
             }
             w.check_password_policy(&account, password)?;
