@@ -205,6 +205,15 @@ fn serve(config: ServerConfig) -> Result<ExitCode, AdminError> {
         }
     };
     runtime.block_on(async {
+        // Listen for stop signals before announcing the address, so a stop that follows at
+        // once is never lost to the default action.
+        let stop = match StopSignals::new() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("Error: cannot listen for stop signals: {e}");
+                return Ok(ExitCode::FAILURE);
+            }
+        };
         let (running, served) = match idm_server::https::start(&config).await {
             Ok(r) => r,
             Err(e) => {
@@ -213,7 +222,7 @@ fn serve(config: ServerConfig) -> Result<ExitCode, AdminError> {
             }
         };
         eprintln!("kanidmd listening on https://{}", running.addr);
-        wait_for_stop().await;
+        stop.wait().await;
         tracing::info!("stopping");
         if let Err(e) = running.shutdown(served).await {
             eprintln!("Error: {e}");
@@ -223,25 +232,34 @@ fn serve(config: ServerConfig) -> Result<ExitCode, AdminError> {
     })
 }
 
-async fn wait_for_stop() {
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn new() -> std::io::Result<StopSignals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(StopSignals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
         }
+        #[cfg(not(unix))]
+        Ok(StopSignals {})
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

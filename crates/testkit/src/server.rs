@@ -28,6 +28,29 @@ pub fn kanidmd(bin: &Path, dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// Starts `kanidmd server` in `dir` and waits for the address it listens on.
+fn spawn_server(bin: &Path, dir: &Path) -> (Child, String) {
+    let mut child = Command::new(bin)
+        .args(["server", "-c", "server.toml"])
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start the server: {e}"));
+    let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
+    let mut lines = BufReader::new(stderr).lines();
+    let url = loop {
+        let line = lines.next().unwrap_or_else(|| panic!("server exited before listening")).unwrap_or_default();
+        if let Some(addr) = line.split("listening on ").nth(1) {
+            break addr.trim().to_string();
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, url)
+}
+
 impl TestServer {
     /// Starts the `kanidmd` at `bin` and waits until it listens.
     pub fn start(bin: &Path) -> TestServer {
@@ -61,26 +84,22 @@ impl TestServer {
             let out = kanidmd(bin, p, &["recover_account", account]);
             passwords.insert(account.to_string(), out.trim().rsplit(' ').next().unwrap_or_default().to_string());
         }
-        let mut child = Command::new(bin)
-            .args(["server", "-c", "server.toml"])
-            .current_dir(p)
-            .env_remove("RUST_LOG")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start the server: {e}"));
-        let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
-        let mut lines = BufReader::new(stderr).lines();
-        let url = loop {
-            let line = lines.next().unwrap_or_else(|| panic!("server exited before listening")).unwrap_or_default();
-            if let Some(addr) = line.split("listening on ").nth(1) {
-                break addr.trim().to_string();
-            }
-        };
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
+        let (child, url) = spawn_server(bin, p);
         let ca = p.join("insecure/ca.pem");
         TestServer { dir, url, ca, passwords, child }
+    }
+
+    /// Kills the server with SIGKILL: no shutdown, no checkpoint.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same folder (after [`TestServer::kill`]).
+    pub fn restart(&mut self, bin: &Path) {
+        let (child, url) = spawn_server(bin, self.dir.path());
+        self.child = child;
+        self.url = url;
     }
 
     /// Stops the server with SIGTERM; panics unless it exits cleanly with its log checkpointed.
