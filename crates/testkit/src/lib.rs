@@ -1,6 +1,7 @@
 //! Test and benchmark harness: opens the real engine on a real SQLite file in a temporary
 //! folder. Used by the engine's integration tests and the benchmark binary; never shipped.
 
+pub mod fuzz;
 pub mod server;
 
 use idm_core::be::Backend;
