@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 pub struct TestServer {
     pub dir: tempfile::TempDir,
@@ -12,6 +13,7 @@ pub struct TestServer {
     pub ca: PathBuf,
     pub passwords: HashMap<String, String>,
     child: Child,
+    log: Arc<Mutex<String>>,
 }
 
 /// Runs `kanidmd ARGS -c server.toml` in `dir` and returns its standard output.
@@ -29,25 +31,38 @@ pub fn kanidmd(bin: &Path, dir: &Path, args: &[&str]) -> String {
 }
 
 /// Starts `kanidmd server` in `dir` and waits for the address it listens on.
-fn spawn_server(bin: &Path, dir: &Path) -> (Child, String) {
+fn spawn_server(bin: &Path, dir: &Path, log: Arc<Mutex<String>>) -> (Child, String) {
     let mut child = Command::new(bin)
         .args(["server", "-c", "server.toml"])
         .current_dir(dir)
-        .env_remove("RUST_LOG")
+        .env("RUST_LOG", "debug")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start the server: {e}"));
     let stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
     let mut lines = BufReader::new(stderr).lines();
+    let append = |l: &str| {
+        let mut g = log.lock().unwrap_or_else(|p| p.into_inner());
+        g.push_str(l);
+        g.push('\n');
+    };
     let url = loop {
         let line = lines.next().unwrap_or_else(|| panic!("server exited before listening")).unwrap_or_default();
+        append(&line);
         if let Some(addr) = line.split("listening on ").nth(1) {
             break addr.trim().to_string();
         }
     };
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
+    // Keep draining the log (into memory, for tests that inspect it) so the server never
+    // blocks on a full pipe.
+    std::thread::spawn(move || {
+        for line in lines.map_while(|l| l.ok()) {
+            let mut g = log.lock().unwrap_or_else(|p| p.into_inner());
+            g.push_str(&line);
+            g.push('\n');
+        }
+    });
     (child, url)
 }
 
@@ -84,9 +99,15 @@ impl TestServer {
             let out = kanidmd(bin, p, &["recover_account", account]);
             passwords.insert(account.to_string(), out.trim().rsplit(' ').next().unwrap_or_default().to_string());
         }
-        let (child, url) = spawn_server(bin, p);
+        let log = Arc::new(Mutex::new(String::new()));
+        let (child, url) = spawn_server(bin, p, log.clone());
         let ca = p.join("insecure/ca.pem");
-        TestServer { dir, url, ca, passwords, child }
+        TestServer { dir, url, ca, passwords, child, log }
+    }
+
+    /// Everything the server has logged so far (at debug level).
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Kills the server with SIGKILL: no shutdown, no checkpoint.
@@ -97,7 +118,7 @@ impl TestServer {
 
     /// Starts the server again on the same folder (after [`TestServer::kill`]).
     pub fn restart(&mut self, bin: &Path) {
-        let (child, url) = spawn_server(bin, self.dir.path());
+        let (child, url) = spawn_server(bin, self.dir.path(), self.log.clone());
         self.child = child;
         self.url = url;
     }

@@ -36,6 +36,8 @@ use uuid::Uuid;
 /// Largest request body accepted.
 pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
 pub const AUTH_SESSION_HEADER: &str = "x-kanidm-auth-session-id";
+/// How long a client may take to send its request headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Error)]
 pub enum ServerError {
@@ -546,9 +548,11 @@ pub async fn start(
     let handle = axum_server::Handle::new();
     let rustls_config = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls));
     let app = router(state);
-    let served = tokio::spawn(
-        axum_server::bind_rustls(addr, rustls_config).handle(handle.clone()).serve(app.into_make_service()),
-    );
+    let mut server = axum_server::bind_rustls(addr, rustls_config).handle(handle.clone());
+    // A client that trickles its request headers is cut off rather than holding a connection
+    // (TLS handshakes already time out after 10 s).
+    server.http_builder().http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    let served = tokio::spawn(server.serve(app.into_make_service()));
     let bound = handle.listening().await.ok_or_else(|| ServerError::Bind {
         addr: addr.to_string(),
         source: std::io::Error::other("the listener did not start (address in use?)"),

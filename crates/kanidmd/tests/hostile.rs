@@ -1,0 +1,103 @@
+//! Hostile clients: slow and garbage connections, many connections, wrong content types,
+//! deep and wide filters. Each gets a clear answer (or is cut off) and the server keeps serving.
+
+use idm_testkit::server::TestServer;
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_kanidmd"))
+}
+
+fn client(s: &TestServer) -> reqwest::Client {
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&s.ca).unwrap()).unwrap();
+    reqwest::Client::builder().tls_certs_only([ca]).timeout(Duration::from_secs(20)).build().unwrap()
+}
+
+async fn alive(s: &TestServer) {
+    let v: Value = client(s).get(format!("{}/status", s.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(v, json!(true));
+}
+
+fn addr(s: &TestServer) -> String {
+    s.url.trim_start_matches("https://").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn garbage_slow_and_many_connections() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let s = TestServer::start(bin());
+    // Not TLS at all: the connection is closed, the server carries on.
+    let mut raw = TcpStream::connect(addr(&s)).unwrap();
+    raw.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let mut buf = [0u8; 64];
+    let n = raw.read(&mut buf).unwrap_or(0);
+    assert!(n == 0 || !buf[..n].starts_with(b"HTTP/1.1 200"), "plain HTTP must not be served");
+    alive(&s).await;
+    // A malformed TLS record.
+    let mut bad = TcpStream::connect(addr(&s)).unwrap();
+    bad.write_all(&[0x16, 0x03, 0x01, 0xff, 0xff, 0, 1, 2, 3]).unwrap();
+    alive(&s).await;
+    // Many idle connections do not stop others being served.
+    let idle: Vec<TcpStream> = (0..300).filter_map(|_| TcpStream::connect(addr(&s)).ok()).collect();
+    assert!(idle.len() > 250);
+    alive(&s).await;
+    drop(idle);
+    // A client that never finishes its handshake is cut off within the handshake timeout.
+    let mut slow = TcpStream::connect(addr(&s)).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let start = Instant::now();
+    let n = slow.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "the server closes a silent connection");
+    assert!(start.elapsed() < Duration::from_secs(15), "closed after {:?}", start.elapsed());
+    alive(&s).await;
+    s.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_requests_get_clear_errors() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let s = TestServer::start(bin());
+    let c = idm_client::KanidmClient::new(&s.url, Some(&s.ca)).unwrap();
+    let token = c.login("idm_admin", Some(&s.passwords["idm_admin"])).await.unwrap();
+    let http = client(&s);
+    let post = |body: String, ctype: &'static str| {
+        http.post(format!("{}/v1/raw/search", s.url))
+            .bearer_auth(&token)
+            .header("content-type", ctype)
+            .body(body)
+            .send()
+    };
+    // Wrong content type.
+    let r = post(r#"{"filter":"self"}"#.into(), "text/plain").await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(r.text().await.unwrap().to_lowercase().contains("content-type"));
+    // Nesting deeper than the JSON parser allows, and than the filter limit allows.
+    let deep = format!("{{\"filter\":{}{}}}", "{\"and\":[".repeat(300), "]}".repeat(300));
+    let r = post(deep, "application/json").await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let limited = json!({"filter": (0..40).fold(json!({"pres":"name"}), |f, _| json!({"and": [f]}))});
+    let (code, body) = {
+        let r = post(limited.to_string(), "application/json").await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    };
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("depth") && body.contains("limit"), "{body}");
+    // Very wide filters are refused with the limit named.
+    let wide =
+        json!({"filter": {"or": (0..5000).map(|i| json!({"eq": ["name", format!("n{i}")]})).collect::<Vec<_>>()}});
+    let r = post(wide.to_string(), "application/json").await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(r.text().await.unwrap().contains("elements"));
+    // Unknown routes and methods.
+    let r = http.get(format!("{}/v1/raw/search", s.url)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    let r = http.get(format!("{}/v1/nothing/here", s.url)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    alive(&s).await;
+    s.stop();
+}
