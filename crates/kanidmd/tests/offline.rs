@@ -221,8 +221,14 @@ fn bad_backups_are_refused_and_the_database_is_untouched() {
     let bytes = std::fs::read(&good).unwrap();
     let before = env.content();
     let mut cases: Vec<(&str, Vec<u8>, &str)> = Vec::new();
-    for pct in [10, 50, 90, 99] {
-        cases.push(("truncated", bytes[..bytes.len() * pct / 100].to_vec(), "truncated"));
+    for pct in (0..100).step_by(10).chain([99]) {
+        cases.push(("truncated", bytes[..bytes.len() * pct / 100].to_vec(), ""));
+    }
+    // One byte changed anywhere: refused, whatever the byte hit.
+    for pos in (0..bytes.len()).step_by(bytes.len() / 23) {
+        let mut edited = bytes.clone();
+        edited[pos] ^= 0x01;
+        cases.push(("one byte edited", edited, ""));
     }
     let edited = String::from_utf8(bytes.clone()).unwrap().replacen("Person user0007", "Person userX007", 1);
     cases.push(("edited", edited.into_bytes(), "checksum"));
