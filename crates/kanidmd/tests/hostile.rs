@@ -1,5 +1,6 @@
 //! Hostile clients: slow and garbage connections, many connections, wrong content types,
-//! deep and wide filters. Each gets a clear answer (or is cut off) and the server keeps serving.
+//! clients that never finish their headers, deep and wide filters. Each gets a clear answer
+//! (or is cut off) and the server keeps serving.
 
 use idm_testkit::server::TestServer;
 use serde_json::{Value, json};
@@ -54,6 +55,39 @@ async fn garbage_slow_and_many_connections() {
     let n = slow.read(&mut buf).unwrap_or(0);
     assert_eq!(n, 0, "the server closes a silent connection");
     assert!(start.elapsed() < Duration::from_secs(15), "closed after {:?}", start.elapsed());
+    alive(&s).await;
+    s.stop();
+}
+
+/// A TLS connection to the server, trusting the test CA.
+fn tls_connect(s: &TestServer) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(&s.ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let name = ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
+    rustls::StreamOwned::new(conn, TcpStream::connect(addr(s)).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let s = TestServer::start(bin());
+    let mut tls = tls_connect(&s);
+    // The handshake completes; the request headers never end.
+    tls.write_all(b"GET /status HTTP/1.1\r\nHost: localhost\r\nX-Slow: ").unwrap();
+    tls.flush().unwrap();
+    tls.sock.set_read_timeout(Some(Duration::from_secs(25))).unwrap();
+    let start = Instant::now();
+    let mut got = Vec::new();
+    let _ = tls.read_to_end(&mut got);
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(20), "still open after {took:?}");
+    assert!(took >= Duration::from_secs(5), "closed before the header timeout: {took:?}");
+    assert!(!got.starts_with(b"HTTP/1.1 200"), "an unfinished request must not be served");
     alive(&s).await;
     s.stop();
 }

@@ -1,5 +1,6 @@
 //! Long fuzzing runs: `fuzz SECONDS [SEED]` spreads the time over every target and prints
-//! executions per target. A panic or an input over the time bound stops the run.
+//! executions per target and the peak memory. A panic or an input over the time bound stops
+//! the run.
 
 use idm_testkit::fuzz::{Fuzzer, TARGETS};
 use std::time::{Duration, Instant};
@@ -24,4 +25,14 @@ fn main() {
         println!("{t:?}: {n} inputs in {:.0}s, slowest {slowest:?}", start.elapsed().as_secs_f64());
     }
     println!("fuzz_total {total} inputs in {secs}s, no panic, no input over the time bound");
+    if let Some(peak) = peak_rss() {
+        println!("peak_rss {peak}");
+    }
+}
+
+/// The process's peak resident memory, which shows memory stayed bounded over the run.
+fn peak_rss() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    Some(line.trim_start_matches("VmHWM:").trim().to_string())
 }
