@@ -247,7 +247,7 @@ impl QueryServerReadTransaction<'_> {
             }
             let direct: Vec<Uuid> = scan.parents.get(&s.uuid).cloned().unwrap_or_default();
             let want_direct: BTreeSet<Uuid> = direct.iter().copied().collect();
-            let want_all = closure(&direct, &scan.parents, &mut memo);
+            let want_all = crate::plugins::group_closure(&direct, &scan.parents, &mut memo);
             for (attr, have, want) in [("directmemberof", &s.direct, &want_direct), ("memberof", &s.all, &want_all)] {
                 if have != want {
                     r.errors.push(attr_err(
@@ -315,30 +315,4 @@ impl QueryServerReadTransaction<'_> {
         }
         Ok(found)
     }
-}
-
-/// Every group reachable from `start` through `member` edges, memoised per start group.
-fn closure(
-    start: &[Uuid],
-    parents: &HashMap<Uuid, Vec<Uuid>>,
-    memo: &mut HashMap<Uuid, BTreeSet<Uuid>>,
-) -> BTreeSet<Uuid> {
-    let mut all = BTreeSet::new();
-    for g in start {
-        if !memo.contains_key(g) {
-            let mut reach = BTreeSet::new();
-            let mut stack = vec![*g];
-            while let Some(x) = stack.pop() {
-                for p in parents.get(&x).into_iter().flatten() {
-                    if reach.insert(*p) {
-                        stack.push(*p);
-                    }
-                }
-            }
-            memo.insert(*g, reach);
-        }
-        all.insert(*g);
-        all.extend(memo.get(g).into_iter().flatten().copied());
-    }
-    all
 }

@@ -164,7 +164,6 @@ async fn a_client_that_does_not_trust_the_ca_is_refused() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn expired_and_forged_tokens_are_refused() {
-    use idm_core::server::QueryServerTransaction;
     use idm_server::https::auth::{TokenClaims, TokenSigner};
     let _ = rustls::crypto::ring::default_provider().install_default();
     let s = Server::start();
@@ -173,13 +172,7 @@ async fn expired_and_forged_tokens_are_refused() {
     assert_eq!(code, 200);
     // Read the signing key from the database (readers may share it with the server) to make
     // a token that is correctly signed but expired.
-    let qs =
-        idm_core::server::QueryServer::new(idm_testkit::open_backend(&s.dir.path().join("data/kanidm.db"))).unwrap();
-    let key = {
-        let mut r = qs.read().unwrap();
-        let d = r.entry_by_uuid(idm_core::builtins::UUID_DOMAIN_INFO).unwrap().unwrap();
-        d.first_str("domain_token_key").unwrap().to_string()
-    };
+    let key = s.token_key();
     let (exp, account) = idm_client::token_expiry(&token).unwrap();
     let claims = TokenClaims {
         uuid: account.parse().unwrap(),

@@ -58,15 +58,8 @@ async fn scheduled_backups_with_retention_and_a_failing_folder() {
 
     // The status is visible to system administrators, and not to others.
     let admin = login(&s, "admin").await;
-    let st: Value = client(&s)
-        .get(format!("{}/v1/system/backup", s.url))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let c = idm_client::KanidmClient::new(&s.url, Some(&s.ca)).unwrap();
+    let st = c.backup_status(&admin).await.unwrap();
     assert_eq!(st["versions"], 3, "{st}");
     assert!(st["next_run"].is_string() && st["last_file"].is_string() && st["last_error"].is_null(), "{st}");
     let idm = login(&s, "idm_admin").await;
@@ -79,15 +72,7 @@ async fn scheduled_backups_with_retention_and_a_failing_folder() {
     std::fs::write(&dir, "not a folder").unwrap();
     let before = backups_in(&aside);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let st: Value = client(&s)
-        .get(format!("{}/v1/system/backup", s.url))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let st = c.backup_status(&admin).await.unwrap();
     assert!(st["last_error"].is_string(), "the failure is reported: {st}");
     let status: Value = client(&s).get(format!("{}/status", s.url)).send().await.unwrap().json().await.unwrap();
     assert_eq!(status, json!(true));

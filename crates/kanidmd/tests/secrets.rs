@@ -1,7 +1,6 @@
 //! No password, password hash, token signing key, reset token or bearer token is ever
 //! returned by the API or written to the server's log (at debug level).
 
-use idm_core::server::QueryServerTransaction;
 use idm_testkit::server::TestServer;
 use serde_json::json;
 use std::path::Path;
@@ -43,13 +42,7 @@ async fn secrets_never_leave_the_server() {
     responses.push_str(&c.call(&idm, idm_client::Method::GET, "/v1/person/bob", None).await.unwrap().to_string());
 
     // The token signing key, read from the database.
-    let qs =
-        idm_core::server::QueryServer::new(idm_testkit::open_backend(&s.dir.path().join("data/kanidm.db"))).unwrap();
-    let key = {
-        let mut r = qs.read().unwrap();
-        let d = r.entry_by_uuid(idm_core::builtins::UUID_DOMAIN_INFO).unwrap().unwrap();
-        d.first_str("domain_token_key").unwrap().to_string()
-    };
+    let key = s.token_key();
     secrets.push(key);
 
     let log = s.log();

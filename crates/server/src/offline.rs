@@ -9,6 +9,7 @@ use idm_core::be::{Backend, BeWrite, Progress, meta};
 use idm_core::builtins::UUID_DOMAIN_INFO;
 use idm_core::credential::{PasswordParams, random_password};
 use idm_core::entry::{Entry, ValueSet};
+use idm_core::plugins::group_closure;
 use idm_core::schema::Schema;
 use idm_core::server::{QueryServer, QueryServerTransaction, RenamePlan};
 use idm_core::value::Value;
@@ -397,7 +398,7 @@ impl Offline {
             }
             // memberOf is derived: recompute it from group membership rather than trust it.
             let direct: Vec<Uuid> = parents.get(&u).cloned().unwrap_or_default();
-            let all = closure(&direct, &parents, &mut memo);
+            let all = group_closure(&direct, &parents, &mut memo);
             let want_direct: ValueSet = direct.iter().map(|g| Value::Refer(*g)).collect();
             let want_all: ValueSet = all.into_iter().map(Value::Refer).collect();
             let stored_direct = e.get("directmemberof").cloned().unwrap_or_default();
@@ -515,34 +516,6 @@ impl Offline {
         w.commit()?;
         Ok(password)
     }
-}
-
-fn closure(
-    start: &[Uuid],
-    parents: &HashMap<Uuid, Vec<Uuid>>,
-    memo: &mut HashMap<Uuid, BTreeSet<Uuid>>,
-) -> BTreeSet<Uuid> {
-    let mut all = BTreeSet::new();
-    for g in start {
-        if let Some(m) = memo.get(g) {
-            all.insert(*g);
-            all.extend(m.iter().copied());
-            continue;
-        }
-        let mut reach = BTreeSet::new();
-        let mut stack = vec![*g];
-        while let Some(x) = stack.pop() {
-            for p in parents.get(&x).into_iter().flatten() {
-                if reach.insert(*p) {
-                    stack.push(*p);
-                }
-            }
-        }
-        all.insert(*g);
-        all.extend(reach.iter().copied());
-        memo.insert(*g, reach);
-    }
-    all
 }
 
 /// Removes a database file and its side files, if present.

@@ -67,6 +67,20 @@ fn spawn_server(bin: &Path, dir: &Path, log: Arc<Mutex<String>>) -> (Child, Stri
 }
 
 impl TestServer {
+    /// The domain's token signing key, read from the database as a second reader would.
+    pub fn token_key(&self) -> String {
+        use idm_core::server::QueryServerTransaction;
+        let qs = idm_core::server::QueryServer::new(crate::open_backend(&self.dir.path().join("data/kanidm.db")))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut r = qs.read().unwrap_or_else(|e| panic!("{e}"));
+        let d = r
+            .entry_by_uuid(idm_core::builtins::UUID_DOMAIN_INFO)
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| panic!("no domain entry"));
+        d.first_str("domain_token_key").unwrap_or_else(|| panic!("no token key")).to_string()
+    }
+
     /// Starts the `kanidmd` at `bin` and waits until it listens.
     pub fn start(bin: &Path) -> TestServer {
         Self::start_with(bin, &[])

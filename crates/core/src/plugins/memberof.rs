@@ -115,6 +115,34 @@ pub(crate) fn expected(
     Ok((direct.into_iter().map(Value::Refer).collect(), all.into_iter().map(Value::Refer).collect()))
 }
 
+/// `start` and every group reachable from it through `member` edges (`parents` maps an entry to
+/// the groups that list it), memoised per start group. For whole-database passes (verify,
+/// restore) that hold the membership graph in memory.
+pub fn group_closure(
+    start: &[Uuid],
+    parents: &HashMap<Uuid, Vec<Uuid>>,
+    memo: &mut HashMap<Uuid, BTreeSet<Uuid>>,
+) -> BTreeSet<Uuid> {
+    let mut all = BTreeSet::new();
+    for g in start {
+        if !memo.contains_key(g) {
+            let mut reach = BTreeSet::new();
+            let mut stack = vec![*g];
+            while let Some(x) = stack.pop() {
+                for p in parents.get(&x).into_iter().flatten() {
+                    if reach.insert(*p) {
+                        stack.push(*p);
+                    }
+                }
+            }
+            memo.insert(*g, reach);
+        }
+        all.insert(*g);
+        all.extend(memo.get(g).into_iter().flatten().copied());
+    }
+    all
+}
+
 /// Entries recomputed per step, bounding memory on bulk membership changes.
 const CHUNK: usize = 4096;
 

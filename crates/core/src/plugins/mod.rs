@@ -13,6 +13,8 @@ pub(crate) mod refint;
 pub(crate) mod schema_guard;
 pub(crate) mod spn;
 
+pub use memberof::group_closure;
+
 use crate::Result;
 use crate::entry::{Entry, StoredEntry};
 use crate::identity::Identity;
