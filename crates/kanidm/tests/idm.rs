@@ -160,19 +160,29 @@ fn ordinary_people_are_denied_administration() {
     cli.login("bob", &s.passwords["bob"]).unwrap();
     cli.login("idm_admin", &s.passwords["idm_admin"]).unwrap();
     cli.ok_as("idm_admin", &["group", "create", "team"]);
+    cli.ok_as("idm_admin", &["group", "add-members", "team", "carol"]);
+    cli.ok_as("idm_admin", &["service-account", "create", "robot", "Robot"]);
     for args in [
         &["person", "create", "mallory", "Mallory"][..],
         &["person", "update", "carol", "--displayname", "Hacked"],
         &["person", "delete", "carol"],
+        &["person", "update", "carol", "--mail", "carol@evil.example"],
         &["service-account", "create", "svc", "Svc"],
+        &["service-account", "update", "robot", "--displayname", "Hacked"],
+        &["service-account", "delete", "robot"],
         &["group", "create", "evil"],
         &["group", "add-members", "team", "bob"],
+        &["group", "remove-members", "team", "carol"],
+        &["group", "set-members", "team", "bob"],
         &["group", "delete", "team"],
         &["group", "add-members", "idm_admins", "bob"],
     ] {
         let err = cli.fails_as("bob", args);
         assert!(err.contains("403") || err.contains("404"), "{args:?}: {err}");
     }
+    // ... and nothing changed.
+    assert_eq!(cli.ok_as("idm_admin", &["group", "list-members", "team"]).trim(), "carol@localhost");
+    assert!(cli.ok_as("idm_admin", &["service-account", "get", "robot"]).contains("displayname: Robot"));
     let err = cli.set_password("bob", "carol", "another long password").unwrap_err();
     assert!(err.contains("403") || err.contains("404"), "{err}");
     let err = cli.fails_as("bob", &["person", "credential", "create-reset-token", "carol"]);
