@@ -38,12 +38,16 @@ fn delete_revive_reuse_and_purge() {
     assert_verified(&qs);
     // The bin shows it to those allowed.
     let mut r = qs.read().unwrap();
-    assert_eq!(r.search_recycled(&idm(), &Filter::Pres("class".into())).unwrap().len(), 1);
+    let binned = r.search_recycled(&idm(), &Filter::Pres("class".into())).unwrap();
+    assert_eq!(binned.len(), 1);
+    assert_eq!(binned[0].refs("recycled_directmemberof").count(), 1, "the bin shows the groups to restore");
     drop(r);
 
-    // Reviving brings it back.
+    // Reviving brings it back, into the groups it was in.
     as_idm(&qs, |w| w.revive(&idm(), "alice")).unwrap();
-    assert!(get(&qs, "alice").is_some());
+    let alice = get(&qs, "alice").unwrap();
+    assert!(alice.get("recycled_directmemberof").is_none());
+    assert!(get(&qs, "team").unwrap().refs("member").eq([alice.uuid().unwrap()]));
     assert_verified(&qs);
 
     // While deleted, its name may be reused; reviving it then is refused, naming the clash.
@@ -80,9 +84,49 @@ fn a_deleted_group_confers_no_membership_until_revived() {
     assert!(get(&qs, "dana").unwrap().get("memberof").is_none());
     assert_verified(&qs);
     as_idm(&qs, |w| w.revive(&idm(), "inner")).unwrap();
-    // inner keeps its own members; its membership of outer was removed with the delete.
+    // inner keeps its own members and is back in outer.
     let dana = get(&qs, "dana").unwrap();
     let inner = get(&qs, "inner").unwrap().uuid().unwrap();
-    assert!(dana.refs("memberof").any(|u| u == inner) && !dana.refs("memberof").any(|u| u == outer));
+    assert!(dana.refs("memberof").any(|u| u == inner) && dana.refs("memberof").any(|u| u == outer));
+    assert_verified(&qs);
+}
+
+#[test]
+fn revive_restores_memberships_only_if_the_caller_may_grant_them_all() {
+    let db = TestDb::new();
+    let qs = db.open();
+    create(&qs, &[person("erin"), group("team", &["erin"]), group("hp_team", &["erin"]), group("gone", &["erin"])])
+        .unwrap();
+    let add =
+        idm_core::proto::ModifyList::new(vec![idm_core::proto::Modify::Present("member".into(), "hp_team".into())]);
+    modify(&qs, &eq("name", "idm_high_privilege"), &add).unwrap();
+    let erin = get(&qs, "erin").unwrap().uuid().unwrap();
+    let admin = Identity::user(idm_core::builtins::UUID_ADMIN, Limits::admin());
+    let members = |g: &str| get(&qs, g).unwrap().refs("member").collect::<Vec<_>>();
+
+    // erin is high privilege, so only admin may delete her; a group she was in goes too.
+    as_idm(&qs, |w| w.delete(&admin, &eq("name", "erin")).map(drop)).unwrap();
+    as_idm(&qs, |w| w.delete(&idm(), &eq("name", "gone")).map(drop)).unwrap();
+    // idm_admin may not put her back into a high-privilege group, so the revive is refused
+    // whole, naming the group.
+    let err = as_idm(&qs, |w| w.revive(&idm(), "erin")).unwrap_err();
+    assert!(err.to_string().contains("hp_team"), "{err}");
+    assert!(get(&qs, "erin").is_none() && members("team").is_empty());
+    // admin revives her into both; the deleted group is not brought back.
+    as_idm(&qs, |w| w.revive(&admin, "erin")).unwrap();
+    assert_eq!((members("team"), members("hp_team")), (vec![erin], vec![erin]));
+    assert!(get(&qs, "gone").is_none());
+    assert_verified(&qs);
+
+    // Deleting a group removes it from what entries in the bin would rejoin, so purging it
+    // leaves no reference behind.
+    as_idm(&qs, |w| w.delete(&admin, &eq("name", "erin")).map(drop)).unwrap();
+    as_idm(&qs, |w| w.delete(&admin, &eq("name", "hp_team")).map(drop)).unwrap();
+    let binned = qs.read().unwrap().internal_search(&idm_core::filter::Filter::eq("name", "erin")).unwrap();
+    assert_eq!(binned[0].refs("recycled_directmemberof").count(), 1, "only team is left to rejoin");
+    let mut w = qs.write().unwrap();
+    w.purge_recycle_bin(Duration::ZERO, Duration::ZERO).unwrap();
+    w.commit().unwrap();
+    assert_eq!((count(&qs, "recycled"), count(&qs, "tombstone")), (0, 0));
     assert_verified(&qs);
 }

@@ -428,7 +428,16 @@ const ACPS: &[Acp] = &[
         description: "List and revive deleted entries.",
         receiver: Receiver::Groups(&[0x0021]),
         target: r#"{"eq":["class","recycled"]}"#,
-        search: &["class", "name", "spn", "uuid", "displayname", "description", "recycled_at"],
+        search: &[
+            "class",
+            "name",
+            "spn",
+            "uuid",
+            "displayname",
+            "description",
+            "recycled_at",
+            "recycled_directmemberof",
+        ],
         modify_removed: &["class", "recycled_at"],
         modify_class: &["recycled"],
         ..NONE

@@ -112,6 +112,16 @@ const ATTRIBUTES: &[AttrDef] = &[
         &[EQ],
         "SHA-256 of a one-time token that lets the account holder set a new password.",
     ),
+    (
+        "recycled_directmemberof",
+        0x2e,
+        ReferenceUuid,
+        MULTI,
+        PLAIN,
+        // Indexed because referential integrity looks for every reference to a deleted entry.
+        &[EQ],
+        "Groups a deleted entry belonged to directly, restored when it is revived.",
+    ),
     ("credential_reset_expire", 0x2d, DateTime, SINGLE, PLAIN, &[], "When the credential reset token stops working."),
     (
         "user_auth_session",
@@ -139,7 +149,7 @@ const CLASSES: &[ClassDef] = &[
     ("classtype", 0x83, &["classname"], &["systemmay", "may", "systemmust", "must"], "A definition of a class."),
     ("extensibleobject", 0x84, &[], &[], "Allows any defined attribute."),
     ("system", 0x85, &[], &[], "A built-in entry, protected from change."),
-    ("recycled", 0x86, &[], &["recycled_at"], "A deleted entry that can still be revived."),
+    ("recycled", 0x86, &[], &["recycled_at", "recycled_directmemberof"], "A deleted entry that can still be revived."),
     ("tombstone", 0x87, &[], &["recycled_at"], "The remains of a purged entry."),
     ("system_info", 0x88, &["version"], &[], "Information about this database."),
     ("domain_info", 0x89, &["name", "domain_uuid", "domain_name"], &["domain_token_key"], "This identity domain."),

@@ -10,6 +10,9 @@ use std::collections::BTreeSet;
 /// Classes only the server may add, remove, create or delete.
 const PROTECTED_CLASSES: [&str; 6] = ["system", "domain_info", "system_info", "system_config", "tombstone", "recycled"];
 
+/// What reviving an entry from the recycle bin changes.
+const RECYCLE_STATE: [&str; 3] = ["class", "recycled_at", "recycled_directmemberof"];
+
 /// What a caller may change on an entry of class `system`.
 const SYSTEM_MUTABLE: [&str; 5] = ["may", "must", "index", "badlist_password", "password_min_length"];
 
@@ -51,7 +54,7 @@ pub(crate) fn pre_modify(ident: &Identity, pairs: &[(StoredEntry, Entry)]) -> Re
         if let Some(c) = before.difference(&after).find(|c| PROTECTED_CLASSES.contains(c) && **c != "recycled") {
             return Err(protected(format!("'{label}': class '{c}' cannot be removed")));
         }
-        if old.has_class("recycled") && changed_attrs(old, new).iter().any(|a| *a != "class" && *a != "recycled_at") {
+        if old.has_class("recycled") && changed_attrs(old, new).iter().any(|a| !RECYCLE_STATE.contains(a)) {
             return Err(protected(format!("'{label}' is in the recycle bin; revive it before changing it")));
         }
         if old.has_class("system")

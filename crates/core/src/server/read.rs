@@ -97,7 +97,6 @@ pub trait QueryServerTransaction {
         })
     }
 
-    /// Searches on behalf of `ident`, within its limits.
     /// The access profiles that apply to `ident`; `None` for internal operations, which are
     /// not checked.
     fn caller_access(&mut self, ident: &Identity) -> Result<Option<CallerAccess>> {

@@ -12,6 +12,7 @@ use crate::value::{Value, format_datetime};
 use crate::{OperationError, Result};
 use std::time::Duration;
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 /// How long deleted entries can be revived.
 pub const RECYCLE_BIN_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -49,6 +50,10 @@ impl QueryServerWriteTransaction<'_> {
                 let mut e = c.entry.clone();
                 e.add("class", Value::Iutf8("recycled".into()));
                 e.set_single("recycled_at", now.clone());
+                // Remembered so a revive can put the entry back in its groups.
+                if let Some(groups) = c.get("directmemberof").filter(|g| !g.is_empty()) {
+                    e.set("recycled_directmemberof", groups.clone());
+                }
                 (c, e)
             })
             .collect();
@@ -79,17 +84,62 @@ impl QueryServerWriteTransaction<'_> {
             if cands.is_empty() {
                 return Err(OperationError::NoMatchingEntries);
             }
+            let mut memberships = Vec::new();
             let pairs = cands
                 .into_iter()
                 .map(|c| {
                     let mut e = c.entry.clone();
                     ml.apply(&mut e);
+                    e.purge("recycled_directmemberof");
+                    if let Some(u) = c.uuid() {
+                        let label = c.label();
+                        memberships.extend(c.refs("recycled_directmemberof").map(|g| (g, u, label.clone())));
+                    }
                     (c, e)
                 })
                 .collect();
             w.modify_pairs(ident, pairs)?;
-            Ok(())
+            w.restore_memberships(ident, memberships)
         })
+    }
+
+    /// Puts revived entries back in the groups they were direct members of, where those groups
+    /// still exist. The caller must be allowed to change each group's members: a revive must not
+    /// let anyone into a group its caller could not edit, and it is refused whole rather than
+    /// half-done, so someone with the right to do so can still revive the entry completely.
+    fn restore_memberships(&mut self, ident: &Identity, memberships: Vec<(Uuid, Uuid, String)>) -> Result<()> {
+        let access = self.caller_access(ident)?;
+        let mut pairs: Vec<(StoredEntry, Entry)> = Vec::new();
+        for (group, member, label) in memberships {
+            let Some(g) = self.be().entry_by_uuid(group)? else { continue };
+            if !g.has_class("group") || g.has_class("recycled") || g.has_class("tombstone") {
+                continue;
+            }
+            let add = ModifyList::new(vec![Modify::Present("member".into(), Value::Refer(member))]);
+            if let Some(a) = &access {
+                a.check_modify(&g, &add).map_err(|e| {
+                    OperationError::AccessDeniedReason(format!(
+                        "reviving '{label}' would put it back in group '{}', whose members you may not change ({e}); \
+                         ask someone who may",
+                        g.label()
+                    ))
+                })?;
+            }
+            match pairs.iter_mut().find(|(old, _)| old.id == g.id) {
+                Some((_, new)) => {
+                    new.add("member", Value::Refer(member));
+                }
+                None => {
+                    let mut new = g.entry.clone();
+                    new.add("member", Value::Refer(member));
+                    pairs.push((g, new));
+                }
+            }
+        }
+        if !pairs.is_empty() {
+            self.modify_pairs(&Identity::internal(), pairs)?;
+        }
+        Ok(())
     }
 
     /// Turns entries recycled before `now - recycled_for` into tombstones, and removes
