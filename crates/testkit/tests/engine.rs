@@ -230,10 +230,22 @@ fn schema_in_use_cannot_be_broken() {
             eq("classname", "customer"),
             vec![Modify::Purged("classname".into()), Modify::Present("classname".into(), "client".into())],
         ),
+        // cus1 has a shoe size, so customers must still be allowed one...
+        (eq("classname", "customer"), vec![Modify::Purged("may".into())]),
+        // ... and cus1 has no mail, so customers cannot be made to need one.
+        (eq("classname", "customer"), vec![Modify::Present("must".into(), "mail".into())]),
     ] {
         let err = modify(&qs, &f, &ModifyList::new(m)).unwrap_err();
         assert!(err.to_string().contains("shoe_size") || err.to_string().contains("customer"), "{err}");
     }
+    let err = modify(
+        &qs,
+        &eq("classname", "customer"),
+        &ModifyList::new(vec![Modify::Present("must".into(), "mail".into())]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("cus1") && err.contains("mail"), "the refusal names the entry and attribute: {err}");
     assert!(delete(&qs, &eq("attributename", "shoe_size")).unwrap_err().to_string().contains("still used"));
     assert!(delete(&qs, &eq("classname", "customer")).unwrap_err().to_string().contains("still used"));
     // A class that names an attribute that does not exist is refused when the schema reloads.
@@ -243,6 +255,15 @@ fn schema_in_use_cannot_be_broken() {
     let err = create(&qs, &[attribute_type("Bad-Name", "UINT32", true, false, &[])]).unwrap_err();
     assert!(err.to_string().contains("bad-name"), "{err}");
     assert_eq!(before, dump(&qs));
+    // Once every customer fits, the class may require mail; and stop requiring it again.
+    modify(&qs, &eq("name", "cus1"), &ModifyList::new(vec![Modify::Present("mail".into(), "c@example.com".into())]))
+        .unwrap();
+    modify(&qs, &eq("classname", "customer"), &ModifyList::new(vec![Modify::Present("must".into(), "mail".into())]))
+        .unwrap();
+    let err = create(&qs, &[pe(&[("class", &["person", "customer"]), ("name", &["cus2"]), ("displayname", &["D"])])])
+        .unwrap_err();
+    assert!(err.to_string().contains("mail"), "{err}");
+    modify(&qs, &eq("classname", "customer"), &ModifyList::new(vec![Modify::Purged("must".into())])).unwrap();
     // Once unused, the definitions can go.
     delete(&qs, &eq("name", "cus1")).unwrap();
     delete(&qs, &eq("classname", "customer")).unwrap();

@@ -1,9 +1,11 @@
 //! Keeps schema changes from invalidating stored data: attribute types in use cannot change
 //! syntax, become single-valued or unique, be renamed or be deleted; classes in use cannot be
-//! renamed or deleted.
+//! renamed or deleted, and their required and allowed attributes change only if every entry of
+//! the class still fits.
 
 use crate::entry::{Entry, StoredEntry};
 use crate::filter::Filter;
+use crate::schema::Schema;
 use crate::server::{QueryServerTransaction, QueryServerWriteTransaction};
 use crate::value::Value;
 use crate::{OperationError, Result};
@@ -44,6 +46,42 @@ pub(crate) fn pre_modify(qs: &mut QueryServerWriteTransaction, pairs: &[(StoredE
             return Err(refuse(format!(
                 "class '{}' cannot be renamed",
                 old.first_str("classname").unwrap_or_default()
+            )));
+        }
+    }
+    check_class_members(qs, pairs)
+}
+
+const CLASS_CONTENT: [&str; 4] = ["must", "systemmust", "may", "systemmay"];
+
+/// When a class's required or allowed attributes change, every entry of that class must
+/// satisfy the new definition; otherwise the change is refused, naming an entry and why.
+fn check_class_members(qs: &mut QueryServerWriteTransaction, pairs: &[(StoredEntry, Entry)]) -> Result<()> {
+    let changed: Vec<&Entry> = pairs
+        .iter()
+        .filter(|(old, new)| old.has_class("classtype") && CLASS_CONTENT.iter().any(|a| old.get(a) != new.get(a)))
+        .map(|(_, new)| new)
+        .collect();
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let defs =
+        qs.internal_search(&Filter::Or(vec![Filter::eq("class", "attributetype"), Filter::eq("class", "classtype")]))?;
+    let replaced = |e: &Entry| changed.iter().any(|c| c.uuid() == e.uuid());
+    let proposed =
+        Schema::from_entries(defs.iter().map(|d| &d.entry).filter(|e| !replaced(e)).chain(changed.iter().copied()))?;
+    for class in &changed {
+        let name = class.first_str("classname").unwrap_or_default().to_string();
+        let members = qs.internal_search(&Filter::And(vec![
+            Filter::eq("class", name.clone()),
+            Filter::AndNot(Box::new(Filter::eq("class", "tombstone"))),
+        ]))?;
+        let mut failures = members.iter().filter_map(|e| proposed.check(e).err().map(|err| (e.label(), err)));
+        if let Some((label, err)) = failures.next() {
+            let others = failures.count();
+            let more = if others > 0 { format!(" (and {others} more entries)") } else { String::new() };
+            return Err(refuse(format!(
+                "class '{name}' cannot change this way: entry '{label}' would no longer be valid: {err}{more}; change the entries first"
             )));
         }
     }
