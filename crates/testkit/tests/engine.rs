@@ -44,6 +44,44 @@ fn data_and_administrator_changes_survive_reopening() {
 }
 
 #[test]
+fn an_older_database_gets_each_later_version_step_once() {
+    let db = TestDb::new();
+    let as_version_1 =
+        ModifyList::new(vec![Modify::Purged("version".into()), Modify::Present("version".into(), "1".into())]);
+    let drop_attr = ModifyList::new(vec![Modify::Removed("acp_search_attr".into(), "recycled_directmemberof".into())]);
+    let tuned = ModifyList::new(vec![Modify::Removed("acp_search_attr".into(), "description".into())]);
+    let bin_acp = eq("name", "idm_acp_recycle_bin");
+    let search_attrs = |qs: &idm_core::server::QueryServer| -> Vec<String> {
+        get(qs, "idm_acp_recycle_bin")
+            .unwrap()
+            .get("acp_search_attr")
+            .unwrap()
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    };
+    {
+        // Make the database look as a version-1 binary left it, with an administrator's tuning.
+        let qs = db.open();
+        modify(&qs, &bin_acp, &drop_attr).unwrap();
+        modify(&qs, &bin_acp, &tuned).unwrap();
+        modify(&qs, &eq("class", "system_info"), &as_version_1).unwrap();
+    }
+    let qs = db.open();
+    let attrs = search_attrs(&qs);
+    assert!(attrs.contains(&"recycled_directmemberof".to_string()), "the version-2 step ran: {attrs:?}");
+    assert!(!attrs.contains(&"description".to_string()), "the administrator's change survived: {attrs:?}");
+    let info = qs.read().unwrap().internal_search(&idm_core::filter::Filter::eq("class", "system_info")).unwrap();
+    assert_eq!(info[0].first("version"), Some(&Value::Uint32(idm_core::builtins::SYSTEM_VERSION)));
+    // At the current version, nothing is applied again.
+    modify(&qs, &bin_acp, &drop_attr).unwrap();
+    drop(qs);
+    let qs = db.open();
+    assert!(!search_attrs(&qs).contains(&"recycled_directmemberof".to_string()));
+    assert_verified(&qs);
+}
+
+#[test]
 fn reopening_with_another_domain_is_refused() {
     let db = TestDb::new();
     drop(db.open());

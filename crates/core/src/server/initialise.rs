@@ -113,13 +113,48 @@ impl QueryServerWriteTransaction<'_> {
         self.create_missing(vec![system_info(), system_config()])?;
         self.create_missing(builtin_accounts_and_groups())?;
         self.create_missing(builtin_acps())?;
-        if let Some(si) = self.be().entry_by_uuid(UUID_SYSTEM_INFO)?
-            && !matches!(si.first("version"), Some(Value::Uint32(v)) if *v >= SYSTEM_VERSION)
-        {
-            let mut n = si.entry.clone();
-            n.set_single("version", Value::Uint32(SYSTEM_VERSION));
-            self.modify_pairs(&crate::identity::Identity::internal(), vec![(si, n)])?;
+        if let Some(si) = self.be().entry_by_uuid(UUID_SYSTEM_INFO)? {
+            let stored = match si.first("version") {
+                Some(Value::Uint32(v)) => *v,
+                _ => 0,
+            };
+            if stored < SYSTEM_VERSION {
+                self.migrate_builtins(stored)?;
+                let mut n = si.entry.clone();
+                n.set_single("version", Value::Uint32(SYSTEM_VERSION));
+                self.modify_pairs(&crate::identity::Identity::internal(), vec![(si, n)])?;
+            }
         }
+        Ok(())
+    }
+
+    /// Changes to built-ins that already exist, applied once per version step. Each step adds
+    /// only what that version introduced, so administrators' own changes to built-ins survive.
+    fn migrate_builtins(&mut self, from: u32) -> Result<()> {
+        if from < 2 {
+            // Version 2: the recycle bin shows the groups a revive will restore.
+            self.add_to_builtin_acp(
+                "idm_acp_recycle_bin",
+                "acp_search_attr",
+                Value::Iutf8("recycled_directmemberof".into()),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn add_to_builtin_acp(&mut self, acp_name: &str, attr: &str, value: Value) -> Result<()> {
+        let Some(u) = builtin_acps().iter().find(|e| e.first_str("name") == Some(acp_name)).and_then(|e| e.uuid())
+        else {
+            return Ok(());
+        };
+        let Some(stored) = self.be().entry_by_uuid(u)? else { return Ok(()) };
+        if stored.get(attr).is_some_and(|vs| vs.contains(&value)) {
+            return Ok(());
+        }
+        info!("upgrading built-in '{acp_name}': adding {attr} value");
+        let mut updated = stored.entry.clone();
+        updated.add(attr, value);
+        self.modify_pairs(&crate::identity::Identity::internal(), vec![(stored, updated)])?;
         Ok(())
     }
 }
