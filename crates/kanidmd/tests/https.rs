@@ -72,14 +72,7 @@ async fn the_documents_raw_commands_over_https() {
     assert_eq!(body["entries"][0]["attrs"]["spn"], json!(["idm_admin@localhost"]));
 
     // The document's first raw modify, as admin.
-    let six = [
-        "idm_person_account_create_priv",
-        "idm_service_account_create_priv",
-        "idm_account_write_priv",
-        "idm_group_write_priv",
-        "idm_people_write_priv",
-        "idm_group_create_priv",
-    ];
+    let six = idm_testkit::DOCUMENT_PRIVILEGE_GROUPS;
     let filter = json!({"or": six.iter().map(|n| json!({"eq": ["name", n]})).collect::<Vec<_>>()});
     let add = json!({"mods": [{"present": ["member", "idm_admin"]}]});
     let (code, body) = s.post(&admin, "/v1/raw/modify", json!({"filter": filter, "modlist": add})).await;
@@ -201,12 +194,6 @@ fn the_server_explains_bad_tls_settings() {
         "bindaddress = \"127.0.0.1:0\"\ndb_path = \"data/kanidm.db\"\ndomain = \"localhost\"\ntls_chain = \"none/chain.pem\"\ntls_key = \"none/key.pem\"\n",
     )
     .unwrap();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_kanidmd"))
-        .args(["server", "-c", "server.toml"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(!o.status.success());
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = idm_testkit::server::kanidmd_fails(Path::new(env!("CARGO_BIN_EXE_kanidmd")), dir.path(), &["server"]);
     assert!(err.contains("none/chain.pem"), "{err}");
 }

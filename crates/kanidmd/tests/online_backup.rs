@@ -1,7 +1,7 @@
 //! Online backups from a running `kanidmd server`: on schedule, with retention, under
 //! concurrent writes, with a failing target folder, and refused settings.
 
-use idm_testkit::server::{TestServer, kanidmd};
+use idm_testkit::server::{TestServer, kanidmd, kanidmd_fails};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -158,13 +158,7 @@ fn invalid_online_backup_settings_refuse_to_start() {
         std::fs::write(dir.path().join("server.toml"), base).unwrap();
         kanidmd(bin(), dir.path(), &["cert_generate"]);
         std::fs::write(dir.path().join("server.toml"), format!("{base}{extra}")).unwrap();
-        let o = std::process::Command::new(bin())
-            .args(["server", "-c", "server.toml"])
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        assert!(!o.status.success());
-        let err = String::from_utf8_lossy(&o.stderr);
+        let err = kanidmd_fails(bin(), dir.path(), &["server"]);
         assert!(err.contains(key), "{extra:?}: {err}");
     }
 }

@@ -53,6 +53,16 @@ use idm_core::proto::{Filter, ModifyList, OperationError, ProtoEntry};
 use idm_core::server::QueryServerTransaction;
 use std::collections::BTreeMap;
 
+/// The six privilege groups the document's first `raw modify` adds `idm_admin` to.
+pub const DOCUMENT_PRIVILEGE_GROUPS: [&str; 6] = [
+    "idm_person_account_create_priv",
+    "idm_service_account_create_priv",
+    "idm_account_write_priv",
+    "idm_group_write_priv",
+    "idm_people_write_priv",
+    "idm_group_create_priv",
+];
+
 /// A proto entry from `attr => values` pairs.
 pub fn pe(pairs: &[(&str, &[&str])]) -> ProtoEntry {
     ProtoEntry {

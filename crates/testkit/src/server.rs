@@ -30,6 +30,20 @@ pub fn kanidmd(bin: &Path, dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// Runs `kanidmd ARGS -c server.toml` in `dir`, which must fail, and returns its standard error.
+pub fn kanidmd_fails(bin: &Path, dir: &Path, args: &[&str]) -> String {
+    let o = Command::new(bin)
+        .args(args)
+        .args(["-c", "server.toml"])
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env_remove("KANIDM_CONFIG")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
+    assert!(!o.status.success(), "kanidmd {args:?} should have failed");
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
 /// Starts `kanidmd server` in `dir` and waits for the address it listens on.
 fn spawn_server(bin: &Path, dir: &Path, log: Arc<Mutex<String>>) -> (Child, String) {
     let mut child = Command::new(bin)

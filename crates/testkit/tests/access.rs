@@ -232,14 +232,7 @@ fn access_matrix() {
 fn the_documents_raw_modifies() {
     let (_db, qs, _) = setup();
     // admin adds idm_admin to the six privilege groups the document names.
-    let six = [
-        "idm_person_account_create_priv",
-        "idm_service_account_create_priv",
-        "idm_account_write_priv",
-        "idm_group_write_priv",
-        "idm_people_write_priv",
-        "idm_group_create_priv",
-    ];
+    let six = DOCUMENT_PRIVILEGE_GROUPS;
     let f = Filter::Or(six.iter().map(|n| eq("name", n)).collect());
     let add = ModifyList::new(vec![Modify::Present("member".into(), "idm_admin".into())]);
     let mut w = qs.write().unwrap();
