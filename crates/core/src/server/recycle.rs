@@ -3,6 +3,7 @@
 
 use super::read::QueryServerTransaction;
 use super::write::QueryServerWriteTransaction;
+use crate::access::CallerAccess;
 use crate::entry::{Entry, StoredEntry};
 use crate::filter::Filter;
 use crate::identity::Identity;
@@ -77,7 +78,8 @@ impl QueryServerWriteTransaction<'_> {
                 Modify::Removed("class".into(), Value::Iutf8("recycled".into())),
                 Modify::Purged("recycled_at".into()),
             ]);
-            if let Some(a) = w.caller_access(ident)? {
+            let access = w.caller_access(ident)?;
+            if let Some(a) = &access {
                 cands.retain(|c| a.visible(&f, c));
                 cands.iter().try_for_each(|c| a.check_modify(c, &ml))?;
             }
@@ -99,7 +101,7 @@ impl QueryServerWriteTransaction<'_> {
                 })
                 .collect();
             w.modify_pairs(ident, pairs)?;
-            w.restore_memberships(ident, memberships)
+            w.restore_memberships(access.as_ref(), memberships)
         })
     }
 
@@ -107,8 +109,11 @@ impl QueryServerWriteTransaction<'_> {
     /// still exist. The caller must be allowed to change each group's members: a revive must not
     /// let anyone into a group its caller could not edit, and it is refused whole rather than
     /// half-done, so someone with the right to do so can still revive the entry completely.
-    fn restore_memberships(&mut self, ident: &Identity, memberships: Vec<(Uuid, Uuid, String)>) -> Result<()> {
-        let access = self.caller_access(ident)?;
+    fn restore_memberships(
+        &mut self,
+        access: Option<&CallerAccess>,
+        memberships: Vec<(Uuid, Uuid, String)>,
+    ) -> Result<()> {
         let mut pairs: Vec<(StoredEntry, Entry)> = Vec::new();
         for (group, member, label) in memberships {
             let Some(g) = self.be().entry_by_uuid(group)? else { continue };
@@ -116,7 +121,7 @@ impl QueryServerWriteTransaction<'_> {
                 continue;
             }
             let add = ModifyList::new(vec![Modify::Present("member".into(), Value::Refer(member))]);
-            if let Some(a) = &access {
+            if let Some(a) = access {
                 a.check_modify(&g, &add).map_err(|e| {
                     OperationError::AccessDeniedReason(format!(
                         "reviving '{label}' would put it back in group '{}', whose members you may not change ({e}); \
