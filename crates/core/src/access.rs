@@ -115,12 +115,35 @@ fn live_only(target: Filter, proto: &ProtoFilter) -> Filter {
     ])
 }
 
+/// One profile that applies to a caller, its target resolved for that caller.
+struct Applicable {
+    /// Index into [`CallerAccess::profiles`].
+    profile: usize,
+    /// The target as the profile acts on it (live entries only, unless it names deleted ones).
+    scoped: Filter,
+    /// The target as written, with `"self"` resolved: what search restriction adds to a term.
+    target: Filter,
+}
+
+impl Applicable {
+    /// A target that matches every entry (`{"pres":"class"}`): restricting to it is a no-op.
+    fn universal(&self) -> bool {
+        self.target == Filter::pres("class")
+    }
+}
+
 /// The profiles that apply to one caller, with their targets resolved for that caller.
+#[derive(Debug)]
 pub struct CallerAccess {
     caller: Uuid,
     profiles: Arc<Vec<AccessControlProfile>>,
-    /// (index into `profiles`, target filter with `"self"` resolved to the caller)
-    applicable: Vec<(usize, Filter)>,
+    applicable: Vec<Applicable>,
+}
+
+impl std::fmt::Debug for Applicable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "profile #{} on {:?}", self.profile, self.target)
+    }
 }
 
 impl CallerAccess {
@@ -145,7 +168,7 @@ impl CallerAccess {
             if by_group || by_filter {
                 // A profile whose target no longer fits the schema grants nothing.
                 if let Ok(target) = convert(&p.target) {
-                    applicable.push((i, live_only(target, &p.target)));
+                    applicable.push(Applicable { profile: i, scoped: live_only(target.clone(), &p.target), target });
                 }
             }
         }
@@ -154,7 +177,39 @@ impl CallerAccess {
 
     /// The applicable profiles whose target matches `e`.
     fn targeting<'s>(&'s self, e: &'s Entry) -> impl Iterator<Item = &'s AccessControlProfile> + 's {
-        self.applicable.iter().filter(move |(_, t)| t.matches(e)).map(|(i, _)| &self.profiles[*i])
+        self.applicable.iter().filter(move |a| a.scoped.matches(e)).map(|a| &self.profiles[a.profile])
+    }
+
+    /// `f` with every term limited to the entries on which the caller may read the term's
+    /// attribute, so the planner never gathers candidates by values the caller cannot see: a
+    /// term on an attribute no profile lets it read matches nothing. For entries the caller
+    /// may see (every filtered attribute readable), the result matches exactly what `f` does.
+    pub fn restrict(&self, f: &Filter) -> Filter {
+        match f {
+            Filter::Eq(a, _) | Filter::Sub(a, _) | Filter::Pres(a) => {
+                let mut targets: Vec<Filter> = Vec::new();
+                for app in &self.applicable {
+                    if !self.profiles[app.profile].search_attrs.contains(a) {
+                        continue;
+                    }
+                    if app.universal() {
+                        return f.clone();
+                    }
+                    if !targets.contains(&app.target) {
+                        targets.push(app.target.clone());
+                    }
+                }
+                match targets.len() {
+                    // Or of nothing: matches no entry, and plans to an empty set.
+                    0 => Filter::Or(Vec::new()),
+                    1 => Filter::And(vec![f.clone(), targets.remove(0)]),
+                    _ => Filter::And(vec![f.clone(), Filter::Or(targets)]),
+                }
+            }
+            Filter::And(fs) => Filter::And(fs.iter().map(|f| self.restrict(f)).collect()),
+            Filter::Or(fs) => Filter::Or(fs.iter().map(|f| self.restrict(f)).collect()),
+            Filter::AndNot(f) => Filter::AndNot(Box::new(self.restrict(f))),
+        }
     }
 
     pub fn caller(&self) -> Uuid {
@@ -174,28 +229,16 @@ impl CallerAccess {
         !readable.is_empty() && used.iter().all(|a| readable.contains(a))
     }
 
-    /// Search results as the caller may see them: entries whose every filtered attribute is
-    /// readable, reduced to their readable attributes. Filtering on an attribute one cannot
-    /// read must not reveal its values, so such entries are left out.
-    pub fn filter_search(&self, filter: &Filter, found: Vec<StoredEntry>) -> Vec<StoredEntry> {
-        let mut used = Vec::new();
-        filter.attributes(&mut used);
-        found
-            .into_iter()
-            .filter_map(|s| {
-                let readable = self.readable(&s.entry);
-                if readable.is_empty() || !used.iter().all(|a| readable.contains(a)) {
-                    return None;
-                }
-                let mut reduced = Entry::new();
-                for (attr, vs) in s.entry.attrs() {
-                    if readable.contains(attr.as_str()) {
-                        reduced.set(attr, vs.clone());
-                    }
-                }
-                Some(StoredEntry { id: s.id, entry: reduced })
-            })
-            .collect()
+    /// An entry as the caller may see it: only its readable attributes.
+    pub fn reduce(&self, s: StoredEntry) -> StoredEntry {
+        let readable = self.readable(&s.entry);
+        let mut reduced = Entry::new();
+        for (attr, vs) in s.entry.attrs() {
+            if readable.contains(attr.as_str()) {
+                reduced.set(attr, vs.clone());
+            }
+        }
+        StoredEntry { id: s.id, entry: reduced }
     }
 
     /// Whether the caller may create `e` as submitted. `ignore` lists attributes the server

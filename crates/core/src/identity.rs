@@ -1,5 +1,11 @@
-//! Who is performing an operation, and the resource limits that apply to them.
+//! Who is performing an operation: the account, what its session allows (reading only, or
+//! changes too), the resource limits and server rights it holds, and its compiled access
+//! profiles. The identity layer builds identities from credentials and tokens; the engine
+//! only obeys them.
 
+use crate::access::CallerAccess;
+use crate::{OperationError, Result};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Resource limits for callers. Internal operations have none.
@@ -59,19 +65,89 @@ pub enum Origin {
     User(Uuid),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What a session may do with the rights its account's access profiles grant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessScope {
+    /// Searches only: every create, modify and delete is refused.
+    ReadOnly,
+    ReadWrite,
+}
+
+/// Rights over the server itself that are not about entries, granted by the `server_right`
+/// values of an account's groups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ServerRight {
+    /// See the online-backup schedule and results, and run a backup now.
+    OnlineBackup,
+    /// List, rotate and revoke the keys that sign session tokens.
+    SigningKeys,
+}
+
+impl ServerRight {
+    pub const ALL: [ServerRight; 2] = [ServerRight::OnlineBackup, ServerRight::SigningKeys];
+
+    /// The value of `server_right` that grants it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerRight::OnlineBackup => "online_backup",
+            ServerRight::SigningKeys => "signing_keys",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<ServerRight> {
+        ServerRight::ALL.into_iter().find(|r| r.name() == s)
+    }
+}
+
+/// Refusal of a write by a session that may only read.
+pub const READ_ONLY_SESSION: &str =
+    "this session may only read; re-authenticate (`kanidm reauth`, or POST /v1/reauth) to make changes";
+
+#[derive(Clone, Debug)]
 pub struct Identity {
     pub origin: Origin,
     pub limits: Limits,
+    pub scope: AccessScope,
+    pub rights: Vec<ServerRight>,
+    /// The session the caller authenticated with, for logs and self-service.
+    pub session: Option<Uuid>,
+    /// Access profiles compiled for this caller, valid for the snapshot it was resolved in.
+    access: Option<Arc<CallerAccess>>,
 }
 
 impl Identity {
     pub fn internal() -> Self {
-        Identity { origin: Origin::Internal, limits: Limits::unlimited() }
+        Identity {
+            origin: Origin::Internal,
+            limits: Limits::unlimited(),
+            scope: AccessScope::ReadWrite,
+            rights: ServerRight::ALL.to_vec(),
+            session: None,
+            access: None,
+        }
     }
 
+    /// An account acting with read-write scope and no server rights; its access profiles are
+    /// worked out for each operation.
     pub fn user(uuid: Uuid, limits: Limits) -> Self {
-        Identity { origin: Origin::User(uuid), limits }
+        Identity {
+            origin: Origin::User(uuid),
+            limits,
+            scope: AccessScope::ReadWrite,
+            rights: Vec::new(),
+            session: None,
+            access: None,
+        }
+    }
+
+    /// Attaches the caller's compiled access profiles, so operations need not compile them.
+    pub fn with_access(mut self, access: Arc<CallerAccess>) -> Self {
+        self.access = Some(access);
+        self
+    }
+
+    pub fn access(&self) -> Option<Arc<CallerAccess>> {
+        self.access.clone()
     }
 
     pub fn is_internal(&self) -> bool {
@@ -82,6 +158,29 @@ impl Identity {
         match self.origin {
             Origin::Internal => None,
             Origin::User(u) => Some(u),
+        }
+    }
+
+    pub fn has_right(&self, right: ServerRight) -> bool {
+        self.is_internal() || self.rights.contains(&right)
+    }
+
+    /// Refuses unless the caller holds `right`, naming it.
+    pub fn require_right(&self, right: ServerRight) -> Result<()> {
+        if self.has_right(right) {
+            return Ok(());
+        }
+        Err(OperationError::AccessDeniedReason(format!(
+            "this needs the server right '{}', granted through a group's server_right",
+            right.name()
+        )))
+    }
+
+    /// Refuses a change for a session that may only read.
+    pub fn require_write(&self) -> Result<()> {
+        match self.scope {
+            AccessScope::ReadWrite => Ok(()),
+            AccessScope::ReadOnly => Err(OperationError::AccessDeniedReason(READ_ONLY_SESSION.into())),
         }
     }
 }

@@ -273,8 +273,22 @@ fn search_shows_only_readable_attributes_and_never_filters_on_hidden_ones() {
 #[test]
 fn a_deleted_caller_has_no_rights() {
     let (_db, qs, carol) = setup();
-    delete(&qs, &eq("name", "carol")).unwrap();
-    let mut r = qs.read().unwrap();
-    let err = r.search(&Identity::user(carol, Limits::user()), &eq("name", "staff")).unwrap_err();
-    assert_eq!(err, OperationError::NotAuthenticated);
+    // In the recycle bin (a caller's delete), then gone altogether (an internal purge).
+    let mut w = qs.write().unwrap();
+    w.delete(&Identity::user(UUID_IDM_ADMIN, Limits::admin()), &eq("name", "carol")).unwrap();
+    w.commit().unwrap();
+    for _ in 0..2 {
+        let mut r = qs.read().unwrap();
+        let err = r.search(&Identity::user(carol, Limits::user()), &eq("name", "staff")).unwrap_err();
+        assert_eq!(err, OperationError::NotAuthenticated);
+        drop(r);
+        let mut w = qs.write().unwrap();
+        let ml = ModifyList::new(vec![Modify::Present("displayname".into(), "C".into())]);
+        let err = w.modify(&Identity::user(carol, Limits::user()), &Filter::SelfUuid, &ml).unwrap_err();
+        assert_eq!(err, OperationError::NotAuthenticated);
+        drop(w);
+        let mut w = qs.write().unwrap();
+        w.purge_recycle_bin(std::time::Duration::ZERO, std::time::Duration::ZERO).unwrap();
+        w.commit().unwrap();
+    }
 }

@@ -130,3 +130,43 @@ fn revive_restores_memberships_only_if_the_caller_may_grant_them_all() {
     assert_eq!((count(&qs, "recycled"), count(&qs, "tombstone")), (0, 0));
     assert_verified(&qs);
 }
+
+#[test]
+fn references_to_deleted_entries_are_refused() {
+    let db = TestDb::new();
+    let qs = db.open();
+    create(&qs, &[person("fay"), group("crew", &[])]).unwrap();
+    let fay = get(&qs, "fay").unwrap().uuid().unwrap().to_string();
+    as_idm(&qs, |w| w.delete(&idm(), &eq("name", "fay")).map(drop)).unwrap();
+    let add = |who: &str| {
+        idm_core::proto::ModifyList::new(vec![idm_core::proto::Modify::Present("member".into(), who.into())])
+    };
+    // By uuid, a recycled entry is refused (its name no longer resolves at all).
+    let err = modify(&qs, &eq("name", "crew"), &add(&fay)).unwrap_err();
+    assert!(err.to_string().contains(&fay) && err.to_string().contains("deleted"), "{err}");
+    let err = create(&qs, &[group("crew2", &[&fay])]).unwrap_err();
+    assert!(err.to_string().contains("deleted"), "{err}");
+    // A tombstone too.
+    let mut w = qs.write().unwrap();
+    w.purge_recycle_bin(Duration::ZERO, Duration::from_secs(3600)).unwrap();
+    w.commit().unwrap();
+    assert_eq!(count(&qs, "tombstone"), 1);
+    let err = modify(&qs, &eq("name", "crew"), &add(&fay)).unwrap_err();
+    assert!(err.to_string().contains("deleted"), "{err}");
+    assert!(get(&qs, "crew").unwrap().get("member").is_none());
+    assert_verified(&qs);
+}
+
+#[test]
+fn a_person_and_their_group_deleted_together() {
+    let db = TestDb::new();
+    let qs = db.open();
+    create(&qs, &[person("gil"), group("band", &["gil"]), group("fans", &["gil"])]).unwrap();
+    let both = Filter::Or(vec![eq("name", "gil"), eq("name", "band")]);
+    as_idm(&qs, |w| w.delete(&idm(), &both).map(drop)).unwrap();
+    assert_verified(&qs);
+    as_idm(&qs, |w| w.revive(&idm(), "gil")).unwrap();
+    // Only the group that is still live is rejoined.
+    assert_eq!(get(&qs, "gil").unwrap().refs("memberof").count(), 1);
+    assert_verified(&qs);
+}

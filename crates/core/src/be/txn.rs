@@ -177,7 +177,10 @@ pub trait BeTxn {
         })
     }
 
-    /// Every entry matching `f`, exactly, within `limits`.
+    /// Every entry matching `f`, exactly. `limits` bounds the work, not the answer: no more than
+    /// `search_max_partial` candidates are read, and a full scan needs `allow_unindexed`. How
+    /// many entries a caller may receive is decided above, after access control, so these
+    /// refusals name the limit, never a count of candidates.
     fn search(&mut self, f: &Filter, schema: &Schema, limits: &Limits) -> Result<Vec<StoredEntry>> {
         let plan = self.plan(f, schema)?;
         debug!(
@@ -190,26 +193,22 @@ pub trait BeTxn {
             "filter planned"
         );
         let mut out = Vec::new();
-        let too_many = |n: usize| {
+        let too_many = || {
             OperationError::ResourceLimit(format!(
-                "search matched {n} entries, more than the limit of {}; narrow the filter",
-                limits.search_max_results
+                "the filter would test more than your limit of {} entries; narrow it with indexed terms",
+                limits.search_max_partial
             ))
         };
         match plan {
             Plan::Indexed(ids) => {
-                if ids.len() as usize > limits.search_max_results {
-                    return Err(too_many(ids.len() as usize));
+                if ids.len() > limits.search_max_partial as u64 {
+                    return Err(too_many());
                 }
                 out = self.entries_by_ids(&ids)?;
             }
             Plan::Partial(ids) => {
-                if ids.len() as usize > limits.search_max_partial {
-                    return Err(OperationError::ResourceLimit(format!(
-                        "filter would test {} candidate entries, more than the limit of {}; use indexed attributes",
-                        ids.len(),
-                        limits.search_max_partial
-                    )));
+                if ids.len() > limits.search_max_partial as u64 {
+                    return Err(too_many());
                 }
                 self.raw().entries(&ids, &mut |id, bytes| {
                     let entry = Entry::decode(bytes)?;
@@ -233,9 +232,6 @@ pub trait BeTxn {
                     Ok(())
                 })?;
             }
-        }
-        if out.len() > limits.search_max_results {
-            return Err(too_many(out.len()));
         }
         Ok(out)
     }

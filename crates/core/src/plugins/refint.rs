@@ -1,5 +1,6 @@
-//! Referential integrity: a reference names an entry that exists. Writes that would leave a
-//! dangling reference are refused; deleting an entry removes every reference to it.
+//! Referential integrity: a reference names a live entry. Writes that would leave a dangling
+//! reference, or point at an entry in the recycle bin or a tombstone, are refused; deleting an
+//! entry removes every reference to it.
 
 use super::memberof::DERIVED;
 use crate::Result;
@@ -17,13 +18,17 @@ pub(crate) fn reference_attrs(qs: &dyn QueryServerTransaction) -> Vec<String> {
     qs.schema().reference_attributes().filter(|a| !DERIVED.contains(a)).map(str::to_string).collect()
 }
 
-/// Every reference value that a write added must point at an existing entry.
+/// Every reference value that a write added must point at a live entry: one that exists and is
+/// neither recycled nor a tombstone (a revive removes `recycled` before restoring references).
 pub(crate) fn check_new_references<'e>(
     qs: &mut QueryServerWriteTransaction,
     items: impl Iterator<Item = (Option<&'e Entry>, &'e Entry)>,
 ) -> Result<()> {
     let attrs = reference_attrs(qs);
     let mut known: HashSet<Uuid> = HashSet::new();
+    // Looked up once, and only if a new reference needs checking: `class` is indexed, and the
+    // deleted entries are few compared with the references a bulk write adds.
+    let mut deleted: Option<std::sync::Arc<crate::be::IdSet>> = None;
     for (old, new) in items {
         for attr in &attrs {
             let before = old.and_then(|o| o.get(attr));
@@ -31,9 +36,24 @@ pub(crate) fn check_new_references<'e>(
                 if known.contains(&u) || before.is_some_and(|b| b.contains(&Value::Refer(u))) {
                     continue;
                 }
-                if qs.be().id_for_uuid(u)?.is_none() {
+                let problem = match qs.be().id_for_uuid(u)? {
+                    None => Some("does not exist"),
+                    Some(id) => {
+                        if deleted.is_none() {
+                            deleted = Some(qs.search_ids(&Filter::Or(vec![
+                                Filter::eq("class", "recycled"),
+                                Filter::eq("class", "tombstone"),
+                            ]))?);
+                        }
+                        deleted
+                            .as_ref()
+                            .filter(|d| d.contains(id))
+                            .map(|_| "was deleted (it is in the recycle bin or a tombstone)")
+                    }
+                };
+                if let Some(problem) = problem {
                     return Err(PluginError::ReferentialIntegrity(format!(
-                        "entry '{}': attribute '{attr}' refers to {u}, which does not exist",
+                        "entry '{}': attribute '{attr}' refers to {u}, which {problem}",
                         new.label()
                     ))
                     .into());

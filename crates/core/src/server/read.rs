@@ -89,34 +89,72 @@ pub trait QueryServerTransaction {
     /// Entries in the recycle bin matching `pf`, as `ident` may see them.
     fn search_recycled(&mut self, ident: &Identity, pf: &ProtoFilter) -> Result<Vec<StoredEntry>> {
         let f = Filter::And(vec![Filter::eq("class", "recycled"), self.filter_from_proto_all(ident, pf)?]);
-        let schema = self.schema();
-        let found = self.be().search(&f, &schema, &ident.limits)?;
-        Ok(match self.caller_access(ident)? {
-            Some(access) => access.filter_search(&f, found),
-            None => found,
-        })
+        self.search_filter(ident, &f)
     }
 
     /// The access profiles that apply to `ident`; `None` for internal operations, which are
     /// not checked.
-    fn caller_access(&mut self, ident: &Identity) -> Result<Option<CallerAccess>> {
+    fn caller_access(&mut self, ident: &Identity) -> Result<Option<Arc<CallerAccess>>> {
         let Some(u) = ident.uuid() else { return Ok(None) };
-        // An account deleted since it authenticated has no rights left.
+        if let Some(access) = ident.access() {
+            return Ok(Some(access));
+        }
         let caller = self.entry_by_uuid(u)?.ok_or(OperationError::NotAuthenticated)?;
+        self.access_for(&caller).map(Some)
+    }
+
+    /// Compiles the access profiles that apply to the account `caller`. An account that was
+    /// deleted (recycled or a tombstone) has no rights left.
+    fn access_for(&mut self, caller: &Entry) -> Result<Arc<CallerAccess>> {
+        if caller.has_class("recycled") || caller.has_class("tombstone") {
+            return Err(OperationError::NotAuthenticated);
+        }
         let schema = self.schema();
-        Ok(Some(CallerAccess::new(self.state().acps.clone(), &caller, &schema)?))
+        Ok(Arc::new(CallerAccess::new(self.state().acps.clone(), caller, &schema)?))
+    }
+
+    /// The entries matching `f` that `ident` may see, whole, with the access that decided it.
+    /// Terms are restricted to readable values before planning, so neither the candidates
+    /// gathered nor any limit reached depends on values the caller cannot read.
+    fn visible_matches(
+        &mut self,
+        ident: &Identity,
+        f: &Filter,
+    ) -> Result<(Vec<StoredEntry>, Option<Arc<CallerAccess>>)> {
+        let access = self.caller_access(ident)?;
+        let schema = self.schema();
+        let found = match &access {
+            None => self.be().search(f, &schema, &ident.limits)?,
+            Some(a) => {
+                let mut found = self.be().search(&a.restrict(f), &schema, &ident.limits)?;
+                found.retain(|e| a.visible(f, e));
+                found
+            }
+        };
+        if found.len() > ident.limits.search_max_results {
+            return Err(OperationError::ResourceLimit(format!(
+                "the search matched more than your limit of {} entries; narrow the filter",
+                ident.limits.search_max_results
+            )));
+        }
+        Ok((found, access))
+    }
+
+    /// Searches with a resolved filter on behalf of `ident`: within its limits, showing only
+    /// the entries and attributes its access profiles let it read.
+    fn search_filter(&mut self, ident: &Identity, f: &Filter) -> Result<Vec<StoredEntry>> {
+        let (found, access) = self.visible_matches(ident, f)?;
+        Ok(match access {
+            Some(a) => found.into_iter().map(|e| a.reduce(e)).collect(),
+            None => found,
+        })
     }
 
     /// Searches on behalf of `ident`: within its limits, showing only the entries and
     /// attributes its access profiles let it read.
     fn search(&mut self, ident: &Identity, pf: &ProtoFilter) -> Result<Vec<StoredEntry>> {
         let f = self.filter_from_proto(ident, pf)?;
-        let schema = self.schema();
-        let found = self.be().search(&f, &schema, &ident.limits)?;
-        Ok(match self.caller_access(ident)? {
-            Some(access) => access.filter_search(&f, found),
-            None => found,
-        })
+        self.search_filter(ident, &f)
     }
 
     /// How a reference to `u` is shown: the target's spn, else its name, else the uuid.

@@ -45,6 +45,8 @@ impl QueryServerWriteTransaction<'_> {
             return Ok(n);
         }
         let now = Value::DateTime(self.now());
+        // Groups deleted in the same request are not remembered: they are gone, not live.
+        let batch: std::collections::HashSet<Uuid> = rest.iter().filter_map(|c| c.uuid()).collect();
         let pairs = rest
             .into_iter()
             .map(|c| {
@@ -52,9 +54,14 @@ impl QueryServerWriteTransaction<'_> {
                 e.add("class", Value::Iutf8("recycled".into()));
                 e.set_single("recycled_at", now.clone());
                 // Remembered so a revive can put the entry back in its groups.
-                if let Some(groups) = c.get("directmemberof").filter(|g| !g.is_empty()) {
-                    e.set("recycled_directmemberof", groups.clone());
-                }
+                let groups: crate::entry::ValueSet = c
+                    .get("directmemberof")
+                    .into_iter()
+                    .flatten()
+                    .filter(|g| g.as_uuid().is_some_and(|u| !batch.contains(&u)))
+                    .cloned()
+                    .collect();
+                e.set("recycled_directmemberof", groups);
                 (c, e)
             })
             .collect();
@@ -72,15 +79,12 @@ impl QueryServerWriteTransaction<'_> {
                 super::name_filter(id),
             ]);
             let f = w.filter_from_proto_all(ident, &pf)?;
-            let schema = w.schema();
-            let mut cands = w.be().search(&f, &schema, &ident.limits)?;
+            let (cands, access) = w.visible_matches(ident, &f)?;
             let ml = ModifyList::new(vec![
                 Modify::Removed("class".into(), Value::Iutf8("recycled".into())),
                 Modify::Purged("recycled_at".into()),
             ]);
-            let access = w.caller_access(ident)?;
             if let Some(a) = &access {
-                cands.retain(|c| a.visible(&f, c));
                 cands.iter().try_for_each(|c| a.check_modify(c, &ml))?;
             }
             if cands.is_empty() {
@@ -101,7 +105,7 @@ impl QueryServerWriteTransaction<'_> {
                 })
                 .collect();
             w.modify_pairs(ident, pairs)?;
-            w.restore_memberships(access.as_ref(), memberships)
+            w.restore_memberships(access.as_deref(), memberships)
         })
     }
 

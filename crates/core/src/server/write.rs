@@ -207,6 +207,7 @@ impl<'a> QueryServerWriteTransaction<'a> {
     // ----- The pipelines ------------------------------------------------------------------
 
     pub(crate) fn create_entries(&mut self, ident: &Identity, mut cands: Vec<Entry>) -> Result<Vec<StoredEntry>> {
+        ident.require_write()?;
         if cands.is_empty() {
             return Err(OperationError::EmptyRequest);
         }
@@ -221,13 +222,8 @@ impl<'a> QueryServerWriteTransaction<'a> {
     }
 
     /// Entries matching `f` that `ident` may see: what a modify or delete acts on.
-    fn candidates(&mut self, ident: &Identity, f: &Filter) -> Result<(Vec<StoredEntry>, Option<CallerAccess>)> {
-        let schema = self.schema();
-        let mut cands = self.be.search(f, &schema, &ident.limits)?;
-        let access = self.caller_access(ident)?;
-        if let Some(a) = &access {
-            cands.retain(|c| a.visible(f, c));
-        }
+    fn candidates(&mut self, ident: &Identity, f: &Filter) -> Result<(Vec<StoredEntry>, Option<Arc<CallerAccess>>)> {
+        let (cands, access) = self.visible_matches(ident, f)?;
         if cands.is_empty() {
             return Err(OperationError::NoMatchingEntries);
         }
@@ -235,6 +231,7 @@ impl<'a> QueryServerWriteTransaction<'a> {
     }
 
     pub(crate) fn modify_entries(&mut self, ident: &Identity, f: &Filter, ml: &ModifyList) -> Result<usize> {
+        ident.require_write()?;
         let (cands, access) = self.candidates(ident, f)?;
         if let Some(a) = &access {
             cands.iter().try_for_each(|c| a.check_modify(c, ml))?;
@@ -257,6 +254,7 @@ impl<'a> QueryServerWriteTransaction<'a> {
         ident: &Identity,
         mut pairs: Vec<(StoredEntry, Entry)>,
     ) -> Result<Vec<(StoredEntry, StoredEntry)>> {
+        ident.require_write()?;
         plugins::pre_modify(self, ident, &mut pairs)?;
         let schema = self.schema();
         let (olds, valid) = validate_pairs(&schema, pairs)?;
@@ -282,6 +280,7 @@ impl<'a> QueryServerWriteTransaction<'a> {
     /// Deletes what `f` matches: callers' deletes go to the recycle bin, internal ones (purges,
     /// migrations) remove entries outright.
     pub(crate) fn delete_entries(&mut self, ident: &Identity, f: &Filter) -> Result<usize> {
+        ident.require_write()?;
         let (cands, access) = self.candidates(ident, f)?;
         if let Some(a) = &access {
             cands.iter().try_for_each(|c| a.check_delete(c))?;
