@@ -4,7 +4,7 @@
 //! error bodies) and must never depend on the engine: it speaks only [`idm_proto`] types.
 
 use base64::Engine;
-use idm_proto::{Filter, ModifyList, OperationError, ProtoEntry};
+use idm_proto::{Filter, ModifyList, OperationError, ProtoEntry, READ_ONLY_SESSION, UserAuthToken};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -26,18 +26,28 @@ pub enum ClientError {
     Denied(String),
     #[error("unexpected answer from the server: {0}")]
     Protocol(String),
+    #[error("refusing {0}: passwords and tokens would cross the network unencrypted; use an https:// URL")]
+    Insecure(String),
+}
+
+impl ClientError {
+    /// The server refused a change because the session may only read: re-authenticating
+    /// (then retrying) can fix it.
+    pub fn needs_reauth(&self) -> bool {
+        matches!(self, ClientError::Api { status: 403, error: OperationError::AccessDeniedReason(m) } if m == READ_ONLY_SESSION)
+    }
 }
 
 pub type Result<T> = std::result::Result<T, ClientError>;
 pub use reqwest::Method;
 
-/// The expiry (unix seconds) and account of a token, read without verifying it: enough for a
-/// client to know when to ask for a new one.
-pub fn token_expiry(token: &str) -> Option<(i64, String)> {
+/// What a session token says about itself, read without verifying it: enough for a client to
+/// know whom it holds, when to log in again and whether it may make changes now. The server
+/// checks the signature; a client that cannot read the token just treats it as opaque.
+pub fn read_token(token: &str) -> Option<UserAuthToken> {
     let payload = token.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
-    let v: Value = serde_json::from_slice(&bytes).ok()?;
-    Some((v["exp"].as_i64()?, v["uuid"].as_str()?.to_string()))
+    serde_json::from_slice(&bytes).ok()
 }
 
 pub struct KanidmClient {
@@ -52,15 +62,22 @@ struct SearchResponse {
 
 impl KanidmClient {
     /// A client for `url` that trusts the system roots, or only `ca` when given.
+    /// Only `https://` URLs are accepted. Every certificate in the `ca` file (a PEM bundle)
+    /// is trusted.
     pub fn new(url: &str, ca: Option<&Path>) -> Result<KanidmClient> {
         let _ = rustls::crypto::ring::default_provider().install_default();
+        if !url.trim().to_ascii_lowercase().starts_with("https://") {
+            return Err(ClientError::Insecure(url.to_string()));
+        }
         let mut b = reqwest::Client::builder().timeout(std::time::Duration::from_secs(300));
         if let Some(ca) = ca {
-            let pem = std::fs::read(ca)
-                .map_err(|e| ClientError::Ca { path: ca.display().to_string(), reason: e.to_string() })?;
-            let cert = reqwest::Certificate::from_pem(&pem)
-                .map_err(|e| ClientError::Ca { path: ca.display().to_string(), reason: e.to_string() })?;
-            b = b.tls_certs_only([cert]);
+            let bad = |reason: String| ClientError::Ca { path: ca.display().to_string(), reason };
+            let pem = std::fs::read(ca).map_err(|e| bad(e.to_string()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad(e.to_string()))?;
+            if certs.is_empty() {
+                return Err(bad("it holds no PEM certificate".into()));
+            }
+            b = b.tls_certs_only(certs);
         }
         let http = b.build().map_err(|e| ClientError::Transport { url: url.into(), reason: e.to_string() })?;
         Ok(KanidmClient { url: url.trim_end_matches('/').to_string(), http })
@@ -100,45 +117,79 @@ impl KanidmClient {
         self.answer(r).await
     }
 
+    /// One `POST /v1/auth`-style step: the answer's state and the session id to send next.
+    async fn auth_post(
+        &self,
+        path: &str,
+        bearer: Option<&str>,
+        session: Option<&str>,
+        body: Value,
+    ) -> Result<(Value, Option<String>)> {
+        let mut req = self.http.post(format!("{}{path}", self.url)).json(&body);
+        if let Some(s) = session {
+            req = req.header(SESSION_HEADER, s);
+        }
+        if let Some(t) = bearer {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await.map_err(|e| self.transport(e))?;
+        let next = r.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let v = self.answer(r).await?;
+        if let Some(why) = v["state"]["denied"].as_str() {
+            return Err(ClientError::Denied(why.to_string()));
+        }
+        Ok((v["state"].clone(), next))
+    }
+
+    /// Sends the password as the credential step of a login that offers it.
+    async fn password_step(
+        &self,
+        bearer: Option<&str>,
+        session: Option<String>,
+        password: Option<&str>,
+    ) -> Result<String> {
+        let session = session.ok_or_else(|| ClientError::Protocol("no auth session header".into()))?;
+        let pw = password.ok_or_else(|| ClientError::Denied("a password is required".into()))?;
+        let (state, _) =
+            self.auth_post("/v1/auth", bearer, Some(&session), json!({"step": {"cred": {"password": pw}}})).await?;
+        state["success"].as_str().map(str::to_string).ok_or_else(|| ClientError::Protocol(state.to_string()))
+    }
+
     /// Logs in with a password (or as anonymous when `name` is "anonymous") and returns the
     /// bearer token.
     pub async fn login(&self, name: &str, password: Option<&str>) -> Result<String> {
-        let url = format!("{}/v1/auth", self.url);
-        let step = |session: Option<&str>, step: Value| {
-            let mut req = self.http.post(&url).json(&json!({ "step": step }));
-            if let Some(s) = session {
-                req = req.header(SESSION_HEADER, s);
-            }
-            req.send()
-        };
-        let r = step(None, json!({ "init": name })).await.map_err(|e| self.transport(e))?;
-        let session = r.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let v = self.answer(r).await?;
-        if let Some(why) = v["state"]["denied"].as_str() {
-            return Err(ClientError::Denied(why.to_string()));
-        }
-        let offered: Vec<String> = serde_json::from_value(v["state"]["choose"].clone()).unwrap_or_default();
-        let session = session.ok_or_else(|| ClientError::Protocol("no auth session header".into()))?;
-        let (mech, cred) = if offered.iter().any(|m| m == "anonymous") {
-            ("anonymous", json!("anonymous"))
+        let (state, session) = self.auth_post("/v1/auth", None, None, json!({"step": {"init": name}})).await?;
+        let offered: Vec<String> = serde_json::from_value(state["choose"].clone()).unwrap_or_default();
+        let mech = if offered.iter().any(|m| m == "anonymous") {
+            "anonymous"
         } else if offered.iter().any(|m| m == "password") {
-            let pw = password.ok_or_else(|| ClientError::Denied("a password is required".into()))?;
-            ("password", json!({ "password": pw }))
+            "password"
         } else {
             return Err(ClientError::Denied(format!("no supported authentication mechanism offered: {offered:?}")));
         };
-        let r = step(Some(&session), json!({ "begin": mech })).await.map_err(|e| self.transport(e))?;
-        let v = self.answer(r).await?;
-        if let Some(why) = v["state"]["denied"].as_str() {
-            return Err(ClientError::Denied(why.to_string()));
+        let session = session.ok_or_else(|| ClientError::Protocol("no auth session header".into()))?;
+        let (_, session) = self.auth_post("/v1/auth", None, Some(&session), json!({"step": {"begin": mech}})).await?;
+        if mech == "anonymous" {
+            let session = session.ok_or_else(|| ClientError::Protocol("no auth session header".into()))?;
+            let (state, _) =
+                self.auth_post("/v1/auth", None, Some(&session), json!({"step": {"cred": "anonymous"}})).await?;
+            return state["success"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| ClientError::Protocol(state.to_string()));
         }
-        let r = step(Some(&session), json!({ "cred": cred })).await.map_err(|e| self.transport(e))?;
-        let v = self.answer(r).await?;
-        match (v["state"]["success"].as_str(), v["state"]["denied"].as_str()) {
-            (Some(token), _) => Ok(token.to_string()),
-            (_, Some(why)) => Err(ClientError::Denied(why.to_string())),
-            _ => Err(ClientError::Protocol(v.to_string())),
+        self.password_step(None, session, password).await
+    }
+
+    /// Re-authenticates the session of `token` with its password and returns the new token,
+    /// which may make changes for the account's privilege window.
+    pub async fn reauth(&self, token: &str, password: &str) -> Result<String> {
+        let (state, session) = self.auth_post("/v1/reauth", Some(token), None, json!("token")).await?;
+        let next: Vec<String> = serde_json::from_value(state["continue"].clone()).unwrap_or_default();
+        if !next.iter().any(|m| m == "password") {
+            return Err(ClientError::Denied(format!("re-authentication needs a step this client cannot do: {next:?}")));
         }
+        self.password_step(Some(token), session, Some(password)).await
     }
 
     /// A request to any endpoint, with a JSON body when given.

@@ -17,10 +17,10 @@ pub struct Limits {
     pub filter_max_elements: usize,
     /// Maximum entries a search may return.
     pub search_max_results: usize,
-    /// Maximum candidates a partially indexed search may test in memory.
+    /// Maximum candidate entries a search may read and test (Kanidm's
+    /// `limit_search_max_filter_test`). A search no index narrows tests every entry, so it is
+    /// allowed only while the database holds no more entries than this.
     pub search_max_partial: usize,
-    /// Whether a search with no usable index (a full scan) is allowed at all.
-    pub allow_unindexed: bool,
 }
 
 impl Limits {
@@ -30,29 +30,22 @@ impl Limits {
             filter_max_elements: usize::MAX,
             search_max_results: usize::MAX,
             search_max_partial: usize::MAX,
-            allow_unindexed: true,
         }
     }
 
-    /// Ordinary authenticated callers.
+    /// What an account gets when none of its groups grants more (or less).
     pub fn user() -> Self {
-        Limits {
-            filter_max_depth: 12,
-            filter_max_elements: 64,
-            search_max_results: 1_000,
-            search_max_partial: 5_000,
-            allow_unindexed: false,
-        }
+        Limits { filter_max_depth: 12, filter_max_elements: 64, search_max_results: 1_000, search_max_partial: 5_000 }
     }
 
-    /// Administrators run bulk and unindexed queries by design, within generous bounds.
+    /// What the built-in administrator groups grant (`limit_*` values on `idm_admins` and
+    /// `system_admins`): bulk and unindexed queries within generous bounds.
     pub fn admin() -> Self {
         Limits {
             filter_max_depth: 32,
             filter_max_elements: 4_096,
             search_max_results: 1_000_000,
             search_max_partial: 1_000_000,
-            allow_unindexed: true,
         }
     }
 }
@@ -75,7 +68,8 @@ pub enum AccessScope {
 
 /// Rights over the server itself that are not about entries, granted by the `server_right`
 /// values of an account's groups.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
 pub enum ServerRight {
     /// See the online-backup schedule and results, and run a backup now.
     OnlineBackup,
@@ -99,9 +93,7 @@ impl ServerRight {
     }
 }
 
-/// Refusal of a write by a session that may only read.
-pub const READ_ONLY_SESSION: &str =
-    "this session may only read; re-authenticate (`kanidm reauth`, or POST /v1/reauth) to make changes";
+pub use idm_proto::READ_ONLY_SESSION;
 
 #[derive(Clone, Debug)]
 pub struct Identity {

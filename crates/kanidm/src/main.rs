@@ -5,7 +5,7 @@
 //! non-zero with a message that says what to do.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use idm_client::{ClientError, KanidmClient, Method, token_expiry};
+use idm_client::{ClientError, KanidmClient, Method, read_token};
 use idm_proto::{Filter, Modify, ModifyList, ProtoEntry};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -38,12 +38,15 @@ enum Output {
     Json,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, Clone)]
 enum Command {
     /// Log in and cache a session token (password from a prompt or KANIDM_PASSWORD).
     Login,
-    /// Forget the cached session of the account.
+    /// End the cached session of the account (on the server too) and forget it.
     Logout,
+    /// Prove the password again so the session may make changes for a while (writes do this
+    /// by themselves when needed).
+    Reauth,
     /// About the logged-in account.
     #[command(name = "self")]
     SelfCmd {
@@ -89,13 +92,13 @@ enum Command {
     },
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, Clone)]
 enum SelfCommand {
     /// Show who you are logged in as.
     Whoami,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, Clone)]
 enum AccountCommand {
     /// Create an account.
     Create { name: String, displayname: String },
@@ -130,9 +133,31 @@ enum AccountCommand {
         #[command(subcommand)]
         cmd: CredentialCommand,
     },
+    /// Sessions of an account: list them, revoke one or all.
+    Session {
+        #[command(subcommand)]
+        cmd: SessionCommand,
+    },
+    /// Expire the account now and revoke every session it holds.
+    Lock { name: String },
+    /// Remove the account's expiry (and any soft-lock), so it can log in again.
+    Unlock { name: String },
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, Clone)]
+enum SessionCommand {
+    /// Issue and expiry times, mechanism, scope and client address of each session.
+    List { name: String },
+    /// Revoke one session (by id), or every session with --all.
+    Revoke {
+        name: String,
+        session: Option<uuid::Uuid>,
+        #[arg(long, conflicts_with = "session")]
+        all: bool,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone)]
 enum CredentialCommand {
     /// Set the password (prompted twice on a terminal, else one line of standard input, or
     /// KANIDM_NEW_PASSWORD).
@@ -149,9 +174,11 @@ enum CredentialCommand {
     /// Set your new password with a reset token given by an administrator (no login needed).
     #[command(name = "use-reset-token")]
     UseResetToken { token: String },
+    /// What credentials the account has, a pending reset token, a soft-lock, its sessions.
+    Status { name: String },
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, Clone)]
 enum GroupCommand {
     Create {
         name: String,
@@ -193,7 +220,7 @@ enum GroupCommand {
     },
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, Clone)]
 enum RecycleCommand {
     List,
     Get {
@@ -205,13 +232,13 @@ enum RecycleCommand {
     },
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, Clone)]
 enum DomainCommand {
     /// Name, uuid, SPN format and entry counts.
     Show,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, Clone)]
 enum SystemCommand {
     /// Show the online backup schedule, the last result and the next run.
     #[command(name = "backup-status")]
@@ -219,9 +246,24 @@ enum SystemCommand {
     /// Run an online backup now.
     #[command(name = "backup-now")]
     BackupNow,
+    /// The keys that sign session tokens.
+    Key {
+        #[command(subcommand)]
+        cmd: KeyCommand,
+    },
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand, Debug, Clone)]
+enum KeyCommand {
+    /// Key ids, status and dates.
+    List,
+    /// Make a new key active; the old one verifies until its sessions can no longer be alive.
+    Rotate,
+    /// Stop a retired key verifying anything: its sessions end at once.
+    Revoke { kid: String },
+}
+
+#[derive(Subcommand, Debug, Clone)]
 enum RawCommand {
     /// Create entries from a JSON array of attribute maps (stdin when FILE is omitted).
     Create { file: Option<PathBuf> },
@@ -397,7 +439,10 @@ async fn run(cli: Cli, url: String, ca: Option<PathBuf>, name: Option<String>) -
                 std::io::stdin().read_line(&mut line).map_err(|e| format!("cannot read the password: {e}"))?;
                 Some(line.trim_end_matches(['\n', '\r']).to_string())
             };
-            let token = client.login(&name, password.as_deref()).await.map_err(describe)?;
+            let token = client.login(&name, password.as_deref()).await.map_err(|e| match e {
+                ClientError::Api { status: 404, .. } => format!("there is no account named '{name}'"),
+                e => describe(e),
+            })?;
             cache.tokens.entry(url.clone()).or_default().insert(name.clone(), token);
             cache.save()?;
             println!("Login Success for {name}");
@@ -437,20 +482,108 @@ async fn run(cli: Cli, url: String, ca: Option<PathBuf>, name: Option<String>) -
         .and_then(|m| m.get(&who))
         .cloned()
         .ok_or_else(|| format!("no session for {who} on {url}: log in with `kanidm login -H {url} -D {who}`"))?;
-    if let Some((exp, _)) = token_expiry(&token)
-        && exp
-            <= std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0)
-    {
+    if read_token(&token).and_then(|t| t.expiry).is_some_and(|exp| exp <= unix_now()) {
         return Err(format!("the session for {who} has expired: log in again with `kanidm login -H {url} -D {who}`"));
     }
-    match cli.command {
-        Command::Login | Command::Logout => unreachable!("handled above"),
+    if let Command::Reauth = cli.command {
+        reauthenticate(&client, &mut cache, &url, &who, &token).await?;
+        println!("Reauthenticated {who}");
+        return Ok(());
+    }
+    // A change refused because the session may only read is retried once after proving the
+    // password again (from KANIDM_PASSWORD or a prompt).
+    // Standard input is read once, so a retry sends the same entries.
+    let stdin = match &cli.command {
+        Command::Raw { cmd: RawCommand::Create { file: None } } => Some(read_json(None)?),
+        _ => None,
+    };
+    let mut token = token;
+    if is_write(&cli.command) && !read_token(&token).is_some_and(|t| t.privileged_at(unix_now() + 20)) {
+        token = reauthenticate(&client, &mut cache, &url, &who, &token).await?;
+    }
+    match execute(&client, &token, cli.command.clone(), cli.output, stdin.clone()).await {
+        Err(e) if e.contains(idm_proto::READ_ONLY_SESSION) => {
+            let token = reauthenticate(&client, &mut cache, &url, &who, &token).await?;
+            execute(&client, &token, cli.command, cli.output, stdin).await
+        }
+        other => other,
+    }
+}
+
+/// Whether a command changes something, and so needs a session that may make changes.
+fn is_write(c: &Command) -> bool {
+    let account = |a: &AccountCommand| {
+        !matches!(
+            a,
+            AccountCommand::Get { .. }
+                | AccountCommand::List { .. }
+                | AccountCommand::Credential { cmd: CredentialCommand::Status { .. } }
+                | AccountCommand::Session { cmd: SessionCommand::List { .. } }
+        )
+    };
+    match c {
+        Command::Person { cmd } | Command::ServiceAccount { cmd } => account(cmd),
+        Command::Group { cmd } => {
+            !matches!(cmd, GroupCommand::Get { .. } | GroupCommand::List { .. } | GroupCommand::ListMembers { .. })
+        }
+        Command::RecycleBin { cmd } => matches!(cmd, RecycleCommand::Revive { .. }),
+        Command::System { cmd } => {
+            matches!(
+                cmd,
+                SystemCommand::BackupNow | SystemCommand::Key { cmd: KeyCommand::Rotate | KeyCommand::Revoke { .. } }
+            )
+        }
+        Command::Raw { cmd } => !matches!(cmd, RawCommand::Search { .. }),
+        _ => false,
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// Re-authenticates the cached session of `who`, caching and returning the new token.
+async fn reauthenticate(
+    client: &KanidmClient,
+    cache: &mut TokenCache,
+    url: &str,
+    who: &str,
+    token: &str,
+) -> Result<String, String> {
+    let pw = match std::env::var("KANIDM_PASSWORD") {
+        Ok(pw) => pw,
+        Err(_) if std::io::stdin().is_terminal() => {
+            eprintln!("This needs a privileged session: re-authenticating {who}.");
+            rpassword::prompt_password(format!("Password for {who}: "))
+                .map_err(|e| format!("cannot read the password: {e}"))?
+        }
+        Err(_) => {
+            return Err(format!(
+                "this needs a privileged session and no password is available: run `kanidm reauth -D {who}` \
+                 or set KANIDM_PASSWORD"
+            ));
+        }
+    };
+    let new = client.reauth(token, &pw).await.map_err(describe)?;
+    cache.tokens.entry(url.to_string()).or_default().insert(who.to_string(), new.clone());
+    cache.save()?;
+    Ok(new)
+}
+
+/// Runs one command that needs a session.
+async fn execute(
+    client: &KanidmClient,
+    token: &str,
+    command: Command,
+    output: Output,
+    stdin: Option<serde_json::Value>,
+) -> Result<(), String> {
+    let token = token.to_string();
+    match command {
+        Command::Login | Command::Logout | Command::Reauth => unreachable!("handled before a session is needed"),
         Command::SelfCmd { cmd: SelfCommand::Whoami } => {
             let me = client.whoami(&token).await.map_err(describe)?;
-            match cli.output {
+            match output {
                 Output::Json => println!("{}", serde_json::to_string_pretty(&me).unwrap_or_default()),
                 Output::Text => {
                     let spn = me.get("spn").and_then(|s| s.first()).cloned().unwrap_or_default();
@@ -460,22 +593,19 @@ async fn run(cli: Cli, url: String, ca: Option<PathBuf>, name: Option<String>) -
                 }
             }
         }
-        Command::Person { cmd } => account_command(&client, &token, "/v1/person", cmd, cli.output).await?,
-        Command::ServiceAccount { cmd } => {
-            account_command(&client, &token, "/v1/service_account", cmd, cli.output).await?
-        }
-        Command::Group { cmd } => group_command(&client, &token, cmd, cli.output).await?,
+        Command::Person { cmd } => account_command(client, &token, "/v1/person", cmd, output).await?,
+        Command::ServiceAccount { cmd } => account_command(client, &token, "/v1/service_account", cmd, output).await?,
+        Command::Group { cmd } => group_command(client, &token, cmd, output).await?,
         Command::RecycleBin { cmd } => match cmd {
-            RecycleCommand::List => print_list(
-                client.call(&token, Method::GET, "/v1/recycle_bin", None).await.map_err(describe)?,
-                cli.output,
-            )?,
+            RecycleCommand::List => {
+                print_list(client.call(&token, Method::GET, "/v1/recycle_bin", None).await.map_err(describe)?, output)?
+            }
             RecycleCommand::Get { name } => {
                 let v = client
                     .call(&token, Method::GET, &format!("/v1/recycle_bin/{}", path_part(&name)), None)
                     .await
                     .map_err(describe)?;
-                print_list(serde_json::Value::Array(vec![v]), cli.output)?;
+                print_list(serde_json::Value::Array(vec![v]), output)?;
             }
             RecycleCommand::Revive { name } => {
                 client
@@ -487,22 +617,39 @@ async fn run(cli: Cli, url: String, ca: Option<PathBuf>, name: Option<String>) -
         },
         Command::Domain { cmd: DomainCommand::Show } => {
             let v = client.call(&token, Method::GET, "/v1/domain", None).await.map_err(describe)?;
-            print_map(&v, cli.output);
+            print_map(&v, output);
         }
         Command::System { cmd } => {
             let v = match cmd {
                 SystemCommand::BackupStatus => client.backup_status(&token).await.map_err(describe)?,
                 SystemCommand::BackupNow => client.backup_now(&token).await.map_err(describe)?,
+                SystemCommand::Key { cmd: KeyCommand::List } => {
+                    let v = client.call(&token, Method::GET, "/v1/system/key", None).await.map_err(describe)?;
+                    print_rows(&v, output);
+                    return Ok(());
+                }
+                SystemCommand::Key { cmd: KeyCommand::Rotate } => {
+                    client.call(&token, Method::POST, "/v1/system/key/_rotate", None).await.map_err(describe)?
+                }
+                SystemCommand::Key { cmd: KeyCommand::Revoke { kid } } => {
+                    let path = format!("/v1/system/key/{}/_revoke", path_part(&kid));
+                    client.call(&token, Method::POST, &path, None).await.map_err(describe)?;
+                    println!("Revoked key {kid}");
+                    return Ok(());
+                }
             };
-            print_map(&v, cli.output);
+            print_map(&v, output);
         }
         Command::Raw { cmd } => match cmd {
             RawCommand::Search { filter } => {
                 let found = client.search(&token, &parse_filter(&filter)?).await.map_err(describe)?;
-                print_entries(&found, cli.output);
+                print_entries(&found, output);
             }
             RawCommand::Create { file } => {
-                let entries = entries_of(read_json(file.as_deref())?)?;
+                let entries = entries_of(match stdin {
+                    Some(v) => v,
+                    None => read_json(file.as_deref())?,
+                })?;
                 if entries.is_empty() {
                     return Err("nothing to create: the file holds no entries".into());
                 }
@@ -510,13 +657,14 @@ async fn run(cli: Cli, url: String, ca: Option<PathBuf>, name: Option<String>) -
                 const BATCH: usize = 1000;
                 let mut done = 0;
                 for chunk in entries.chunks(BATCH) {
-                    client.create(&token, chunk).await.map_err(|e| {
-                        let note = if done > 0 {
-                            format!(" ({done} entries before this batch were created)")
-                        } else {
-                            String::new()
-                        };
-                        format!("{}{note}", describe(e))
+                    client.create(&token, chunk).await.map_err(|e| match done {
+                        0 => describe(e),
+                        // Not retried whole: the earlier batches exist.
+                        _ if e.needs_reauth() => format!(
+                            "the session's privileges ended after {done} entries were created; run `kanidm reauth` \
+                             and create the rest"
+                        ),
+                        _ => format!("{} ({done} entries before this batch were created)", describe(e)),
                     })?;
                     done += chunk.len();
                 }
@@ -534,6 +682,19 @@ async fn run(cli: Cli, url: String, ca: Option<PathBuf>, name: Option<String>) -
         },
     }
     Ok(())
+}
+
+/// Prints a JSON array of objects, one block of `key: value` lines each, or as JSON.
+fn print_rows(v: &serde_json::Value, output: Output) {
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(v).unwrap_or_default()),
+        Output::Text => {
+            for row in v.as_array().into_iter().flatten() {
+                println!("---");
+                print_map(row, Output::Text);
+            }
+        }
+    }
 }
 
 /// Prints a JSON object as `key: value` lines, or as JSON.
@@ -658,6 +819,53 @@ async fn account_command(
                     );
                 }
             }
+        }
+        AccountCommand::Credential { cmd: CredentialCommand::Status { name } } => {
+            let v = call(Method::GET, format!("{base}/{}/_credential/_status", path_part(&name)), None)
+                .await
+                .map_err(describe)?;
+            match output {
+                Output::Json => println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default()),
+                Output::Text => {
+                    println!("password: {}", v["password"].as_str().unwrap_or_default());
+                    match v["reset_token"].as_object() {
+                        Some(t) => println!(
+                            "reset token: pending, issued {} by {}, expires {}",
+                            t["issued_at"].as_str().unwrap_or_default(),
+                            t["issued_by"].as_str().unwrap_or_default(),
+                            t["expiry"].as_str().unwrap_or_default()
+                        ),
+                        None => println!("reset token: none"),
+                    }
+                    if let Some(until) = v["softlocked_until"].as_str() {
+                        println!("password attempts refused until {until} (soft-lock)");
+                    }
+                    println!("sessions: {}", v["sessions"]);
+                }
+            }
+        }
+        AccountCommand::Session { cmd: SessionCommand::List { name } } => {
+            let v = call(Method::GET, format!("/v1/account/{}/_user_auth_token", path_part(&name)), None)
+                .await
+                .map_err(describe)?;
+            print_rows(&v, output);
+        }
+        AccountCommand::Session { cmd: SessionCommand::Revoke { name, session, all } } => {
+            let path = match (session, all) {
+                (Some(s), _) => format!("/v1/account/{}/_user_auth_token/{s}", path_part(&name)),
+                (None, true) => format!("/v1/account/{}/_user_auth_token", path_part(&name)),
+                (None, false) => return Err("name the session to revoke, or pass --all".into()),
+            };
+            let v = call(Method::DELETE, path, None).await.map_err(describe)?;
+            println!("Revoked {} session(s) of {name}", v["revoked"]);
+        }
+        AccountCommand::Lock { name } => {
+            call(Method::POST, format!("/v1/account/{}/_lock", path_part(&name)), None).await.map_err(describe)?;
+            println!("Locked {name}: it has expired and its sessions are revoked");
+        }
+        AccountCommand::Unlock { name } => {
+            call(Method::POST, format!("/v1/account/{}/_unlock", path_part(&name)), None).await.map_err(describe)?;
+            println!("Unlocked {name}");
         }
         AccountCommand::Credential { cmd: CredentialCommand::SetPassword { name } } => {
             let pw = new_password()?;

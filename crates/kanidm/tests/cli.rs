@@ -334,9 +334,10 @@ fn an_expired_cached_session_is_reported_without_asking_the_server() {
     std::fs::create_dir_all(home.path().join(".cache")).unwrap();
     // The client reads expiry from the token's payload; the signature is the server's business.
     let payload = base64_url(
-        r#"{"uuid":"00000000-0000-0000-0000-000000000018","session":"00000000-0000-0000-0000-000000000001","iat":1,"exp":2,"mech":"password"}"#,
+        r#"{"session_id":"00000000-0000-0000-0000-000000000001","issued_at":1,"expiry":2,"purpose":"readonly","uuid":"00000000-0000-0000-0000-000000000018","displayname":"IDM Administrator","spn":"idm_admin@localhost","mail_primary":null,"ui_hints":[],"limit_search_max_results":null,"limit_search_max_filter_test":null}"#,
     );
-    let tokens = format!(r#"{{"https://127.0.0.1:1": {{"idm_admin": "v1.{payload}.sig"}}}}"#);
+    let header = base64_url(r#"{"alg":"ES256","kid":"000000000000"}"#);
+    let tokens = format!(r#"{{"https://127.0.0.1:1": {{"idm_admin": "{header}.{payload}.sig"}}}}"#);
     std::fs::write(home.path().join(".cache/kanidm_tokens"), tokens).unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_kanidm"))
         .args(["self", "whoami", "-H", "https://127.0.0.1:1", "-D", "idm_admin"])

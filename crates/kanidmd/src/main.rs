@@ -4,7 +4,7 @@
 //! outcome. Every failure exits non-zero with a message that says what to do.
 
 use clap::{Parser, Subcommand};
-use idm_core::credential::PasswordParams;
+use idm_identity::password::PasswordParams;
 use idm_server::offline::{AdminError, Offline};
 use idm_server::progress::Reporter;
 use idm_server::{ServerConfig, config::LogLevel};

@@ -157,30 +157,36 @@ async fn a_client_that_does_not_trust_the_ca_is_refused() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn expired_and_forged_tokens_are_refused() {
-    use idm_server::https::auth::{TokenClaims, TokenSigner};
     let _ = rustls::crypto::ring::default_provider().install_default();
     let s = Server::start();
     let token = s.login("idm_admin", &s.passwords["idm_admin"]).await.unwrap();
     let (code, _) = s.post(&token, "/v1/raw/search", json!({"filter": "self"})).await;
     assert_eq!(code, 200);
-    // Read the signing key from the database (readers may share it with the server) to make
-    // a token that is correctly signed but expired.
-    let key = s.token_key();
-    let (exp, account) = idm_client::token_expiry(&token).unwrap();
-    let claims = TokenClaims {
-        uuid: account.parse().unwrap(),
-        session: uuid::Uuid::new_v4(),
-        iat: exp - 7200,
-        exp: exp - 3600,
-        mech: "password".into(),
-    };
-    let expired = TokenSigner::new(key.as_bytes()).sign(&claims);
+    let uat = idm_client::read_token(&token).unwrap();
+    // Signed with the server's own key (read from the database as a second reader may), but
+    // expired: refused as expired.
+    let expired = s.sign(&idm_core::proto::UserAuthToken { expiry: Some(uat.issued_at - 1), ..uat.clone() });
     let (code, body) = s.post(&expired, "/v1/raw/search", json!({"filter": "self"})).await;
     assert_eq!(code, 401, "{body}");
     assert_eq!(body, json!("sessionexpired"));
-    // Signed with another key: refused.
-    let forged = TokenSigner::new(b"not the key").sign(&TokenClaims { exp: exp + 100, ..claims });
+    // Correctly signed, for a session that was never recorded: refused.
+    let invented = s.sign(&idm_core::proto::UserAuthToken { session_id: uuid::Uuid::new_v4(), ..uat.clone() });
+    let (code, _) = s.post(&invented, "/v1/raw/search", json!({"filter": "self"})).await;
+    assert_eq!(code, 401);
+    // Signed by another key that claims the same key id: refused.
+    let mut other = idm_identity::keys::generate(time::OffsetDateTime::now_utc()).unwrap();
+    other.kid = s.signing_keys()[0].kid.clone();
+    let forger = idm_identity::keys::KeySet::load(&[other], 0).unwrap();
+    let forged = forger.sign(&serde_json::to_vec(&uat).unwrap()).unwrap();
     let (code, _) = s.post(&forged, "/v1/raw/search", json!({"filter": "self"})).await;
+    assert_eq!(code, 401);
+    // A token with its privilege window stretched by editing the payload: the signature fails.
+    let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
+    let mut stretched = uat.clone();
+    stretched.purpose = idm_core::proto::UatPurpose::ReadWrite { expiry: Some(uat.issued_at + 99_999) };
+    use base64::Engine;
+    parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&stretched).unwrap());
+    let (code, _) = s.post(&parts.join("."), "/v1/raw/search", json!({"filter": "self"})).await;
     assert_eq!(code, 401);
     s.stop();
 }

@@ -361,7 +361,7 @@ fn recover_account_creates_the_database_and_sets_a_working_password() {
     let qs = open_qs(&env.db(), DOMAIN);
     let admin = idm_testkit::get(&qs, "admin").unwrap();
     match admin.first("primary_credential") {
-        Some(Value::Credential(c)) => assert!(c.verify_password(&password)),
+        Some(Value::Credential(c)) => assert!(idm_identity::password::verify(c, &password)),
         other => panic!("no credential: {other:?}"),
     }
     drop(qs);

@@ -41,9 +41,13 @@ async fn secrets_never_leave_the_server() {
     responses.push_str(&c.call(&admin, idm_client::Method::GET, "/v1/domain", None).await.unwrap().to_string());
     responses.push_str(&c.call(&idm, idm_client::Method::GET, "/v1/person/bob", None).await.unwrap().to_string());
 
-    // The token signing key, read from the database.
-    let key = s.token_key();
-    secrets.push(key);
+    // The token signing keys, read from the database, in every form they could leak in.
+    use base64::Engine;
+    for key in s.signing_keys() {
+        secrets.push(base64::engine::general_purpose::STANDARD.encode(&key.private));
+        secrets.push(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&key.private));
+        secrets.push(format!("{:?}", key.private).replace(' ', ""));
+    }
 
     let log = s.log();
     assert!(log.contains("DEBUG") || log.contains("INFO"), "the log was captured");

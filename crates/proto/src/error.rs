@@ -63,6 +63,11 @@ pub enum ConsistencyError {
     Schema(String),
 }
 
+/// The reason given (as `accessdeniedreason`) when a session that may only read tries a
+/// change. Clients recognise it to re-authenticate and retry.
+pub const READ_ONLY_SESSION: &str =
+    "this session may only read; re-authenticate (`kanidm reauth`, or POST /v1/reauth) to make changes";
+
 /// The error of any engine operation. Serialised as lowercase tags, e.g. `"accessdenied"` or
 /// `{"schemaviolation":{"invalidattribute":"foo"}}`, the shape upstream clients parse.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Error)]

@@ -5,12 +5,16 @@
 //! control: everything here is plain data with serde derives, so clients can depend on it
 //! without pulling in the engine.
 
+mod auth;
 mod entry;
 mod error;
 mod filter;
 mod modify;
 
+pub use auth::{
+    AuthCred, AuthInit2, AuthIssueSession, AuthRequest, AuthResponse, AuthState, AuthStep, UatPurpose, UserAuthToken,
+};
 pub use entry::ProtoEntry;
-pub use error::{ConsistencyError, OperationError, PluginError, SchemaError};
+pub use error::{ConsistencyError, OperationError, PluginError, READ_ONLY_SESSION, SchemaError};
 pub use filter::Filter;
 pub use modify::{Modify, ModifyList};

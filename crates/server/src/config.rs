@@ -178,6 +178,13 @@ impl ServerConfig {
         self.bindaddress.parse::<SocketAddr>().map_err(|_| {
             self.invalid("bindaddress", format!("'{}' is not an address:port such as 127.0.0.1:8443", self.bindaddress))
         })?;
+        if self.role == Role::ReadOnlyReplica {
+            return Err(self.invalid(
+                "role",
+                "ReadOnlyReplica is not supported: this server has no replication, so a read-only replica would \
+                 never receive changes. Use WriteReplica (the default) or leave role out",
+            ));
+        }
         if let Some(a) = &self.ldapbindaddress {
             a.parse::<SocketAddr>().map_err(|_| {
                 self.invalid("ldapbindaddress", format!("'{a}' is not an address:port such as 127.0.0.1:3636"))

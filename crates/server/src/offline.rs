@@ -7,13 +7,13 @@ use idm_core::OperationError;
 use idm_core::backup::{BACKUP_FORMAT, BACKUP_VERSION, BackupError, BackupHeader, BackupReader, BackupWriter};
 use idm_core::be::{Backend, BeWrite, Progress, meta};
 use idm_core::builtins::UUID_DOMAIN_INFO;
-use idm_core::credential::{PasswordParams, random_password};
 use idm_core::entry::{Entry, ValueSet};
 use idm_core::plugins::group_closure;
 use idm_core::schema::Schema;
 use idm_core::server::{QueryServer, QueryServerTransaction, RenamePlan};
 use idm_core::value::Value;
 use idm_core::verify::VerifyReport;
+use idm_identity::password::PasswordParams;
 use idm_sqlite::{SqliteBackend, SqliteConfig, SqliteError};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::File;
@@ -110,7 +110,8 @@ pub fn write_atomically(path: &Path, write: impl FnOnce(&mut BufWriter<&File>) -
         std::process::id()
     ));
     let result = (|| {
-        let file = File::create(&tmp).map_err(io(&tmp))?;
+        // Backups hold password hashes and signing keys: only the owner may read them.
+        let file = crate::files::create_private(&tmp).map_err(io(&tmp))?;
         let mut w = BufWriter::with_capacity(1 << 20, &file);
         write(&mut w)?;
         w.flush().map_err(io(&tmp))?;
@@ -510,9 +511,8 @@ impl Offline {
             None => self.config.require_domain()?,
         };
         qs.initialise(&domain)?;
-        let password = random_password(24)?;
         let mut w = qs.write()?;
-        w.set_account_password(name, &password, params)?;
+        let password = idm_identity::recover_account(&mut w, name, params)?;
         w.commit()?;
         Ok(password)
     }

@@ -110,6 +110,23 @@ fn is_missing_table(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(_, Some(msg)) if msg.starts_with("no such table"))
 }
 
+/// Creates the database file, readable by its owner only, if it does not exist. It holds
+/// password hashes and signing keys; SQLite gives its `-wal` and `-shm` files the same mode.
+fn create_private(path: &Path) -> std::result::Result<(), SqliteError> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(SqliteError::Create { path: path.display().to_string(), source }),
+    }
+}
+
 impl SqliteBackend {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path, config: SqliteConfig) -> std::result::Result<SqliteBackend, SqliteError> {
@@ -127,6 +144,7 @@ impl SqliteBackend {
     }
 
     fn connect(path: &Path, config: &SqliteConfig) -> std::result::Result<Connection, SqliteError> {
+        create_private(path)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)
             .map_err(|source| SqliteError::Open { path: path.display().to_string(), source })?;

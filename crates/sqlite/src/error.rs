@@ -5,6 +5,8 @@ use thiserror::Error;
 pub enum SqliteError {
     #[error("database {path}: {source}")]
     Open { path: String, source: rusqlite::Error },
+    #[error("cannot create database {path}: {source}")]
+    Create { path: String, source: std::io::Error },
     #[error("sqlite: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error("index id list is corrupt: {0}")]

@@ -52,9 +52,13 @@ fn seeds(t: Target) -> Vec<Vec<u8>> {
         ],
         Target::Login => &[
             r#"{"step":{"init":"admin"}}"#,
+            r#"{"step":{"init2":{"username":"user1","issue":"token","privileged":true}}}"#,
             r#"{"step":{"begin":"password"}}"#,
             r#"{"step":{"cred":{"password":"secret"}}}"#,
             r#"{"step":{"cred":"anonymous"}}"#,
+            // Programs: init user1, begin, wrong password ×6 over fresh logins, clock, right one.
+            "\x00\x00\x01\x00\x02\x00\x00\x00\x01\x01\x02\x01\x03\x01\x00\x00\x01\x02\x02\x42\x04\x00\x05\x00",
+            "\x00\x04\x01\x20\x02\x20\x04\x00\x06\x00\x04\x00",
         ],
     };
     s.iter().map(|x| x.as_bytes().to_vec()).collect()
@@ -221,7 +225,9 @@ fn generate(rng: &mut Rng, t: Target) -> Option<Vec<u8>> {
 /// What the harness needs for targets that run against a live engine.
 pub struct Fuzzer {
     _db: TestDb,
-    qs: QueryServer,
+    qs: std::sync::Arc<QueryServer>,
+    idm: idm_identity::IdmServer,
+    clock: std::sync::Arc<crate::fuzz_login::FuzzClock>,
     backup_seed: Vec<u8>,
 }
 
@@ -264,7 +270,16 @@ impl Fuzzer {
                 .unwrap_or_else(|e| panic!("{e}"));
             w.finish().unwrap_or_else(|e| panic!("{e}"));
         }
-        Fuzzer { _db: db, qs, backup_seed }
+        for name in crate::fuzz_login::WITH_PASSWORD {
+            crate::set_password(&qs, name, &crate::fuzz_login::password_of(name));
+        }
+        let qs = std::sync::Arc::new(qs);
+        let clock = crate::fuzz_login::FuzzClock::new();
+        let c = clock.clone();
+        let idm = idm_identity::IdmServer::new(qs.clone(), idm_identity::password::PasswordParams::insecure_fast())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .with_clock(std::sync::Arc::new(move || c.now()));
+        Fuzzer { _db: db, qs, idm, clock, backup_seed }
     }
 
     /// Feeds one input to `t`. Panics (the failure the fuzzer looks for) propagate.
@@ -303,11 +318,7 @@ impl Fuzzer {
                 let _ =
                     idm_server::ServerConfig::parse(&String::from_utf8_lossy(input), Path::new("/fuzz/server.toml"));
             }
-            Target::Login => {
-                let _ = serde_json::from_slice::<idm_server::https::auth::AuthRequest>(input);
-                let signer = idm_server::https::auth::TokenSigner::new(b"fuzz key");
-                let _ = signer.verify(&String::from_utf8_lossy(input), 0);
-            }
+            Target::Login => crate::fuzz_login::run(&self.idm, &self.clock, input),
         }
     }
 

@@ -2,6 +2,7 @@
 //! folder. Used by the engine's integration tests and the benchmark binary; never shipped.
 
 pub mod fuzz;
+pub mod fuzz_login;
 pub mod server;
 
 use idm_core::be::Backend;
@@ -142,6 +143,21 @@ pub fn get(qs: &QueryServer, name: &str) -> Option<Entry> {
     let mut r = qs.read().ok()?;
     let found = r.search(&Identity::internal(), &eq("name", name)).ok()?;
     found.into_iter().map(|s| s.entry).find(|e| !e.has_class("recycled") && !e.has_class("tombstone"))
+}
+
+/// Sets the password of the account `name` (cheap test hashing), as an internal write.
+pub fn set_password(qs: &QueryServer, name: &str, password: &str) {
+    use idm_core::modify::{Modify, ModifyList};
+    let cred = idm_identity::password::hash(password, &idm_identity::password::PasswordParams::insecure_fast(), false)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut w = qs.write().unwrap_or_else(|e| panic!("{e}"));
+    let ml = ModifyList::new(vec![
+        Modify::Purged("primary_credential".into()),
+        Modify::Present("primary_credential".into(), idm_core::value::Value::Credential(cred)),
+    ]);
+    let n = w.internal_modify(&idm_core::filter::Filter::eq("name", name), &ml).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(n, 1, "no account named {name}");
+    w.commit().unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// Runs verify and panics with every problem if it is not clean.

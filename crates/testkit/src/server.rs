@@ -81,18 +81,25 @@ fn spawn_server(bin: &Path, dir: &Path, log: Arc<Mutex<String>>) -> (Child, Stri
 }
 
 impl TestServer {
-    /// The domain's token signing key, read from the database as a second reader would.
-    pub fn token_key(&self) -> String {
+    /// The session signing keys, read from the database as a second reader would.
+    pub fn signing_keys(&self) -> Vec<idm_core::keys::KeyRecord> {
         use idm_core::server::QueryServerTransaction;
         let qs = idm_core::server::QueryServer::new(crate::open_backend(&self.dir.path().join("data/kanidm.db")))
             .unwrap_or_else(|e| panic!("{e}"));
         let mut r = qs.read().unwrap_or_else(|e| panic!("{e}"));
-        let d = r
-            .entry_by_uuid(idm_core::builtins::UUID_DOMAIN_INFO)
+        let keys = r
+            .entry_by_uuid(idm_core::builtins::UUID_KEY_SESSIONS)
             .ok()
             .flatten()
-            .unwrap_or_else(|| panic!("no domain entry"));
-        d.first_str("domain_token_key").unwrap_or_else(|| panic!("no token key")).to_string()
+            .unwrap_or_else(|| panic!("no session key object"));
+        idm_identity::keys::records(&keys)
+    }
+
+    /// `uat` signed with the server's own active key: a token the server issued, as far as
+    /// its signature goes.
+    pub fn sign(&self, uat: &idm_core::proto::UserAuthToken) -> String {
+        let set = idm_identity::keys::KeySet::load(&self.signing_keys(), 0).unwrap_or_else(|e| panic!("{e}"));
+        set.sign(&serde_json::to_vec(uat).unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Starts the `kanidmd` at `bin` and waits until it listens.

@@ -40,6 +40,7 @@ const NOBODY: &[&str] = &[];
 const SELF: (&str, &str) = ("", "self");
 const DOMAIN: (&str, &str) = ("uuid", "00000000-0000-0000-0000-ffffff000025");
 const CONFIG: (&str, &str) = ("uuid", "00000000-0000-0000-0000-ffffff000027");
+const KEYS: (&str, &str) = ("uuid", "00000000-0000-0000-0000-ffffff000028");
 
 /// Every built-in account and an ordinary person (`carol`, in no groups) × create, read, modify
 /// and delete × ordinary, high-privilege and system targets, and each caller's own entry. The
@@ -115,13 +116,14 @@ const CASES: &[(Target, Action, &[&str])] = &[
     ),
     (Target::System, Read(("attributename", "mail"), "syntax"), EVERYONE),
     (Target::System, Read(DOMAIN, "domain_name"), EVERYONE),
-    (Target::System, Read(DOMAIN, "domain_token_key"), NOBODY),
+    (Target::System, Read(KEYS, "key_internal_data"), NOBODY),
     (Target::System, Read(CONFIG, "badlist_password"), ADMIN),
     (Target::System, Read(("name", "idm_acp_people_read"), "acp_targetscope"), ADMIN),
     (Target::System, Modify(("attributename", "mail"), "index", "SUBSTRING"), ADMIN),
     (Target::System, Modify(("attributename", "mail"), "syntax", "UINT32"), NOBODY),
     (Target::System, Modify(DOMAIN, "domain_name", "evil.example"), NOBODY),
-    (Target::System, Modify(DOMAIN, "domain_token_key", "forged"), NOBODY),
+    (Target::System, Modify(KEYS, "description", "forged"), NOBODY),
+    (Target::System, Delete(KEYS), NOBODY),
     (Target::System, Modify(CONFIG, "password_min_length", "12"), ADMIN),
     (Target::System, Modify(("name", "idm_acp_people_read"), "description", "tuned"), ADMIN),
     (Target::System, Delete(("attributename", "mail")), NOBODY),

@@ -178,7 +178,7 @@ pub trait BeTxn {
     }
 
     /// Every entry matching `f`, exactly. `limits` bounds the work, not the answer: no more than
-    /// `search_max_partial` candidates are read, and a full scan needs `allow_unindexed`. How
+    /// `search_max_partial` candidates are read (a full scan reads every entry). How
     /// many entries a caller may receive is decided above, after access control, so these
     /// refusals name the limit, never a count of candidates.
     fn search(&mut self, f: &Filter, schema: &Schema, limits: &Limits) -> Result<Vec<StoredEntry>> {
@@ -219,10 +219,14 @@ pub trait BeTxn {
                 })?;
             }
             Plan::AllIds => {
-                if !limits.allow_unindexed {
-                    return Err(OperationError::ResourceLimit(
-                        "filter uses no indexed attribute and would scan every entry; add an indexed term".into(),
-                    ));
+                if limits.search_max_partial != usize::MAX
+                    && self.raw().entry_count()? > limits.search_max_partial as u64
+                {
+                    return Err(OperationError::ResourceLimit(format!(
+                        "the filter uses no indexed attribute, so it would test every entry, more than your limit \
+                         of {}; add an indexed term",
+                        limits.search_max_partial
+                    )));
                 }
                 self.raw().all_entries(&mut |id, bytes| {
                     let entry = Entry::decode(bytes)?;
@@ -303,6 +307,9 @@ pub struct BeWrite<'a> {
     /// Ids are never reused and uuids never change, so these only lose entries on delete.
     uuid_of: HashMap<EntryId, Uuid>,
     id_of: HashMap<Uuid, EntryId>,
+    /// Entries this transaction created, changed or deleted: what caches built on them must
+    /// forget when it commits.
+    touched: HashSet<Uuid>,
 }
 
 impl<'a> BeWrite<'a> {
@@ -317,6 +324,7 @@ impl<'a> BeWrite<'a> {
             next_id: None,
             uuid_of: HashMap::new(),
             id_of: HashMap::new(),
+            touched: HashSet::new(),
         })
     }
 
@@ -412,6 +420,7 @@ impl<'a> BeWrite<'a> {
                 e.uuid().ok_or_else(|| OperationError::InvalidState("entry without uuid reached storage".into()))?;
             let id = self.allocate_id()?;
             self.inner.put_entry(id, uuid, &e.encode()?)?;
+            self.touched.insert(uuid);
             self.apply_keys(None, Some(&e), id, &m)?;
             out.push(StoredEntry { id, entry: e });
         }
@@ -434,6 +443,7 @@ impl<'a> BeWrite<'a> {
                     .uuid()
                     .ok_or_else(|| OperationError::InvalidState("entry without uuid reached storage".into()))?;
                 self.inner.put_entry(old.id, uuid, &new.encode()?)?;
+                self.touched.insert(uuid);
                 self.apply_keys(Some(&old.entry), Some(&new), old.id, &m)?;
             }
             out.push(StoredEntry { id: old.id, entry: new });
@@ -451,6 +461,7 @@ impl<'a> BeWrite<'a> {
             }
             if let Some(u) = e.uuid() {
                 self.id_of.remove(&u);
+                self.touched.insert(u);
             }
             self.apply_keys(Some(&e.entry), None, e.id, &m)?;
         }
@@ -561,6 +572,7 @@ impl<'a> BeWrite<'a> {
         for (id, e) in changed {
             let uuid = e.uuid().ok_or_else(|| OperationError::InvalidState("entry without uuid".into()))?;
             self.inner.put_entry(id, uuid, &e.encode()?)?;
+            self.touched.insert(uuid);
         }
         for ((t, attr), keys) in indexes.iter().zip(lists) {
             let mut keys: Vec<_> = keys.into_iter().collect();
@@ -600,6 +612,11 @@ impl<'a> BeWrite<'a> {
             self.views = Default::default();
         }
         Ok(())
+    }
+
+    /// The entries this transaction created, changed or deleted so far.
+    pub fn take_touched(&mut self) -> HashSet<Uuid> {
+        std::mem::take(&mut self.touched)
     }
 
     /// Applies collected index changes, then commits storage.

@@ -74,6 +74,13 @@ const PUBLIC_ATTRS: &[&str] = &[
     "must",
     "domain_name",
     "domain_uuid",
+    "limit_search_max_results",
+    "limit_search_max_filter_test",
+    "limit_filter_max_elements",
+    "limit_filter_max_depth",
+    "server_right",
+    "authsession_expiry",
+    "privilege_expiry",
 ];
 const ACCOUNT_READ: &[&str] = &[
     "class",
@@ -90,6 +97,9 @@ const ACCOUNT_READ: &[&str] = &[
     "account_valid_from",
     "primary_credential",
     "user_auth_session",
+    "credential_update_intent_token",
+    "softlock_until",
+    "softlock_level",
 ];
 const ACCOUNT_WRITE: &[&str] = &[
     "name",
@@ -100,8 +110,7 @@ const ACCOUNT_WRITE: &[&str] = &[
     "account_expire",
     "account_valid_from",
     "primary_credential",
-    "credential_reset_token",
-    "credential_reset_expire",
+    "credential_update_intent_token",
 ];
 /// What account managers may remove: what they may write, and sessions (revoking them).
 const ACCOUNT_REMOVE: &[&str] = &[
@@ -113,9 +122,18 @@ const ACCOUNT_REMOVE: &[&str] = &[
     "account_expire",
     "account_valid_from",
     "primary_credential",
-    "credential_reset_token",
-    "credential_reset_expire",
+    "credential_update_intent_token",
     "user_auth_session",
+];
+/// Settings that grant or bound what members may do: only system administrators change them.
+const POLICY_ATTRS: &[&str] = &[
+    "class",
+    "limit_search_max_results",
+    "limit_search_max_filter_test",
+    "limit_filter_max_elements",
+    "limit_filter_max_depth",
+    "authsession_expiry",
+    "privilege_expiry",
 ];
 const GROUP_WRITE: &[&str] = &["name", "description", "member"];
 const GROUP_CREATE_ATTRS: &[&str] = &["class", "name", "description", "member"];
@@ -440,6 +458,28 @@ const ACPS: &[Acp] = &[
         ],
         modify_removed: &["class", "recycled_at"],
         modify_class: &["recycled"],
+        ..NONE
+    },
+    Acp {
+        name: "idm_acp_policy_manage",
+        n: 0x19,
+        description: "Set search limits and account policy (session and privilege lifetimes) on groups and accounts.",
+        receiver: Receiver::Groups(&[0x0019]),
+        target: r#"{"or":[{"eq":["class","group"]},{"eq":["class","account"]}]}"#,
+        modify_present: POLICY_ATTRS,
+        modify_removed: POLICY_ATTRS,
+        modify_class: &["account_policy"],
+        ..NONE
+    },
+    Acp {
+        name: "idm_acp_hp_group_rights",
+        n: 0x1a,
+        description: "Grant server rights through high-privilege groups (a right on a group that lower \
+                      administrators manage would let them give it away).",
+        receiver: Receiver::Groups(&[0x0019]),
+        target: GROUP_HP,
+        modify_present: &["server_right"],
+        modify_removed: &["server_right"],
         ..NONE
     },
 ];

@@ -51,13 +51,17 @@ pub fn builtin_accounts_and_groups() -> Vec<Entry> {
     });
     let groups = GROUPS.iter().map(|(name, n, desc, members)| {
         let members: Vec<Uuid> = members.iter().map(|m| uuid_suffix(*m)).collect();
-        entry(vec![
+        let mut g = entry(vec![
             ("class", iutf8(&["object", "group"])),
             ("uuid", uuid(uuid_suffix(*n))),
             ("name", iname(name)),
             ("description", utf8(desc)),
             ("member", refs(&members)),
-        ])
+        ]);
+        for (attr, v) in group_grants(uuid_suffix(*n)) {
+            g.add(attr, v);
+        }
+        g
     });
     // Members of this group are high privilege: only high-privilege receivers may change them.
     let mut hp_members: Vec<Uuid> = GROUPS.iter().map(|g| uuid_suffix(g.1)).collect();
@@ -72,6 +76,37 @@ pub fn builtin_accounts_and_groups() -> Vec<Entry> {
     accounts.chain(groups).chain([hp]).collect()
 }
 
+/// What the built-in administrator groups grant their members: search limits for bulk and
+/// unindexed administration, and (system administrators) the server rights. Data like any
+/// administrator's own grants, so it can be tuned.
+pub fn group_grants(group: Uuid) -> Vec<(&'static str, Value)> {
+    if group != UUID_SYSTEM_ADMINS && group != UUID_IDM_ADMINS {
+        return Vec::new();
+    }
+    let l = crate::identity::Limits::admin();
+    let n = |x: usize| Value::Uint32(u32::try_from(x).unwrap_or(u32::MAX));
+    let mut out = vec![
+        ("limit_search_max_results", n(l.search_max_results)),
+        ("limit_search_max_filter_test", n(l.search_max_partial)),
+        ("limit_filter_max_elements", n(l.filter_max_elements)),
+        ("limit_filter_max_depth", n(l.filter_max_depth)),
+    ];
+    if group == UUID_SYSTEM_ADMINS {
+        out.extend(crate::identity::ServerRight::ALL.map(|r| ("server_right", Value::Right(r))));
+    }
+    out
+}
+
+/// The key object whose keys sign session tokens. Keys are added by the identity layer.
+pub fn session_keys() -> Entry {
+    entry(vec![
+        ("class", iutf8(&["object", "key_object", "system"])),
+        ("uuid", uuid(UUID_KEY_SESSIONS)),
+        ("name", iname("idm_session_keys")),
+        ("description", utf8("Keys that sign session tokens. Rotate with `kanidm system key rotate`.")),
+    ])
+}
+
 pub fn system_info() -> Entry {
     entry(vec![
         ("class", iutf8(&["object", "system_info", "system"])),
@@ -81,7 +116,7 @@ pub fn system_info() -> Entry {
     ])
 }
 
-pub fn domain_info(domain_name: &str, domain_uuid: Uuid, token_key: String) -> Entry {
+pub fn domain_info(domain_name: &str, domain_uuid: Uuid) -> Entry {
     entry(vec![
         ("class", iutf8(&["object", "domain_info", "system"])),
         ("uuid", uuid(UUID_DOMAIN_INFO)),
@@ -89,7 +124,6 @@ pub fn domain_info(domain_name: &str, domain_uuid: Uuid, token_key: String) -> E
         ("description", utf8("This identity domain.")),
         ("domain_name", vec![Value::Iname(domain_name.to_string())]),
         ("domain_uuid", uuid(domain_uuid)),
-        ("domain_token_key", vec![Value::Secret(token_key)]),
     ])
 }
 

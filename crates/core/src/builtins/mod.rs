@@ -7,8 +7,8 @@ mod entries;
 mod schema;
 
 pub use acp::builtin_acps;
-pub use entries::{builtin_accounts_and_groups, domain_info, system_config, system_info};
-pub use schema::builtin_schema;
+pub use entries::{builtin_accounts_and_groups, domain_info, group_grants, session_keys, system_config, system_info};
+pub use schema::{LIMIT_ATTRIBUTES, builtin_schema};
 
 use crate::entry::Entry;
 use crate::value::Value;
@@ -31,6 +31,7 @@ pub const UUID_DOES_NOT_EXIST: Uuid = Uuid::from_u128(0xffff_ffff_fffe);
 pub const UUID_SYSTEM_INFO: Uuid = Uuid::from_u128(0xffff_ff00_0001);
 pub const UUID_DOMAIN_INFO: Uuid = Uuid::from_u128(0xffff_ff00_0025);
 pub const UUID_SYSTEM_CONFIG: Uuid = Uuid::from_u128(0xffff_ff00_0027);
+pub const UUID_KEY_SESSIONS: Uuid = Uuid::from_u128(0xffff_ff00_0028);
 
 /// Uuids at or below this value are reserved for built-ins; callers may not create them.
 pub const UUID_RESERVED_MAX: Uuid = Uuid::from_u128(0xffff_ffff_ffff);
@@ -42,7 +43,7 @@ pub fn is_reserved(u: Uuid) -> bool {
 /// The version of the built-in definitions. Databases written by an older binary get the
 /// missing built-ins added on start, and the changes of each later version applied once
 /// (`QueryServerWriteTransaction::migrate_builtins`).
-pub const SYSTEM_VERSION: u32 = 2;
+pub const SYSTEM_VERSION: u32 = 3;
 
 /// Builds an entry from typed values: `attr => [values]`.
 pub(crate) fn entry(pairs: Vec<(&str, Vec<Value>)>) -> Entry {

@@ -186,6 +186,7 @@ fn update(qs: &mut QueryServerWriteTransaction, seeds: BTreeSet<Uuid>, gone: &Ha
                 let mut n = e.entry.clone();
                 n.set("directmemberof", direct);
                 n.set("memberof", all);
+                super::credential::guard(&e, &mut n);
                 pairs.push((e, n));
             }
         }

@@ -7,6 +7,7 @@
 
 pub(crate) mod attrunique;
 pub(crate) mod base;
+pub(crate) mod credential;
 pub(crate) mod memberof;
 pub(crate) mod protected;
 pub(crate) mod refint;
@@ -46,6 +47,7 @@ pub(crate) fn pre_modify(
     protected::pre_modify(ident, pairs)?;
     memberof::pre_modify(ident, pairs)?;
     base::pre_modify(pairs)?;
+    credential::pre_modify(pairs);
     schema_guard::pre_modify(qs, pairs)?;
     let domain = qs.domain_name();
     pairs.iter_mut().for_each(|(_, n)| spn::generate(n, domain.as_deref()));

@@ -7,9 +7,11 @@ use super::write::QueryServerWriteTransaction;
 use crate::be::meta;
 use crate::builtins::{
     SYSTEM_VERSION, UUID_SYSTEM_INFO, builtin_accounts_and_groups, builtin_acps, builtin_schema, domain_info,
-    system_config, system_info,
+    group_grants, session_keys, system_config, system_info,
 };
 use crate::entry::Entry;
+use crate::filter::Filter;
+use crate::identity::Identity;
 use crate::value::{Value, iname_problem};
 use crate::{OperationError, Result};
 use tracing::info;
@@ -21,10 +23,6 @@ pub const INDEX_VERSION: u32 = 1;
 
 fn read_u32(bytes: Option<Vec<u8>>) -> u32 {
     bytes.and_then(|b| <[u8; 4]>::try_from(b.as_slice()).ok()).map(u32::from_be_bytes).unwrap_or(0)
-}
-
-fn new_token_key() -> String {
-    format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
 }
 
 impl QueryServer {
@@ -91,6 +89,16 @@ impl QueryServerWriteTransaction<'_> {
             );
             self.reindex(&mut ())?;
         }
+        let stored_version = match self.be().entry_by_uuid(UUID_SYSTEM_INFO)? {
+            Some(si) => match si.first("version") {
+                Some(Value::Uint32(v)) => *v,
+                _ => 0,
+            },
+            None => SYSTEM_VERSION,
+        };
+        if stored_version < 3 {
+            self.drop_obsolete_values()?;
+        }
         let n = self.create_missing(builtin_schema())?;
         if n > 0 && !fresh {
             info!("added {n} built-in schema definitions; reindexing");
@@ -100,7 +108,7 @@ impl QueryServerWriteTransaction<'_> {
         match self.domain_name() {
             None => {
                 info!("initialising domain '{domain_name}'");
-                self.create_missing(vec![domain_info(&domain_name, Uuid::new_v4(), new_token_key())])?;
+                self.create_missing(vec![domain_info(&domain_name, Uuid::new_v4())])?;
             }
             Some(existing) if existing != domain_name => {
                 return Err(OperationError::InvalidState(format!(
@@ -110,20 +118,44 @@ impl QueryServerWriteTransaction<'_> {
             }
             Some(_) => {}
         }
-        self.create_missing(vec![system_info(), system_config()])?;
+        self.create_missing(vec![system_info(), system_config(), session_keys()])?;
         self.create_missing(builtin_accounts_and_groups())?;
         self.create_missing(builtin_acps())?;
-        if let Some(si) = self.be().entry_by_uuid(UUID_SYSTEM_INFO)? {
-            let stored = match si.first("version") {
-                Some(Value::Uint32(v)) => *v,
-                _ => 0,
-            };
-            if stored < SYSTEM_VERSION {
-                self.migrate_builtins(stored)?;
+        if stored_version < SYSTEM_VERSION {
+            self.migrate_builtins(stored_version)?;
+            if let Some(si) = self.be().entry_by_uuid(UUID_SYSTEM_INFO)? {
                 let mut n = si.entry.clone();
                 n.set_single("version", Value::Uint32(SYSTEM_VERSION));
-                self.modify_pairs(&crate::identity::Identity::internal(), vec![(si, n)])?;
+                self.modify_pairs(&Identity::internal(), vec![(si, n)])?;
             }
+        }
+        Ok(())
+    }
+
+    /// Version 3 replaced text sessions, the shared token key and the two reset-token
+    /// attributes with typed values. The old values are dropped before the built-in classes
+    /// stop allowing them (their tokens were signed with a key that no longer exists, so no
+    /// session or reset token survives the upgrade: people log in again).
+    fn drop_obsolete_values(&mut self) -> Result<()> {
+        let schema = self.schema();
+        for attr in OBSOLETE_IN_3.iter().chain(["user_auth_session"].iter()) {
+            if schema.attribute(attr).is_none() {
+                continue;
+            }
+            let holders = self.internal_search(&Filter::pres(attr))?;
+            if holders.is_empty() {
+                continue;
+            }
+            info!("upgrading: dropping {} old '{attr}' values", holders.len());
+            let pairs = holders
+                .into_iter()
+                .map(|h| {
+                    let mut n = h.entry.clone();
+                    n.purge(attr);
+                    (h, n)
+                })
+                .collect();
+            self.modify_pairs(&Identity::internal(), pairs)?;
         }
         Ok(())
     }
@@ -139,22 +171,120 @@ impl QueryServerWriteTransaction<'_> {
                 Value::Iutf8("recycled_directmemberof".into()),
             )?;
         }
+        if from < 3 {
+            self.migrate_to_3()?;
+        }
         Ok(())
     }
 
-    fn add_to_builtin_acp(&mut self, acp_name: &str, attr: &str, value: Value) -> Result<()> {
+    /// Version 3: typed sessions, key objects, reset tokens as typed values, and limits and
+    /// server rights as data on the administrator groups.
+    fn migrate_to_3(&mut self) -> Result<()> {
+        // The session attribute keeps its name and takes the typed syntax; its old values are
+        // gone (drop_obsolete_values).
+        let schema_entries = builtin_schema();
+        let session_def = schema_entries
+            .iter()
+            .find(|e| e.first_str("attributename") == Some("user_auth_session"))
+            .and_then(|e| e.uuid());
+        if let Some(u) = session_def
+            && let Some(stored) = self.be().entry_by_uuid(u)?
+        {
+            let mut n = stored.entry.clone();
+            n.set_single("syntax", Value::Syntax(crate::value::SyntaxType::Session));
+            n.set_single("description", Value::Utf8("Sessions of an account.".into()));
+            if n != stored.entry {
+                self.modify_pairs(&Identity::internal(), vec![(stored, n)])?;
+            }
+        }
+        // Definitions nothing may use any more.
+        let f = Filter::Or(OBSOLETE_IN_3.iter().map(|a| Filter::eq("attributename", *a)).collect());
+        let gone = self.internal_search(&Filter::And(vec![Filter::eq("class", "attributetype"), f]))?;
+        if !gone.is_empty() {
+            self.remove_entries(&Identity::internal(), gone)?;
+        }
+        for (acp, attr, values) in [
+            ("idm_acp_all_read", "acp_search_attr", ACP_READS_3),
+            ("idm_acp_self_read", "acp_search_attr", ACCOUNT_READS_3),
+            ("idm_acp_people_read", "acp_search_attr", ACCOUNT_READS_3),
+            ("idm_acp_account_read", "acp_search_attr", ACCOUNT_READS_3),
+            ("idm_acp_hp_account_read", "acp_search_attr", ACCOUNT_READS_3),
+        ] {
+            for v in values {
+                self.add_to_builtin_acp(acp, attr, Value::Iutf8(v.to_string()))?;
+            }
+        }
+        for acp in ["idm_acp_people_write", "idm_acp_account_write", "idm_acp_hp_account_write"] {
+            for attr in ["acp_modify_presentattr", "acp_modify_removedattr"] {
+                for old in OBSOLETE_IN_3 {
+                    self.remove_from_builtin_acp(acp, attr, &Value::Iutf8(old.to_string()))?;
+                }
+                self.add_to_builtin_acp(acp, attr, Value::Iutf8("credential_update_intent_token".into()))?;
+            }
+        }
+        // The administrator groups' limits and rights, unless an administrator set their own.
+        for group in builtin_accounts_and_groups() {
+            let Some(u) = group.uuid() else { continue };
+            let grants = group_grants(u);
+            if grants.is_empty() {
+                continue;
+            }
+            let Some(stored) = self.be().entry_by_uuid(u)? else { continue };
+            let mut n = stored.entry.clone();
+            for (attr, v) in grants {
+                if attr == "server_right" || !n.has(attr) {
+                    n.add(attr, v);
+                }
+            }
+            if n != stored.entry {
+                info!("upgrading built-in group '{}': limits and server rights", stored.label());
+                self.modify_pairs(&Identity::internal(), vec![(stored, n)])?;
+            }
+        }
+        Ok(())
+    }
+
+    fn builtin_acp(&mut self, acp_name: &str) -> Result<Option<crate::entry::StoredEntry>> {
         let Some(u) = builtin_acps().iter().find(|e| e.first_str("name") == Some(acp_name)).and_then(|e| e.uuid())
         else {
-            return Ok(());
+            return Ok(None);
         };
-        let Some(stored) = self.be().entry_by_uuid(u)? else { return Ok(()) };
+        self.be().entry_by_uuid(u)
+    }
+
+    fn add_to_builtin_acp(&mut self, acp_name: &str, attr: &str, value: Value) -> Result<()> {
+        let Some(stored) = self.builtin_acp(acp_name)? else { return Ok(()) };
         if stored.get(attr).is_some_and(|vs| vs.contains(&value)) {
             return Ok(());
         }
         info!("upgrading built-in '{acp_name}': adding {attr} value");
         let mut updated = stored.entry.clone();
         updated.add(attr, value);
-        self.modify_pairs(&crate::identity::Identity::internal(), vec![(stored, updated)])?;
+        self.modify_pairs(&Identity::internal(), vec![(stored, updated)])?;
+        Ok(())
+    }
+
+    fn remove_from_builtin_acp(&mut self, acp_name: &str, attr: &str, value: &Value) -> Result<()> {
+        let Some(stored) = self.builtin_acp(acp_name)? else { return Ok(()) };
+        let mut updated = stored.entry.clone();
+        if updated.remove_value(attr, value) {
+            info!("upgrading built-in '{acp_name}': removing an obsolete {attr} value");
+            self.modify_pairs(&Identity::internal(), vec![(stored, updated)])?;
+        }
         Ok(())
     }
 }
+
+/// Attributes version 3 removed.
+const OBSOLETE_IN_3: [&str; 3] = ["domain_token_key", "credential_reset_token", "credential_reset_expire"];
+/// Values version 3 added to the read profiles.
+const ACP_READS_3: &[&str] = &[
+    "limit_search_max_results",
+    "limit_search_max_filter_test",
+    "limit_filter_max_elements",
+    "limit_filter_max_depth",
+    "server_right",
+    "authsession_expiry",
+    "privilege_expiry",
+];
+const ACCOUNT_READS_3: &[&str] = &["credential_update_intent_token", "softlock_until", "softlock_level"];

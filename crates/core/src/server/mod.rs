@@ -5,16 +5,16 @@
 //! domain settings are published with each commit, together with the storage snapshot they
 //! describe, so a reader never pairs new data with an old schema.
 
-mod credentials;
 mod domain;
 pub(crate) mod initialise;
+mod names;
 mod read;
 mod recycle;
 mod write;
 
-pub use credentials::{DEFAULT_PASSWORD_MIN_LENGTH, name_filter};
-pub use domain::{RenamePlan, session_active};
+pub use domain::RenamePlan;
 pub use initialise::INDEX_VERSION;
+pub use names::name_filter;
 pub use read::{QueryServerReadTransaction, QueryServerTransaction};
 pub use recycle::{RECYCLE_BIN_RETENTION, TOMBSTONE_RETENTION};
 pub use write::QueryServerWriteTransaction;
@@ -27,6 +27,7 @@ use crate::identity::Limits;
 use crate::schema::Schema;
 use crate::value::Value;
 use crate::{OperationError, Result};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use uuid::Uuid;
 
@@ -41,6 +42,9 @@ pub struct ServerState {
     pub acps: Arc<Vec<AccessControlProfile>>,
     /// Increases with every commit; caches of derived data are valid for one generation.
     pub generation: u64,
+    /// The generation whose commit last changed the access profiles or the schema: compiled
+    /// access of older generations is stale.
+    pub access_generation: u64,
 }
 
 /// How references are shown (the target's spn or name), cached for one generation of the
@@ -77,6 +81,8 @@ pub struct QueryServer {
     state: RwLock<Arc<ServerState>>,
     write_lock: Mutex<()>,
     names: Mutex<NameCache>,
+    /// The generation whose commit last changed each entry, for entries changed since start.
+    changes: RwLock<HashMap<Uuid, u64>>,
 }
 
 /// The schema compiled into this binary, used to read the stored schema.
@@ -92,6 +98,7 @@ fn load_state(txn: &mut dyn BeTxn, bootstrap: &Schema) -> Result<ServerState> {
             domain_uuid: None,
             acps: Arc::new(Vec::new()),
             generation: 0,
+            access_generation: 0,
         });
     }
     let f = Filter::Or(vec![Filter::eq("class", "attributetype"), Filter::eq("class", "classtype")]);
@@ -102,7 +109,7 @@ fn load_state(txn: &mut dyn BeTxn, bootstrap: &Schema) -> Result<ServerState> {
     let domain_name = domain.as_ref().and_then(|d| d.first("domain_name")).and_then(Value::as_str).map(str::to_string);
     let domain_uuid = domain.as_ref().and_then(|d| d.first("domain_uuid")).and_then(Value::as_uuid);
     let acps = load_acps(txn, &schema)?;
-    Ok(ServerState { schema: Arc::new(schema), domain_name, domain_uuid, acps, generation: 0 })
+    Ok(ServerState { schema: Arc::new(schema), domain_name, domain_uuid, acps, generation: 0, access_generation: 0 })
 }
 
 pub(crate) fn load_acps(txn: &mut dyn BeTxn, schema: &Schema) -> Result<Arc<Vec<AccessControlProfile>>> {
@@ -124,6 +131,7 @@ impl QueryServer {
             state: RwLock::new(Arc::new(state)),
             write_lock: Mutex::new(()),
             names: Mutex::new(NameCache::default()),
+            changes: RwLock::new(HashMap::new()),
         })
     }
 
@@ -154,12 +162,34 @@ impl QueryServer {
     }
 
     /// Commits under the state lock and publishes the next generation of state, so every
-    /// reader pairs a snapshot with the state (and caches) that describe it.
-    pub(crate) fn publish(&self, mut state: ServerState, commit: impl FnOnce() -> Result<()>) -> Result<()> {
+    /// reader pairs a snapshot with the state (and caches) that describe it. The entries the
+    /// commit touched are stamped with the new generation before it becomes visible, so a
+    /// reader of that generation never trusts a cache built before it.
+    pub(crate) fn publish(
+        &self,
+        mut state: ServerState,
+        touched: HashSet<Uuid>,
+        access_changed: bool,
+        commit: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
         let mut guard = self.state.write().map_err(|_| OperationError::InvalidState("state lock poisoned".into()))?;
         commit()?;
         state.generation = guard.generation + 1;
+        state.access_generation = if access_changed { state.generation } else { guard.access_generation };
+        if !touched.is_empty() {
+            let mut changes = self.changes.write().unwrap_or_else(|p| p.into_inner());
+            for u in touched {
+                changes.insert(u, state.generation);
+            }
+        }
         *guard = Arc::new(state);
         Ok(())
+    }
+
+    /// The latest generation whose commit changed any of `entries` (0: none since start).
+    /// A value derived from those entries at generation `g` is current while this is `<= g`.
+    pub fn last_change(&self, entries: impl IntoIterator<Item = Uuid>) -> u64 {
+        let changes = self.changes.read().unwrap_or_else(|p| p.into_inner());
+        entries.into_iter().filter_map(|u| changes.get(&u).copied()).max().unwrap_or(0)
     }
 }

@@ -140,6 +140,29 @@ pub trait QueryServerTransaction {
         Ok((found, access))
     }
 
+    /// How many live entries matching `pf` the caller may see. Answered from the indexes
+    /// when the filter tests a single attribute and is fully indexed (every match then passed
+    /// a positive term on that attribute, which restriction limited to where it is readable);
+    /// otherwise counted from the visible matches, within the caller's limits.
+    fn count(&mut self, ident: &Identity, pf: &ProtoFilter) -> Result<u64> {
+        let f = self.filter_from_proto(ident, pf)?;
+        let mut used = Vec::new();
+        f.attributes(&mut used);
+        used.sort_unstable();
+        used.dedup();
+        if used.len() == 1 {
+            let restricted = match self.caller_access(ident)? {
+                Some(a) => a.restrict(&f),
+                None => f.clone(),
+            };
+            let schema = self.schema();
+            if let Plan::Indexed(ids) = self.be().plan(&restricted, &schema)? {
+                return Ok(ids.len());
+            }
+        }
+        Ok(self.visible_matches(ident, &f)?.0.len() as u64)
+    }
+
     /// Searches with a resolved filter on behalf of `ident`: within its limits, showing only
     /// the entries and attributes its access profiles let it read.
     fn search_filter(&mut self, ident: &Identity, f: &Filter) -> Result<Vec<StoredEntry>> {

@@ -26,6 +26,8 @@ pub struct QueryServerWriteTransaction<'a> {
     be: BeWrite<'a>,
     state: ServerState,
     state_changed: bool,
+    /// Whether this transaction changed access profiles or schema.
+    access_changed: bool,
     failed: bool,
     now: OffsetDateTime,
     /// Where long internal work (a domain rename's spn regeneration) reports progress.
@@ -49,6 +51,7 @@ impl<'a> QueryServerWriteTransaction<'a> {
             be: BeWrite::new(qs.be.write()?)?,
             state: (*state).clone(),
             state_changed: false,
+            access_changed: false,
             failed: false,
             now: OffsetDateTime::now_utc(),
             progress: Box::new(()),
@@ -171,6 +174,16 @@ impl<'a> QueryServerWriteTransaction<'a> {
         })
     }
 
+    /// Applies a typed modify list to the entries matching a resolved filter on behalf of
+    /// `ident`, under its access profiles: how the identity layer changes credentials, sessions
+    /// and locks for a caller without a second set of rules.
+    pub fn modify_as(&mut self, ident: &Identity, f: &Filter, ml: &ModifyList) -> Result<usize> {
+        self.guarded(|w| {
+            let f = if ident.is_internal() { f.clone() } else { super::read::exclude_deleted(f.clone()) };
+            w.modify_entries(ident, &f, ml)
+        })
+    }
+
     // ----- Internal operations (plugins, migrations, offline tools) ----------------------
 
     pub fn internal_create(&mut self, entries: Vec<Entry>) -> Result<Vec<StoredEntry>> {
@@ -200,8 +213,9 @@ impl<'a> QueryServerWriteTransaction<'a> {
         if self.failed {
             return Err(OperationError::TransactionFailed);
         }
-        let QueryServerWriteTransaction { qs, be, state, _lock, .. } = self;
-        qs.publish(state, || be.commit())
+        let QueryServerWriteTransaction { qs, mut be, state, access_changed, _lock, .. } = self;
+        let touched = be.take_touched();
+        qs.publish(state, touched, access_changed, || be.commit())
     }
 
     // ----- The pipelines ------------------------------------------------------------------
@@ -327,6 +341,7 @@ impl<'a> QueryServerWriteTransaction<'a> {
             let schema = self.schema();
             self.state.acps = super::load_acps(&mut self.be, &schema)?;
             self.state_changed = true;
+            self.access_changed = true;
         }
         if domain && let Some(d) = self.be.entry_by_uuid(UUID_DOMAIN_INFO)? {
             self.state.domain_name = d.first("domain_name").and_then(Value::as_str).map(str::to_string);

@@ -2,19 +2,19 @@
 //! domain. Each is a thin translation into engine operations on behalf of the caller, so
 //! access control decides who may do what exactly as for the raw API.
 
-use super::{ApiError, AppState, blocking, identity, json_body};
+use super::{ApiError, AppState, MAX_UNAUTHENTICATED_BYTES, blocking, json_body, json_body_within};
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::HeaderMap;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use idm_core::builtins::UUID_DOMAIN_INFO;
-use idm_core::credential::PasswordParams;
-use idm_core::identity::Identity;
 use idm_core::proto::{Filter, Modify, ModifyList, OperationError, ProtoEntry};
 use idm_core::server::{QueryServerTransaction, name_filter};
+use idm_identity::password::PasswordParams;
+use idm_identity::{CredentialStatus, SessionInfo};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 /// The kinds of account the endpoints manage, by the class that marks them.
 #[derive(Clone, Copy)]
@@ -45,18 +45,17 @@ struct ListQuery {
     search: Option<String>,
 }
 
-async fn search(state: &AppState, ident: Identity, f: Filter) -> Result<Vec<ProtoEntry>, ApiError> {
-    let qs = state.qs.clone();
-    blocking(move || {
-        let mut r = qs.read()?;
-        let found = r.search(&ident, &f)?;
-        found.iter().map(|e| r.to_proto_entry(e)).collect()
-    })
-    .await
+async fn search(state: &AppState, headers: &HeaderMap, f: Filter) -> Result<Vec<ProtoEntry>, ApiError> {
+    state
+        .read(headers, move |r, ident| {
+            let found = r.search(ident, &f)?;
+            found.iter().map(|e| r.to_proto_entry(e)).collect()
+        })
+        .await
 }
 
-async fn get_one(state: &AppState, ident: Identity, class: &str, id: &str) -> Result<Json<ProtoEntry>, ApiError> {
-    let mut found = search(state, ident, of_class(class, name_filter(id))).await?;
+async fn get_one(state: &AppState, headers: &HeaderMap, class: &str, id: &str) -> Result<Json<ProtoEntry>, ApiError> {
+    let mut found = search(state, headers, of_class(class, name_filter(id))).await?;
     match found.len() {
         1 => Ok(Json(found.remove(0))),
         0 => Err(ApiError(OperationError::NoMatchingEntries)),
@@ -64,11 +63,16 @@ async fn get_one(state: &AppState, ident: Identity, class: &str, id: &str) -> Re
     }
 }
 
-async fn write(
+/// A raw-style modify of the entry of `class` named `id`, as the caller.
+async fn modify(
     state: &AppState,
-    op: impl FnOnce(&mut idm_core::server::QueryServerWriteTransaction<'_>) -> Result<(), OperationError> + Send + 'static,
+    headers: &HeaderMap,
+    class: &str,
+    id: &str,
+    mods: Vec<Modify>,
 ) -> Result<Json<()>, ApiError> {
-    super::write_op(state, op).await
+    let f = of_class(class, name_filter(id));
+    state.write(headers, move |w, ident| w.modify(ident, &f, &ModifyList::new(mods)).map(drop)).await.map(Json)
 }
 
 fn list_filter(class: &str, search: Option<String>) -> Filter {
@@ -157,15 +161,9 @@ async fn use_reset_token(
     State(s): State<AppState>,
     body: Result<Json<ResetTokenUse>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let req = json_body(body)?;
-    let (qs, params) = (s.qs.clone(), s.password_params);
-    let name = blocking(move || {
-        let mut w = qs.write()?;
-        let name = w.use_reset_token(&req.token, &req.password, &params)?;
-        w.commit()?;
-        Ok(name)
-    })
-    .await?;
+    let req = json_body_within(body, MAX_UNAUTHENTICATED_BYTES)?;
+    let idm = s.idm.clone();
+    let name = blocking(move || idm.redeem_reset_token(&req.token, &req.password)).await?;
     Ok(Json(json!({ "name": name })))
 }
 
@@ -176,73 +174,102 @@ macro_rules! account_routes {
             .route(
                 "/",
                 get(|State(s): State<AppState>, h: HeaderMap, Query(q): Query<ListQuery>| async move {
-                    let ident = identity(&s, &h)?;
-                    search(&s, ident, list_filter(KIND.class(), q.search)).await.map(Json)
+                    search(&s, &h, list_filter(KIND.class(), q.search)).await.map(Json)
                 })
                 .post(|State(s): State<AppState>, h: HeaderMap, body: Result<Json<AccountCreate>, JsonRejection>| async move {
-                    let ident = identity(&s, &h)?;
                     let req = json_body(body)?;
                     let e = ProtoEntry::from_pairs([
                         ("class", vec![KIND.class(), "account"]),
                         ("name", vec![req.name.as_str()]),
                         ("displayname", vec![req.displayname.as_str()]),
                     ]);
-                    write(&s, move |w| w.create(&ident, &[e]).map(drop)).await
+                    s.write(&h, move |w, ident| w.create(ident, &[e]).map(drop)).await.map(Json)
                 }),
             )
             .route(
                 "/{id}",
                 get(|State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
-                    let ident = identity(&s, &h)?;
-                    get_one(&s, ident, KIND.class(), &id).await
+                    get_one(&s, &h, KIND.class(), &id).await
                 })
                 .patch(
                     |State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>, body: Result<Json<AccountUpdate>, JsonRejection>| async move {
-                        let ident = identity(&s, &h)?;
                         let mods = update_mods(json_body(body)?);
                         if mods.is_empty() {
                             return Err(ApiError(OperationError::EmptyRequest));
                         }
-                        let f = of_class(KIND.class(), name_filter(&id));
-                        write(&s, move |w| w.modify(&ident, &f, &ModifyList::new(mods)).map(drop)).await
+                        modify(&s, &h, KIND.class(), &id, mods).await
                     },
                 )
                 .delete(|State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
-                    let ident = identity(&s, &h)?;
                     let f = of_class(KIND.class(), name_filter(&id));
-                    write(&s, move |w| w.delete(&ident, &f).map(drop)).await
+                    s.write(&h, move |w, ident| w.delete(ident, &f).map(drop)).await.map(Json)
                 }),
             )
             .route(
                 "/{id}/_credential/_reset_token",
                 post(
                     |State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>, body: Result<Json<ResetTokenCreate>, JsonRejection>| async move {
-                        let ident = identity(&s, &h)?;
-                        let ttl = json_body(body).unwrap_or_default().ttl.unwrap_or(3600).clamp(60, 7 * 24 * 3600);
-                        let qs = s.qs.clone();
-                        let token = blocking(move || {
-                            let mut w = qs.write()?;
-                            let t = w.create_reset_token(&ident, &id, std::time::Duration::from_secs(ttl))?;
-                            w.commit()?;
-                            Ok(t)
-                        })
-                        .await?;
-                        Ok::<Json<Value>, ApiError>(Json(json!({ "token": token, "valid_for_seconds": ttl })))
+                        let ttl = json_body(body).unwrap_or_default().ttl.map(Duration::from_secs);
+                        let (token, ttl) = s.with_token(&h, move |idm, t| idm.create_reset_token(t, &id, ttl)).await?;
+                        Ok::<Json<Value>, ApiError>(Json(json!({ "token": token, "valid_for_seconds": ttl.as_secs() })))
                     },
                 ),
+            )
+            .route(
+                "/{id}/_credential/_status",
+                get(|State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
+                    s.with_token(&h, move |idm, t| idm.credential_status(t, &id)).await.map(Json::<CredentialStatus>)
+                }),
             )
             .route(
                 "/{id}/_credential/password",
                 post(
                     |State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>, body: Result<Json<PasswordSet>, JsonRejection>| async move {
-                        let ident = identity(&s, &h)?;
                         let req = json_body(body)?;
-                        let params = s.password_params;
-                        write(&s, move |w| w.set_password(&ident, &id, &req.password, &params)).await
+                        s.with_token(&h, move |idm, t| idm.set_password(t, &id, &req.password)).await.map(Json)
                     },
                 ),
             )
     }};
+}
+
+#[derive(Deserialize, Default)]
+struct SessionQuery {
+    session: Option<uuid::Uuid>,
+}
+
+/// Sessions and locks of any kind of account: `/v1/account/{id}/...`.
+fn account_session_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/{id}/_user_auth_token",
+            get(|State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
+                s.with_token(&h, move |idm, t| idm.list_sessions(t, &id)).await.map(Json::<Vec<SessionInfo>>)
+            })
+            .delete(|State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>, Query(q): Query<SessionQuery>| async move {
+                let n = s.with_token(&h, move |idm, t| idm.revoke_sessions(t, &id, q.session)).await?;
+                Ok::<Json<Value>, ApiError>(Json(json!({ "revoked": n })))
+            }),
+        )
+        .route(
+            "/{id}/_user_auth_token/{session}",
+            delete(|State(s): State<AppState>, h: HeaderMap, Path((id, session)): Path<(String, uuid::Uuid)>| async move {
+                let n = s.with_token(&h, move |idm, t| idm.revoke_sessions(t, &id, Some(session))).await?;
+                Ok::<Json<Value>, ApiError>(Json(json!({ "revoked": n })))
+            }),
+        )
+        .route(
+            "/{id}/_lock",
+            post(|State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
+                s.with_token(&h, move |idm, t| idm.lock_account(t, &id)).await.map(Json)
+            }),
+        )
+        .route(
+            "/{id}/_unlock",
+            post(|State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
+                s.with_token(&h, move |idm, t| idm.unlock_account(t, &id)).await.map(Json)
+            }),
+        )
 }
 
 #[derive(Deserialize)]
@@ -269,7 +296,6 @@ async fn group_members(
     how: &'static str,
     body: Result<Json<Members>, JsonRejection>,
 ) -> Result<Json<()>, ApiError> {
-    let ident = identity(&s, &h)?;
     let members = json_body(body)?.members;
     let mut mods: Vec<Modify> = Vec::new();
     match how {
@@ -280,8 +306,7 @@ async fn group_members(
             mods.extend(members.into_iter().map(|m| Modify::Present("member".into(), m)));
         }
     }
-    let f = of_class("group", name_filter(&id));
-    write(&s, move |w| w.modify(&ident, &f, &ModifyList::new(mods)).map(drop)).await
+    modify(&s, &h, "group", &id, mods).await
 }
 
 fn group_routes() -> Router<AppState> {
@@ -289,43 +314,37 @@ fn group_routes() -> Router<AppState> {
         .route(
             "/",
             get(|State(s): State<AppState>, h: HeaderMap, Query(q): Query<ListQuery>| async move {
-                let ident = identity(&s, &h)?;
-                search(&s, ident, list_filter("group", q.search)).await.map(Json)
+                search(&s, &h, list_filter("group", q.search)).await.map(Json)
             })
             .post(|State(s): State<AppState>, h: HeaderMap, body: Result<Json<GroupCreate>, JsonRejection>| async move {
-                let ident = identity(&s, &h)?;
                 let req = json_body(body)?;
                 let mut e = ProtoEntry::from_pairs([("class", vec!["group"]), ("name", vec![req.name.as_str()])]);
                 if let Some(d) = req.description.filter(|d| !d.is_empty()) {
                     e.attrs.insert("description".into(), vec![d]);
                 }
-                write(&s, move |w| w.create(&ident, &[e]).map(drop)).await
+                s.write(&h, move |w, ident| w.create(ident, &[e]).map(drop)).await.map(Json)
             }),
         )
         .route(
             "/{id}",
             get(|State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
-                let ident = identity(&s, &h)?;
-                get_one(&s, ident, "group", &id).await
+                get_one(&s, &h, "group", &id).await
             })
             .delete(|State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
-                let ident = identity(&s, &h)?;
                 let f = of_class("group", name_filter(&id));
-                write(&s, move |w| w.delete(&ident, &f).map(drop)).await
+                s.write(&h, move |w, ident| w.delete(ident, &f).map(drop)).await.map(Json)
             }),
         )
         .route(
             "/{id}/_members",
             get(|State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>, Query(q): Query<MembersQuery>| async move {
-                let ident = identity(&s, &h)?;
+                let Json(g) = get_one(&s, &h, "group", &id).await?;
                 if !q.transitive {
-                    let Json(g) = get_one(&s, ident, "group", &id).await?;
                     return Ok(Json(json!(g.attrs.get("member").cloned().unwrap_or_default())));
                 }
                 // Everything whose memberof includes the group: nested members too.
-                let Json(g) = get_one(&s, ident.clone(), "group", &id).await?;
                 let uuid = g.get("uuid").and_then(|u| u.first()).cloned().ok_or(ApiError(OperationError::NoMatchingEntries))?;
-                let found = search(&s, ident, eq("memberof", &uuid)).await?;
+                let found = search(&s, &h, eq("memberof", &uuid)).await?;
                 let mut names: Vec<String> = found
                     .iter()
                     .filter_map(|e| e.get("spn").or_else(|| e.get("name")).and_then(|v| v.first()).cloned())
@@ -356,28 +375,20 @@ struct DomainInfo {
     groups: u64,
 }
 
+/// The domain's facts, and how many entries of each kind the caller may see (counted under
+/// access control, like a search).
 async fn domain_show(State(s): State<AppState>, h: HeaderMap) -> Result<Json<DomainInfo>, ApiError> {
-    identity(&s, &h)?;
-    let qs = s.qs.clone();
-    blocking(move || {
-        let mut r = qs.read()?;
-        let d = r.entry_by_uuid(UUID_DOMAIN_INFO)?.ok_or(OperationError::NoMatchingEntries)?;
-        let name = d.first_str("domain_name").unwrap_or_default().to_string();
-        let count =
-            |r: &mut idm_core::server::QueryServerReadTransaction<'_>, class: &str| -> Result<u64, OperationError> {
-                Ok(r.search_ids(&idm_core::filter::Filter::eq("class", class))?.len())
-            };
+    s.read(&h, |r, ident| {
+        let name = r.domain_name().unwrap_or_default();
+        let uuid = r.state().domain_uuid.map(|u| u.to_string()).unwrap_or_default();
+        let mut count = |f: Filter| r.count(ident, &f);
         Ok(DomainInfo {
-            uuid: d
-                .first("domain_uuid")
-                .and_then(idm_core::value::Value::as_uuid)
-                .map(|u| u.to_string())
-                .unwrap_or_default(),
+            uuid,
             spn_format: format!("NAME@{name}"),
-            entries: r.be().raw().entry_count()?,
-            persons: count(&mut r, "person")?,
-            service_accounts: count(&mut r, "service_account")?,
-            groups: count(&mut r, "group")?,
+            entries: count(Filter::Pres("class".into()))?,
+            persons: count(eq("class", "person"))?,
+            service_accounts: count(eq("class", "service_account"))?,
+            groups: count(eq("class", "group"))?,
             name,
         })
     })
@@ -385,14 +396,13 @@ async fn domain_show(State(s): State<AppState>, h: HeaderMap) -> Result<Json<Dom
     .map(Json)
 }
 
-async fn recycled(state: &AppState, ident: Identity, f: Filter) -> Result<Vec<ProtoEntry>, ApiError> {
-    let qs = state.qs.clone();
-    blocking(move || {
-        let mut r = qs.read()?;
-        let found = r.search_recycled(&ident, &f)?;
-        found.iter().map(|e| r.to_proto_entry(e)).collect()
-    })
-    .await
+async fn recycled(state: &AppState, headers: &HeaderMap, f: Filter) -> Result<Vec<ProtoEntry>, ApiError> {
+    state
+        .read(headers, move |r, ident| {
+            let found = r.search_recycled(ident, &f)?;
+            found.iter().map(|e| r.to_proto_entry(e)).collect()
+        })
+        .await
 }
 
 fn recycle_bin_routes() -> Router<AppState> {
@@ -400,15 +410,13 @@ fn recycle_bin_routes() -> Router<AppState> {
         .route(
             "/",
             get(|State(s): State<AppState>, h: HeaderMap| async move {
-                let ident = identity(&s, &h)?;
-                recycled(&s, ident, Filter::Pres("class".into())).await.map(Json)
+                recycled(&s, &h, Filter::Pres("class".into())).await.map(Json)
             }),
         )
         .route(
             "/{id}",
             get(|State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
-                let ident = identity(&s, &h)?;
-                let mut found = recycled(&s, ident, name_filter(&id)).await?;
+                let mut found = recycled(&s, &h, name_filter(&id)).await?;
                 if found.len() != 1 {
                     return Err(ApiError(OperationError::NoMatchingEntries));
                 }
@@ -418,8 +426,7 @@ fn recycle_bin_routes() -> Router<AppState> {
         .route(
             "/{id}/_revive",
             post(|State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
-                let ident = identity(&s, &h)?;
-                write(&s, move |w| w.revive(&ident, &id)).await
+                s.write(&h, move |w, ident| w.revive(ident, &id)).await.map(Json)
             }),
         )
 }
@@ -429,9 +436,10 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .nest("/person", account_routes!(Kind::Person))
         .nest("/service_account", account_routes!(Kind::ServiceAccount))
+        .nest("/account", account_session_routes())
         .nest("/group", group_routes())
         .nest("/recycle_bin", recycle_bin_routes())
-        .route("/credential/_reset", post(use_reset_token))
+        .route("/credential/_reset", post(use_reset_token).layer(DefaultBodyLimit::max(MAX_UNAUTHENTICATED_BYTES)))
         .route("/domain", get(domain_show))
 }
 

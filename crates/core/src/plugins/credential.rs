@@ -1,0 +1,30 @@
+//! Credential reset tokens do not outlive the situation they were issued for: a pending token
+//! is dropped when the account's credential changes by any route, and when the account becomes
+//! high privilege (a token issued by a lower administrator must not become a way into a
+//! privileged account). Redemption separately refuses a token whose account's memberships
+//! changed since it was issued (the identity layer checks the fingerprint).
+
+use crate::builtins::UUID_IDM_HIGH_PRIVILEGE;
+use crate::entry::{Entry, StoredEntry};
+use crate::value::Value;
+
+pub(crate) const INTENT: &str = "credential_update_intent_token";
+
+/// Drops a pending reset token from `new` when the change from `old` calls for it.
+pub(crate) fn guard(old: &Entry, new: &mut Entry) {
+    if !new.has(INTENT) {
+        return;
+    }
+    let hp = Value::Refer(UUID_IDM_HIGH_PRIVILEGE);
+    let became_hp =
+        new.get("memberof").is_some_and(|m| m.contains(&hp)) && !old.get("memberof").is_some_and(|m| m.contains(&hp));
+    if old.get("primary_credential") != new.get("primary_credential") || became_hp {
+        new.purge(INTENT);
+    }
+}
+
+pub(crate) fn pre_modify(pairs: &mut [(StoredEntry, Entry)]) {
+    for (old, new) in pairs {
+        guard(old, new);
+    }
+}

@@ -1,0 +1,327 @@
+//! The login state machine: init → choose a mechanism → begin → credential → success or
+//! denied, and re-authentication, which opens a privilege window on an existing session.
+//!
+//! A password is checked outside any transaction, after the soft-lock has admitted (and
+//! counted) the attempt, and within a hashing slot; only recording the new session takes the
+//! write transaction, so concurrent logins never queue behind each other's hashing.
+
+use crate::IdmServer;
+use crate::account::{self, Window};
+use crate::authsession::{AuthSession, Full, Mech, Phase, Reauth};
+use crate::identify::recorded_session;
+use crate::policy::{self, AccountPolicy, GENERATED_PASSWORD_PRIVILEGE};
+use crate::softlock::Refused;
+use idm_core::builtins::UUID_ANONYMOUS;
+use idm_core::entry::{Entry, StoredEntry};
+use idm_core::proto::{AuthCred, AuthState, AuthStep, UatPurpose, UserAuthToken};
+use idm_core::server::QueryServerTransaction;
+use idm_core::session::{AuthMech, Session, SessionScope};
+use idm_core::value::{Credential, Value};
+use idm_core::{OperationError, Result};
+use std::net::IpAddr;
+use time::OffsetDateTime;
+use tracing::{info, warn};
+use uuid::Uuid;
+
+/// The answer to a step whose login no longer exists (finished, expired, or in use by a
+/// concurrent step).
+const ENDED: &str = "this login has ended (it was used, denied or timed out); start again";
+
+fn denied(id: Uuid, why: impl Into<String>) -> Result<(Uuid, AuthState)> {
+    Ok((id, AuthState::Denied(why.into())))
+}
+
+fn seconds_until(t: OffsetDateTime, now: OffsetDateTime) -> i64 {
+    (t - now).whole_seconds().max(1)
+}
+
+fn at_most(t: OffsetDateTime, limit: Option<OffsetDateTime>) -> OffsetDateTime {
+    match limit {
+        Some(l) if l < t => l,
+        _ => t,
+    }
+}
+
+impl IdmServer {
+    /// One step of a login. `session` is the id the previous step answered with; `client` the
+    /// address the request came from (for the soft-lock and the logs).
+    pub fn auth_step(
+        &self,
+        step: AuthStep,
+        session: Option<Uuid>,
+        client: Option<IpAddr>,
+    ) -> Result<(Uuid, AuthState)> {
+        let now = self.now();
+        let need = || {
+            OperationError::InvalidRequest("this step needs the auth session id the previous step answered with".into())
+        };
+        match step {
+            AuthStep::Init(name) => self.auth_init(&name, false, client, now),
+            AuthStep::Init2(i) => self.auth_init(&i.username, i.privileged, client, now),
+            AuthStep::Begin(mech) => self.auth_begin(session.ok_or_else(need)?, &mech, now),
+            AuthStep::Cred(cred) => self.auth_cred(session.ok_or_else(need)?, cred, now),
+        }
+    }
+
+    fn start(&self, s: AuthSession, now: OffsetDateTime) -> Result<Uuid> {
+        self.auth.start(s, now).map_err(|full| {
+            OperationError::ResourceLimit(match full {
+                Full::Server => "too many logins are in progress; try again shortly".into(),
+                Full::Client => "too many logins are in progress from your address; finish or abandon some".into(),
+            })
+        })
+    }
+
+    fn auth_init(
+        &self,
+        name: &str,
+        privileged: bool,
+        client: Option<IpAddr>,
+        now: OffsetDateTime,
+    ) -> Result<(Uuid, AuthState)> {
+        let mut r = self.qs.read()?;
+        let acct = account::find(&mut r, name)?.ok_or(OperationError::NoMatchingEntries)?;
+        drop(r);
+        if let Some(why) = Window::of(&acct).problem(now) {
+            return denied(Uuid::nil(), why);
+        }
+        let uuid = acct.uuid().unwrap_or_default();
+        let offered = if uuid == UUID_ANONYMOUS {
+            vec![Mech::Anonymous]
+        } else if acct.has("primary_credential") {
+            vec![Mech::Password]
+        } else {
+            return denied(Uuid::nil(), "account has no credentials");
+        };
+        let names = offered.iter().map(|m| m.name().to_string()).collect();
+        let mut s = AuthSession::new(uuid, Phase::Choosing(offered), client, now);
+        s.privileged = privileged;
+        let id = self.start(s, now)?;
+        Ok((id, AuthState::Choose(names)))
+    }
+
+    fn auth_begin(&self, id: Uuid, mech: &str, now: OffsetDateTime) -> Result<(Uuid, AuthState)> {
+        let Some(mut s) = self.auth.take(id, now) else { return denied(id, ENDED) };
+        let Phase::Choosing(offered) = &s.phase else {
+            return denied(id, "a mechanism was already chosen; send the credential");
+        };
+        match Mech::from_name(mech).filter(|m| offered.contains(m)) {
+            None => denied(id, format!("mechanism '{mech}' is not available for this account")),
+            Some(m) => {
+                s.phase = Phase::Waiting(m);
+                self.auth.put(id, s);
+                Ok((id, AuthState::Continue(vec![m.name().to_string()])))
+            }
+        }
+    }
+
+    fn auth_cred(&self, id: Uuid, cred: AuthCred, now: OffsetDateTime) -> Result<(Uuid, AuthState)> {
+        // Taken, never put back: whatever the outcome, a credential is tried once per login.
+        let Some(s) = self.auth.take(id, now) else { return denied(id, ENDED) };
+        let Phase::Waiting(mech) = s.phase else {
+            return denied(id, "choose a mechanism (begin) before sending a credential");
+        };
+        match (mech, cred) {
+            (Mech::Anonymous, AuthCred::Anonymous) => self.succeed(id, &s, AuthMech::Anonymous, now),
+            (Mech::Password, AuthCred::Password(pw)) => self.check_password(id, &s, &pw, now),
+            _ => denied(id, "the credential does not match the chosen mechanism"),
+        }
+    }
+
+    fn check_password(&self, id: Uuid, s: &AuthSession, pw: &str, now: OffsetDateTime) -> Result<(Uuid, AuthState)> {
+        let mut r = self.qs.read()?;
+        let Some(acct) = account::by_uuid(&mut r, s.account)? else {
+            return denied(id, "account no longer exists");
+        };
+        drop(r);
+        if let Some(why) = Window::of(&acct).problem(now) {
+            return denied(id, why);
+        }
+        let Some(Value::Credential(cred)) = acct.first("primary_credential").cloned() else {
+            return denied(id, "account has no password");
+        };
+        let name = acct.label();
+        let client = s.client.map(|a| a.to_string()).unwrap_or_else(|| "unknown".into());
+        let admitted = match self.softlock.admit(s.account, account::stored_lock(&acct), s.client, now) {
+            Ok(a) => a,
+            Err(Refused::Account(until)) => {
+                warn!(account = %name, %client, "password attempt refused: the account is soft-locked");
+                return denied(
+                    id,
+                    format!(
+                        "account is temporarily locked after repeated failures; try again in {} s",
+                        seconds_until(until, now)
+                    ),
+                );
+            }
+            Err(Refused::Client(until)) => {
+                warn!(account = %name, %client, "password attempt refused: too many failures from this address");
+                return denied(
+                    id,
+                    format!("too many failed logins from your address; try again in {} s", seconds_until(until, now)),
+                );
+            }
+        };
+        if !self.hashing.verify(&cred, pw)? {
+            warn!(account = %name, %client, "authentication failed: wrong password");
+            if let Some((until, level)) = admitted.engaged {
+                warn!(account = %name, %client, "soft-lock engaged until {}", idm_core::value::format_datetime(&until));
+                self.record_lock(s.account, until, level)?;
+            }
+            return denied(id, "incorrect password");
+        }
+        self.softlock.succeeded(s.account, s.client);
+        let mech = match cred {
+            Credential::GeneratedPassword { .. } => AuthMech::GeneratedPassword,
+            Credential::Password { .. } => AuthMech::Password,
+        };
+        self.succeed(id, s, mech, now)
+    }
+
+    /// Records an engaged soft-lock on the account, so it holds across a restart.
+    fn record_lock(&self, account: Uuid, until: OffsetDateTime, level: u32) -> Result<()> {
+        use idm_core::modify::{Modify, ModifyList};
+        let mut w = self.qs.write()?;
+        let ml = ModifyList::new(vec![
+            Modify::Purged("softlock_until".into()),
+            Modify::Present("softlock_until".into(), Value::DateTime(until)),
+            Modify::Purged("softlock_level".into()),
+            Modify::Present("softlock_level".into(), Value::Uint32(level)),
+        ]);
+        w.internal_modify(&account::filter_for(account), &ml)?;
+        w.commit()
+    }
+
+    /// Issues the token of a successful login or re-authentication.
+    fn succeed(&self, id: Uuid, s: &AuthSession, mech: AuthMech, now: OffsetDateTime) -> Result<(Uuid, AuthState)> {
+        if mech == AuthMech::Anonymous {
+            // Nothing is stored: a read snapshot is enough.
+            let mut r = self.qs.read()?;
+            let Some(acct) = account::by_uuid(&mut r, s.account)? else {
+                return denied(id, "account no longer exists");
+            };
+            let policy = policy::evaluate(&mut r, &acct)?;
+            let session = self.new_session(&acct, &policy, mech, SessionScope::ReadOnly, s.client, now);
+            let token = self.sign(&mut r, &acct, &session, UatPurpose::ReadOnly, &policy, now)?;
+            info!(account = %acct.label(), "anonymous authentication succeeded");
+            return Ok((id, AuthState::Success(token)));
+        }
+        let mut w = self.qs.write()?;
+        // Checked again in the write transaction: the account may have gone while hashing.
+        let Some(acct) = account::by_uuid(&mut w, s.account)? else { return denied(id, "account no longer exists") };
+        if let Some(why) = Window::of(&acct).problem(now) {
+            return denied(id, why);
+        }
+        let policy = policy::evaluate(&mut w, &acct)?;
+        let privilege_until = |expiry: Option<OffsetDateTime>, window: std::time::Duration| {
+            Some(at_most(now + window, expiry).unix_timestamp())
+        };
+        let (session, purpose) = match s.reauth {
+            Some(Reauth { session }) => {
+                let Some(existing) = recorded_session(&acct, session).cloned() else {
+                    return denied(id, "the session being re-authenticated has ended; log in again");
+                };
+                let purpose =
+                    UatPurpose::ReadWrite { expiry: privilege_until(existing.expiry, policy.privilege_expiry) };
+                self.clear_stored_lock(&mut w, &acct)?;
+                (existing, purpose)
+            }
+            None => {
+                let session = self.new_session(&acct, &policy, mech, SessionScope::PrivilegeCapable, s.client, now);
+                let expiry = match mech {
+                    // Bootstrap accounts work right after `kanidm login`, for a bounded time.
+                    AuthMech::GeneratedPassword => privilege_until(session.expiry, GENERATED_PASSWORD_PRIVILEGE),
+                    _ if s.privileged => privilege_until(session.expiry, policy.privilege_expiry),
+                    _ => None,
+                };
+                self.record_session(&mut w, &acct, session.clone(), now)?;
+                (session, UatPurpose::ReadWrite { expiry })
+            }
+        };
+        let token = self.sign(&mut w, &acct, &session, purpose, &policy, now)?;
+        w.commit()?;
+        info!(
+            account = %acct.label(),
+            mech = %mech,
+            reauth = s.reauth.is_some(),
+            client = %s.client.map(|a| a.to_string()).unwrap_or_default(),
+            "authentication succeeded"
+        );
+        Ok((id, AuthState::Success(token)))
+    }
+
+    fn new_session(
+        &self,
+        acct: &Entry,
+        policy: &AccountPolicy,
+        mech: AuthMech,
+        scope: SessionScope,
+        client: Option<IpAddr>,
+        now: OffsetDateTime,
+    ) -> Session {
+        let account = acct.uuid().unwrap_or_default();
+        Session {
+            id: Uuid::new_v4(),
+            issued_at: now,
+            expiry: Some(now + policy.authsession_expiry),
+            mech,
+            scope,
+            issued_by: account,
+            client: client.map(|a| a.to_string()),
+        }
+    }
+
+    /// The signed token for `session`.
+    fn sign(
+        &self,
+        txn: &mut impl QueryServerTransaction,
+        acct: &Entry,
+        session: &Session,
+        purpose: UatPurpose,
+        policy: &AccountPolicy,
+        now: OffsetDateTime,
+    ) -> Result<String> {
+        let uat = UserAuthToken {
+            session_id: session.id,
+            issued_at: now.unix_timestamp(),
+            expiry: session.expiry.map(|e| e.unix_timestamp()),
+            purpose,
+            uuid: acct.uuid().unwrap_or_default(),
+            displayname: acct.first_str("displayname").unwrap_or_default().to_string(),
+            spn: acct.first("spn").map(Value::to_proto_string).unwrap_or_default(),
+            mail_primary: acct.first("mail").map(Value::to_proto_string),
+            ui_hints: Vec::new(),
+            limit_search_max_results: Some(policy.limits.search_max_results as u64),
+            limit_search_max_filter_test: Some(policy.limits.search_max_partial as u64),
+        };
+        let payload = serde_json::to_vec(&uat).map_err(|e| OperationError::Serde(e.to_string()))?;
+        self.keys.current(&self.qs, txn)?.sign(&payload)
+    }
+
+    /// Starts re-authenticating the session of `token`: its holder proves the password again
+    /// to open a privilege window. The answer is the next step, like `begin`'s.
+    pub fn reauth_begin(&self, token: &str, client: Option<IpAddr>) -> Result<(Uuid, AuthState)> {
+        let now = self.now();
+        let mut r = self.qs.read()?;
+        let (ident, v) = self.identify_token(&mut r, token)?;
+        let account = ident.uuid().ok_or(OperationError::NotAuthenticated)?;
+        let acct: StoredEntry = account::by_uuid(&mut r, account)?.ok_or(OperationError::NotAuthenticated)?;
+        drop(r);
+        let capable =
+            recorded_session(&acct, v.uat.session_id).is_some_and(|s| s.scope == SessionScope::PrivilegeCapable);
+        if !capable {
+            return Err(OperationError::AccessDeniedReason(
+                "this session may not re-authenticate; log in instead".into(),
+            ));
+        }
+        if !acct.has("primary_credential") {
+            return Err(OperationError::AccessDeniedReason(
+                "the account has no password to re-authenticate with".into(),
+            ));
+        }
+        let mut s = AuthSession::new(account, Phase::Waiting(Mech::Password), client, now);
+        s.reauth = Some(Reauth { session: v.uat.session_id });
+        let id = self.start(s, now)?;
+        Ok((id, AuthState::Continue(vec![Mech::Password.name().to_string()])))
+    }
+}

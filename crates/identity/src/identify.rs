@@ -1,0 +1,170 @@
+//! Token → Identity: the one path every front end takes, on every request.
+//!
+//! A request's token must carry a valid signature from a key that is still accepted, be
+//! unexpired, name a session still recorded on its account (anonymous sessions excepted:
+//! they are never stored), and the account must be live and inside its validity window
+//! now. The scope follows the token's privilege window and the session's own scope.
+//!
+//! Two caches make this cost microseconds: verified tokens (so a signature is checked once per
+//! token) and resolved sessions (the account's policy and compiled access profiles). A resolved
+//! session is trusted only while no commit has touched the entries it was worked out from (the
+//! account, its groups, the server settings) and the access profiles are unchanged; the time
+//! checks run on every request regardless.
+
+use crate::account::{self, Window};
+use crate::keys::KeySet;
+use crate::policy;
+use idm_core::builtins::UUID_ANONYMOUS;
+use idm_core::identity::{AccessScope, Identity};
+use idm_core::proto::UserAuthToken;
+use idm_core::server::{QueryServer, QueryServerTransaction};
+use idm_core::session::{Session, SessionScope};
+use idm_core::value::Value;
+use idm_core::{OperationError, Result};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use time::OffsetDateTime;
+use tracing::debug;
+use uuid::Uuid;
+
+/// Entries kept in each cache before it starts afresh (only verified tokens get in).
+const CACHE_MAX: usize = 65_536;
+
+/// A token whose signature was checked.
+#[derive(Debug)]
+pub struct Verified {
+    pub uat: UserAuthToken,
+    pub kid: String,
+}
+
+/// A session worked out from the database at one generation.
+struct Resolved {
+    generation: u64,
+    sources: Vec<Uuid>,
+    /// Read-only; the scope is decided per request.
+    identity: Identity,
+    scope: SessionScope,
+    session_expiry: Option<OffsetDateTime>,
+    window: Window,
+}
+
+#[derive(Default)]
+pub struct IdentityCache {
+    tokens: RwLock<HashMap<String, Arc<Verified>>>,
+    sessions: RwLock<HashMap<(Uuid, Uuid), Arc<Resolved>>>,
+}
+
+fn insert_bounded<K: std::hash::Hash + Eq, V>(m: &RwLock<HashMap<K, V>>, k: K, v: V) {
+    let mut m = m.write().unwrap_or_else(|p| p.into_inner());
+    if m.len() >= CACHE_MAX {
+        m.clear();
+    }
+    m.insert(k, v);
+}
+
+fn unix(t: OffsetDateTime) -> i64 {
+    t.unix_timestamp()
+}
+
+/// The session `id` recorded on `account`.
+pub fn recorded_session(account: &idm_core::entry::Entry, id: Uuid) -> Option<&Session> {
+    account.get("user_auth_session").into_iter().flatten().find_map(|v| match v {
+        Value::Session(s) if s.id == id => Some(&**s),
+        _ => None,
+    })
+}
+
+impl IdentityCache {
+    /// Checks a token's signature (once per token) and parses its payload.
+    pub fn verify(&self, keys: &KeySet, token: &str, now: OffsetDateTime) -> Result<Arc<Verified>> {
+        let token = token.trim();
+        if let Some(v) = self.tokens.read().unwrap_or_else(|p| p.into_inner()).get(token)
+            && keys.verifies(&v.kid, now)
+        {
+            return Ok(v.clone());
+        }
+        let (kid, payload) = keys.verify(token, now).map_err(|why| {
+            debug!("token refused: {why}");
+            OperationError::NotAuthenticated
+        })?;
+        let uat: UserAuthToken = serde_json::from_slice(&payload).map_err(|_| OperationError::NotAuthenticated)?;
+        let v = Arc::new(Verified { uat, kid });
+        insert_bounded(&self.tokens, token.to_string(), v.clone());
+        Ok(v)
+    }
+
+    /// The caller a verified token stands for at `now`, as of `txn`'s snapshot.
+    pub fn identify<T: QueryServerTransaction>(
+        &self,
+        qs: &QueryServer,
+        txn: &mut T,
+        v: &Verified,
+        now: OffsetDateTime,
+    ) -> Result<Identity> {
+        let uat = &v.uat;
+        if uat.expiry.is_some_and(|e| e <= unix(now)) {
+            return Err(OperationError::SessionExpired);
+        }
+        let r = self.resolved(qs, txn, uat.uuid, uat.session_id, uat.expiry)?;
+        if let Some(why) = r.window.problem(now) {
+            debug!(account = %uat.uuid, "session ended: {why}");
+            return Err(OperationError::SessionExpired);
+        }
+        if r.session_expiry.is_some_and(|e| e <= now) {
+            return Err(OperationError::SessionExpired);
+        }
+        let mut ident = r.identity.clone();
+        if r.scope == SessionScope::PrivilegeCapable && uat.privileged_at(unix(now)) {
+            ident.scope = AccessScope::ReadWrite;
+        }
+        Ok(ident)
+    }
+
+    fn resolved<T: QueryServerTransaction>(
+        &self,
+        qs: &QueryServer,
+        txn: &mut T,
+        account: Uuid,
+        session: Uuid,
+        token_expiry: Option<i64>,
+    ) -> Result<Arc<Resolved>> {
+        let (generation, access_generation) = (txn.state().generation, txn.state().access_generation);
+        if let Some(r) = self.sessions.read().unwrap_or_else(|p| p.into_inner()).get(&(account, session))
+            && r.generation <= generation
+            && r.generation >= access_generation
+            && qs.last_change(r.sources.iter().copied()) <= r.generation
+        {
+            return Ok(r.clone());
+        }
+        // A deleted account is not found here, by uuid or otherwise.
+        let entry = account::by_uuid(txn, account)?.ok_or(OperationError::NotAuthenticated)?;
+        let (scope, session_expiry) = if account == UUID_ANONYMOUS {
+            // Anonymous sessions are not stored (one entry would grow with every visitor);
+            // they read only, and end with their token or with the anonymous account.
+            let expiry = token_expiry.and_then(|e| OffsetDateTime::from_unix_timestamp(e).ok());
+            (SessionScope::ReadOnly, expiry)
+        } else {
+            let s = recorded_session(&entry, session).ok_or_else(|| {
+                debug!(%account, %session, "session refused: not recorded (revoked)");
+                OperationError::NotAuthenticated
+            })?;
+            (s.scope, s.expiry)
+        };
+        let policy = policy::evaluate(txn, &entry)?;
+        let access = txn.access_for(&entry)?;
+        let mut identity = Identity::user(account, policy.limits).with_access(access);
+        identity.scope = AccessScope::ReadOnly;
+        identity.rights = if scope == SessionScope::ReadOnly { Vec::new() } else { policy.rights };
+        identity.session = Some(session);
+        let r = Arc::new(Resolved {
+            generation,
+            sources: policy.sources,
+            identity,
+            scope,
+            session_expiry,
+            window: Window::of(&entry),
+        });
+        insert_bounded(&self.sessions, (account, session), r.clone());
+        Ok(r)
+    }
+}

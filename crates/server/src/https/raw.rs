@@ -1,0 +1,99 @@
+//! `GET /v1/self` and the raw `POST /v1/raw/{search,create,modify,delete}` endpoints the
+//! document uses: filters and entries as the caller writes them, under access control.
+
+use super::{ApiError, AppState, json_body};
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use idm_core::proto::{Filter as ProtoFilter, ModifyList, OperationError, ProtoEntry};
+use idm_core::server::QueryServerTransaction;
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize)]
+struct WhoAmI {
+    youare: ProtoEntry,
+}
+
+async fn whoami(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<WhoAmI>, ApiError> {
+    let youare = state
+        .read(&headers, |r, ident| {
+            let me = r.search(ident, &ProtoFilter::SelfUuid)?.pop().ok_or(OperationError::NotAuthenticated)?;
+            r.to_proto_entry(&me)
+        })
+        .await?;
+    Ok(Json(WhoAmI { youare }))
+}
+
+#[derive(Deserialize)]
+struct SearchRequest {
+    filter: ProtoFilter,
+}
+
+#[derive(Serialize)]
+struct SearchResponse {
+    entries: Vec<ProtoEntry>,
+}
+
+#[derive(Deserialize)]
+struct CreateRequest {
+    entries: Vec<ProtoEntry>,
+}
+
+#[derive(Deserialize)]
+struct ModifyRequest {
+    filter: ProtoFilter,
+    modlist: ModifyList,
+}
+
+async fn raw_search(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<SearchRequest>, JsonRejection>,
+) -> Result<Json<SearchResponse>, ApiError> {
+    let req = json_body(body)?;
+    let entries = state
+        .read(&headers, move |r, ident| {
+            let found = r.search(ident, &req.filter)?;
+            found.iter().map(|e| r.to_proto_entry(e)).collect()
+        })
+        .await?;
+    Ok(Json(SearchResponse { entries }))
+}
+
+async fn raw_create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<CreateRequest>, JsonRejection>,
+) -> Result<Json<()>, ApiError> {
+    let req = json_body(body)?;
+    state.write(&headers, move |w, ident| w.create(ident, &req.entries).map(drop)).await.map(Json)
+}
+
+async fn raw_modify(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<ModifyRequest>, JsonRejection>,
+) -> Result<Json<()>, ApiError> {
+    let req = json_body(body)?;
+    state.write(&headers, move |w, ident| w.modify(ident, &req.filter, &req.modlist).map(drop)).await.map(Json)
+}
+
+async fn raw_delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<SearchRequest>, JsonRejection>,
+) -> Result<Json<()>, ApiError> {
+    let req = json_body(body)?;
+    state.write(&headers, move |w, ident| w.delete(ident, &req.filter).map(drop)).await.map(Json)
+}
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/self", get(whoami))
+        .route("/v1/raw/search", post(raw_search))
+        .route("/v1/raw/create", post(raw_create))
+        .route("/v1/raw/modify", post(raw_modify))
+        .route("/v1/raw/delete", post(raw_delete))
+}

@@ -1,0 +1,74 @@
+//! Server administration: online backups and the session signing keys. Who may use them is
+//! data: the `online_backup` and `signing_keys` server rights of the caller's groups.
+
+use super::{ApiError, AppState, blocking};
+use crate::online_backup::{BackupStatus, OnlineBackups};
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use idm_core::identity::ServerRight;
+use idm_core::proto::OperationError;
+use idm_identity::keys::KeyInfo;
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+fn configured(state: &AppState) -> Result<Arc<OnlineBackups>, OperationError> {
+    state.backups.clone().ok_or_else(|| {
+        OperationError::InvalidRequest(
+            "online backups are not configured: add an [online_backup] section to server.toml".into(),
+        )
+    })
+}
+
+async fn backup_status(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<BackupStatus>, ApiError> {
+    state.read(&headers, |_, ident| ident.require_right(ServerRight::OnlineBackup)).await?;
+    Ok(Json(configured(&state)?.status()))
+}
+
+#[derive(Serialize)]
+struct BackupDone {
+    file: String,
+    entries: u64,
+}
+
+async fn backup_now(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<BackupDone>, ApiError> {
+    state
+        .read(&headers, |_, ident| {
+            ident.require_right(ServerRight::OnlineBackup)?;
+            ident.require_write()
+        })
+        .await?;
+    let backups = configured(&state)?;
+    let qs = state.idm.qs().clone();
+    let (file, entries) =
+        blocking(move || backups.run_now(&qs).map_err(|e| OperationError::Backend(format!("backup failed: {e}"))))
+            .await?;
+    Ok(Json(BackupDone { file: file.display().to_string(), entries }))
+}
+
+async fn keys(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Vec<KeyInfo>>, ApiError> {
+    state.with_token(&headers, |idm, token| idm.list_keys(token)).await.map(Json)
+}
+
+async fn rotate(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let kid = state.with_token(&headers, |idm, token| idm.rotate_key(token)).await?;
+    Ok(Json(json!({ "kid": kid })))
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(kid): Path<String>,
+) -> Result<Json<()>, ApiError> {
+    state.with_token(&headers, move |idm, token| idm.revoke_key(token, &kid)).await.map(Json)
+}
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/system/backup", get(backup_status).post(backup_now))
+        .route("/v1/system/key", get(keys))
+        .route("/v1/system/key/_rotate", post(rotate))
+        .route("/v1/system/key/{kid}/_revoke", post(revoke))
+}

@@ -1,0 +1,161 @@
+//! The login state machine under a fuzzer: an input is a program of steps (init, begin,
+//! credential, re-authentication, token checks, the clock moving) over several logins at once,
+//! run against the real identity layer, with its promises checked after every step:
+//!
+//! - a password login succeeds only with the right password, and its token identifies the
+//!   account it was for;
+//! - a step on a login that was used up (denied, finished, or never issued) never succeeds;
+//! - while the clock stands still, no account gets more than the soft-lock's allowance of
+//!   password checks;
+//! - anything goes wrong only as an error or a denial, never a panic.
+
+use idm_core::proto::{AuthCred, AuthRequest, AuthState, AuthStep};
+use idm_identity::IdmServer;
+use idm_identity::softlock::ACCOUNT_ATTEMPTS;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Accounts with passwords (`user{i}` has `password-of-user{i}`), one without, and anonymous.
+pub const NAMES: [&str; 6] = ["user1", "user2", "user3", "user4", "anonymous", "nobody"];
+pub const WITH_PASSWORD: [&str; 3] = ["user1", "user2", "user3"];
+
+pub fn password_of(name: &str) -> String {
+    format!("password-of-{name}")
+}
+
+/// A clock the program moves forward.
+pub struct FuzzClock {
+    base: OffsetDateTime,
+    offset: AtomicI64,
+}
+
+impl FuzzClock {
+    pub fn new() -> Arc<FuzzClock> {
+        Arc::new(FuzzClock { base: OffsetDateTime::now_utc(), offset: AtomicI64::new(0) })
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        self.base + time::Duration::seconds(self.offset.load(Ordering::Relaxed))
+    }
+
+    pub fn advance(&self, secs: i64) {
+        self.offset.fetch_add(secs, Ordering::Relaxed);
+    }
+}
+
+/// One run of a program.
+struct Run<'a> {
+    idm: &'a IdmServer,
+    clock: &'a FuzzClock,
+    /// Logins in progress: id → (account name, whether begin was answered).
+    logins: Vec<(Uuid, &'static str)>,
+    /// Ids that were used up: nothing may succeed on them again.
+    ended: HashSet<Uuid>,
+    tokens: Vec<(String, &'static str)>,
+    /// Password checks per account since the clock last moved.
+    checked: HashMap<&'static str, u32>,
+}
+
+impl Run<'_> {
+    fn pick<T: Clone>(v: &[T], b: u8) -> Option<T> {
+        (!v.is_empty()).then(|| v[b as usize % v.len()].clone())
+    }
+
+    fn step(&mut self, op: u8, arg: u8) {
+        match op % 7 {
+            0 => {
+                let name = NAMES[arg as usize % NAMES.len()];
+                if let Ok((id, AuthState::Choose(_))) = self.idm.auth_step(AuthStep::Init(name.into()), None, None) {
+                    self.logins.push((id, name));
+                }
+            }
+            1 => {
+                let Some((id, _)) = Self::pick(&self.logins, arg) else { return };
+                let mech = if arg & 0x20 != 0 { "anonymous" } else { "password" };
+                let out = self.idm.auth_step(AuthStep::Begin(mech.into()), Some(id), None);
+                if self.ended.contains(&id) {
+                    assert!(!matches!(out, Ok((_, AuthState::Continue(_)))), "begin on a used login {id} went on");
+                }
+                if !matches!(out, Ok((_, AuthState::Continue(_)))) {
+                    self.ended.insert(id);
+                }
+            }
+            2 => {
+                let Some((id, name)) = Self::pick(&self.logins, arg) else { return };
+                let right = arg & 0x40 != 0;
+                let cred = match (name, arg & 0x20 != 0) {
+                    (_, true) => AuthCred::Anonymous,
+                    (n, false) if right => AuthCred::Password(password_of(n)),
+                    _ => AuthCred::Password(format!("wrong-{arg}")),
+                };
+                let is_password = matches!(cred, AuthCred::Password(_));
+                let out = self.idm.auth_step(AuthStep::Cred(cred), Some(id), None);
+                let was_ended = !self.ended.insert(id);
+                match &out {
+                    Ok((_, AuthState::Success(token))) => {
+                        assert!(!was_ended, "a used login {id} succeeded");
+                        if is_password {
+                            assert!(right, "{name} logged in with a wrong password");
+                        }
+                        let mut r = self.idm.qs().read().unwrap_or_else(|e| panic!("{e}"));
+                        let ident = self.idm.identify(&mut r, token).unwrap_or_else(|e| panic!("fresh token: {e}"));
+                        let who = idm_identity::account::find(&mut r, name).ok().flatten().and_then(|e| e.uuid());
+                        assert_eq!(ident.uuid(), who, "the token is {name}'s");
+                        self.tokens.push((token.clone(), name));
+                        if is_password {
+                            *self.checked.entry(name).or_default() = 0;
+                        }
+                    }
+                    Ok((_, AuthState::Denied(why))) if why == "incorrect password" => {
+                        let n = self.checked.entry(name).or_default();
+                        *n += 1;
+                        assert!(*n <= ACCOUNT_ATTEMPTS, "{name}: {n} passwords checked without the clock moving");
+                    }
+                    _ => {}
+                }
+            }
+            3 => {
+                // Minutes, so locks expire and sessions age.
+                self.clock.advance(i64::from(arg) * 60);
+                self.checked.clear();
+            }
+            4 => {
+                let Some((token, _)) = Self::pick(&self.tokens, arg) else { return };
+                if let Ok(mut r) = self.idm.qs().read() {
+                    let _ = self.idm.identify(&mut r, &token);
+                }
+            }
+            5 => {
+                let Some((token, name)) = Self::pick(&self.tokens, arg) else { return };
+                if let Ok((id, AuthState::Continue(_))) = self.idm.reauth_begin(&token, None) {
+                    self.logins.push((id, name));
+                }
+            }
+            _ => {
+                let Some((token, _)) = Self::pick(&self.tokens, arg) else { return };
+                if arg & 1 == 0 {
+                    let _ = self.idm.logout(&token);
+                }
+            }
+        }
+    }
+}
+
+/// Runs `input` as a program: pairs of bytes are (operation, argument); a byte string that
+/// parses as a login step JSON is also fed to the state machine as it stands.
+pub fn run(idm: &IdmServer, clock: &FuzzClock, input: &[u8]) {
+    if let Ok(req) = serde_json::from_slice::<AuthRequest>(input) {
+        let _ = idm.auth_step(req.step, Some(Uuid::new_v4()), None);
+        let _ = idm.auth_step(AuthStep::Init("user1".into()), None, None);
+        return;
+    }
+    let _ = idm.reauth_begin(&String::from_utf8_lossy(input), None);
+    let mut run =
+        Run { idm, clock, logins: Vec::new(), ended: HashSet::new(), tokens: Vec::new(), checked: HashMap::new() };
+    for pair in input.chunks(2).take(64) {
+        run.step(pair[0], pair.get(1).copied().unwrap_or(0));
+    }
+}
