@@ -215,3 +215,91 @@ fn ordinary_people_are_denied_administration() {
     assert!(err.contains("403") || err.contains("404"), "{err}");
     s.stop();
 }
+
+#[test]
+fn sessions_locks_keys_and_reauthentication_from_the_cli() {
+    let s = TestServer::start_with(&kanidmd_bin(), &["bob"]);
+    let cli = Cli { s: &s, home: tempfile::tempdir().unwrap() };
+    cli.login("idm_admin", &s.passwords["idm_admin"]).unwrap();
+    cli.ok_as("idm_admin", &["person", "create", "erin", "Erin"]);
+    cli.set_password("idm_admin", "erin", "a quiet first passphrase").unwrap();
+    cli.login("erin", "a quiet first passphrase").unwrap();
+
+    // A write from a read-only session re-authenticates by itself (here from KANIDM_PASSWORD)
+    // and goes through; without a password to use, it says what to do.
+    let o = cli.run_with(&["person", "update", "erin", "--displayname", "E", "-D", "erin"], &[]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("kanidm reauth"), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = cli.run_with(
+        &["person", "update", "erin", "--displayname", "Erin E", "-D", "erin"],
+        &[("KANIDM_PASSWORD", "a quiet first passphrase")],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(cli.ok_as("erin", &["self", "whoami"]).contains("Erin E"));
+    // `kanidm reauth` on its own, and a wrong password is refused.
+    let o = cli.run_with(&["reauth", "-D", "erin"], &[("KANIDM_PASSWORD", "not the passphrase")]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("incorrect"));
+    let o = cli.run_with(&["reauth", "-D", "erin"], &[("KANIDM_PASSWORD", "a quiet first passphrase")]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // Sessions: listed with their mechanism and address, revoked one by one or all at once.
+    cli.login("bob", &s.passwords["bob"]).unwrap();
+    let listed = cli.ok_as("idm_admin", &["person", "session", "list", "bob"]);
+    assert!(listed.contains("mechanism: generatedpassword") && listed.contains("client: 127.0.0.1"), "{listed}");
+    let id = listed.lines().find_map(|l| l.strip_prefix("session_id: ")).unwrap().to_string();
+    let out = cli.ok_as("idm_admin", &["person", "session", "revoke", "bob", &id]);
+    assert!(out.contains("Revoked 1"), "{out}");
+    assert!(cli.fails_as("bob", &["self", "whoami"]).contains("401"));
+    cli.login("bob", &s.passwords["bob"]).unwrap();
+    assert!(cli.ok_as("idm_admin", &["person", "session", "revoke", "bob", "--all"]).contains("Revoked 1"));
+
+    // Lock and unlock; the credential status says what is pending.
+    cli.login("bob", &s.passwords["bob"]).unwrap();
+    cli.ok_as("idm_admin", &["person", "lock", "bob"]);
+    assert!(cli.fails_as("bob", &["self", "whoami"]).contains("401"));
+    assert!(cli.login("bob", &s.passwords["bob"]).unwrap_err().contains("expired"));
+    cli.ok_as("idm_admin", &["person", "unlock", "bob"]);
+    cli.login("bob", &s.passwords["bob"]).unwrap();
+    cli.ok_as("idm_admin", &["person", "credential", "create-reset-token", "bob"]);
+    let status = cli.ok_as("idm_admin", &["person", "credential", "status", "bob"]);
+    assert!(status.contains("password: generated password") && status.contains("reset token: pending"), "{status}");
+    assert!(status.contains("by idm_admin@localhost"), "{status}");
+
+    // Signing keys, for system administrators.
+    cli.login("admin", &s.passwords["admin"]).unwrap();
+    let before = cli.ok_as("admin", &["system", "key", "list"]);
+    assert_eq!(before.matches("status: active").count(), 1, "{before}");
+    assert!(cli.ok_as("admin", &["system", "key", "rotate"]).contains("kid:"));
+    let after = cli.ok_as("admin", &["system", "key", "list"]);
+    assert!(after.contains("status: retired") && after.contains("verifies_until"), "{after}");
+    assert!(cli.fails_as("idm_admin", &["system", "key", "rotate"]).contains("403"));
+    assert!(cli.ok_as("bob", &["self", "whoami"]).contains("bob@localhost"), "sessions survive a rotation");
+    s.stop();
+}
+
+#[test]
+fn the_client_refuses_plain_http_and_trusts_every_ca_of_a_bundle() {
+    let s = TestServer::start(&kanidmd_bin());
+    let cli = Cli { s: &s, home: tempfile::tempdir().unwrap() };
+    let plain = s.url.replace("https://", "http://");
+    let o = Command::new(env!("CARGO_BIN_EXE_kanidm"))
+        .args(["login", "-H", &plain, "-D", "admin"])
+        .env("HOME", cli.home.path())
+        .env("KANIDM_PASSWORD", &s.passwords["admin"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("https://"), "{}", String::from_utf8_lossy(&o.stderr));
+    // Another CA first, the server's second: the server is still trusted.
+    let other = idm_server::tls::generate_dev_certs(&["localhost".into()]).unwrap();
+    let bundle = cli.home.path().join("bundle.pem");
+    std::fs::write(&bundle, format!("{}{}", other.ca, std::fs::read_to_string(&s.ca).unwrap())).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_kanidm"))
+        .args(["login", "-H", &s.url, "-C", bundle.to_str().unwrap(), "-D", "admin"])
+        .env("HOME", cli.home.path())
+        .env("KANIDM_PASSWORD", &s.passwords["admin"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    s.stop();
+}

@@ -45,7 +45,14 @@ impl Server {
     }
 
     async fn post(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
-        let r = self.client().post(format!("{}{path}", self.url)).bearer_auth(token).json(&body).send().await.unwrap();
+        let r = self
+            .client()
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e:?}"));
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
@@ -202,4 +209,20 @@ fn the_server_explains_bad_tls_settings() {
     .unwrap();
     let err = idm_testkit::server::kanidmd_fails(Path::new(env!("CARGO_BIN_EXE_kanidmd")), dir.path(), &["server"]);
     assert!(err.contains("none/chain.pem"), "{err}");
+}
+
+#[test]
+fn a_read_only_replica_role_is_refused_rather_than_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    std::fs::write(
+        dir.path().join("server.toml"),
+        "db_path = \"data/kanidm.db\"\ndomain = \"localhost\"\nrole = \"ReadOnlyReplica\"\n",
+    )
+    .unwrap();
+    let bin = Path::new(env!("CARGO_BIN_EXE_kanidmd"));
+    for cmd in ["server", "verify"] {
+        let err = idm_testkit::server::kanidmd_fails(bin, dir.path(), &[cmd]);
+        assert!(err.contains("role") && err.contains("replication"), "{cmd}: {err}");
+    }
 }

@@ -1,6 +1,7 @@
 //! Test and benchmark harness: opens the real engine on a real SQLite file in a temporary
 //! folder. Used by the engine's integration tests and the benchmark binary; never shipped.
 
+pub mod api;
 pub mod fuzz;
 pub mod fuzz_login;
 pub mod server;

@@ -62,6 +62,10 @@ impl QueryServerWriteTransaction<'_> {
                     .cloned()
                     .collect();
                 e.set("recycled_directmemberof", groups);
+                // A deleted account's sessions and reset token end with it; a revive does not
+                // bring them back.
+                e.purge("user_auth_session");
+                e.purge("credential_update_intent_token");
                 (c, e)
             })
             .collect();

@@ -1,0 +1,107 @@
+//! Raw HTTPS calls to a [`TestServer`](crate::server::TestServer): login steps one by one,
+//! re-authentication, and any endpoint with its status, for tests that look at the protocol
+//! rather than through the client.
+
+use crate::server::TestServer;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+pub const SESSION_HEADER: &str = "x-kanidm-auth-session-id";
+
+#[derive(Clone)]
+pub struct Api {
+    pub url: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(s: &TestServer) -> Api {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let pem = std::fs::read(&s.ca).unwrap_or_else(|e| panic!("{e}"));
+        let ca = reqwest::Certificate::from_pem(&pem).unwrap_or_else(|e| panic!("{e}"));
+        let http = reqwest::Client::builder()
+            .tls_certs_only([ca])
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        Api { url: s.url.clone(), http }
+    }
+
+    /// One `POST /v1/auth` step: status, body and the session header of the answer.
+    pub async fn step(&self, session: Option<&str>, step: Value) -> (u16, Value, Option<String>) {
+        self.auth_post("/v1/auth", None, session, json!({ "step": step })).await
+    }
+
+    async fn auth_post(
+        &self,
+        path: &str,
+        bearer: Option<&str>,
+        session: Option<&str>,
+        body: Value,
+    ) -> (u16, Value, Option<String>) {
+        let mut req = self.http.post(format!("{}{path}", self.url)).json(&body);
+        if let Some(s) = session {
+            req = req.header(SESSION_HEADER, s);
+        }
+        if let Some(t) = bearer {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await.unwrap_or_else(|e| panic!("{path}: {e}"));
+        let status = r.status().as_u16();
+        let next = r.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_string);
+        (status, r.json().await.unwrap_or(Value::Null), next)
+    }
+
+    /// A whole password (or anonymous) login: the token, or what the server answered instead.
+    pub async fn login(&self, name: &str, password: &str) -> Result<String, String> {
+        let (code, body, session) = self.step(None, json!({ "init": name })).await;
+        let Some(session) = session.filter(|_| code == 200 && body["state"]["choose"].is_array()) else {
+            return Err(format!("{code} {body}"));
+        };
+        let mech = if name == "anonymous" { "anonymous" } else { "password" };
+        let (_, b, session) = self.step(Some(&session), json!({ "begin": mech })).await;
+        let Some(session) = session.filter(|_| b["state"]["continue"].is_array()) else { return Err(b.to_string()) };
+        let cred = if mech == "anonymous" { json!("anonymous") } else { json!({ "password": password }) };
+        self.cred(&session, cred).await
+    }
+
+    /// The credential step of a login: the token, or the answer.
+    pub async fn cred(&self, session: &str, cred: Value) -> Result<String, String> {
+        let (_, b, _) = self.step(Some(session), json!({ "cred": cred })).await;
+        b["state"]["success"].as_str().map(str::to_string).ok_or_else(|| b.to_string())
+    }
+
+    /// Re-authenticates `token`'s session: the new token, or the answer.
+    pub async fn reauth(&self, token: &str, password: &str) -> Result<String, String> {
+        let (code, b, session) = self.auth_post("/v1/reauth", Some(token), None, json!("token")).await;
+        let Some(session) = session.filter(|_| code == 200) else { return Err(format!("{code} {b}")) };
+        self.cred(&session, json!({ "password": password })).await
+    }
+
+    /// Any endpoint: status and JSON body.
+    pub async fn call(&self, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.url));
+        if !token.is_empty() {
+            req = req.bearer_auth(token);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap_or_else(|e| panic!("{path}: {e}"));
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, token, Some(body)).await
+    }
+
+    /// `POST /v1/raw/search`: status and entries' attributes.
+    pub async fn search(&self, token: &str, filter: Value) -> (u16, Value) {
+        self.post("/v1/raw/search", token, json!({ "filter": filter })).await
+    }
+}
