@@ -3,12 +3,14 @@
 # indexed equality search throughput and latency with wrk (16 keep-alive connections),
 # server memory, and password login rate. Loopback only; every loop is bounded.
 # Needs: python3, wrk (apt-get install wrk).
+# BIN_DIR=DIR runs the kanidmd and kanidm found there instead of building this tree (to
+# compare two builds in one session).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shared=${SHARED:-../shared}
 ds=bench-data/100000x1000
 [ -f "$ds/persons.json" ] || python3 "$shared/bench/gen_dataset.py" 100000 1000 5 "$ds" >/dev/null
-cargo build --release -q -p kanidmd -p kanidm
+[ -n "${BIN_DIR:-}" ] || cargo build --release -q -p kanidmd -p kanidm
 work=$(mktemp -d /tmp/kanidm-http.XXXXXX)
 port=$((20000 + RANDOM % 20000))
 cleanup() { [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
@@ -27,7 +29,7 @@ path = "backups"
 schedule = "@daily"
 TOML
 repo=$(cd - >/dev/null && pwd)
-k=$repo/target/release
+k=${BIN_DIR:-$repo/target/release}
 "$k/kanidmd" cert_generate -c server.toml >/dev/null
 pw=$("$k/kanidmd" recover_account -c server.toml idm_admin | awk '{print $NF}')
 apw=$("$k/kanidmd" recover_account -c server.toml admin | awk '{print $NF}')

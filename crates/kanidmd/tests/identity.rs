@@ -485,3 +485,52 @@ async fn domain_counts_are_what_the_caller_may_see() {
     assert_eq!(hidden["entries"], json!(1), "anonymous still reads itself: {hidden}");
     s.stop();
 }
+
+/// A backup written by the previous system version (2: text sessions, an HMAC token key,
+/// reset tokens as plain attributes), made with that build from a throwaway database: alice has
+/// a password, a pending reset token and a session; staff holds her.
+const V2_BACKUP: &str = "tests/fixtures/backup-system-version-2.json";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_of_the_previous_version_is_upgraded_on_start() {
+    let mut s = TestServer::start(bin());
+    s.kill();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join(V2_BACKUP);
+    idm_testkit::server::kanidmd(bin(), s.dir.path(), &["restore", fixture.to_str().unwrap()]);
+    s.restart(bin());
+    let api = Api::new(&s);
+    // Old sessions and the old reset token are gone; the password and memberships stay.
+    let alice = api.login("alice", "an old format passphrase").await.unwrap();
+    let (code, who) = me(&api, &alice).await;
+    assert_eq!(code, 200, "{who}");
+    assert!(who.to_string().contains("staff@localhost"), "{who}");
+    let sessions = who["youare"]["attrs"]["user_auth_session"].as_array().map(Vec::len);
+    assert_eq!(sessions, Some(1), "only the new session: {who}");
+    let (code, _) = api
+        .post(
+            "/v1/credential/_reset",
+            "",
+            json!({"token": "zpaz3X68h66QmrttTRf9CPmHAUkUsQRg", "password": "x".repeat(20)}),
+        )
+        .await;
+    assert_eq!(code, 400);
+    let log = s.log();
+    assert!(log.contains("dropping") && log.contains("user_auth_session"), "{log}");
+    for gone in ["credential_reset_token", "credential_reset_expire", "domain_token_key"] {
+        let (code, found) = api.search(&alice, json!({"eq": ["attributename", gone]})).await;
+        assert_eq!((code, &found["entries"]), (200, &json!([])), "{gone} is still defined");
+    }
+    // The upgraded database passes every check.
+    s.kill();
+    idm_testkit::server::kanidmd(bin(), s.dir.path(), &["verify"]);
+    // Version 3's data is in place: the administrators' server rights and a signing key.
+    let out = idm_testkit::server::kanidmd(bin(), s.dir.path(), &["recover_account", "admin"]);
+    let pw = out.trim().rsplit(' ').next().unwrap().to_string();
+    s.restart(bin());
+    let api = Api::new(&s);
+    let admin = api.login("admin", &pw).await.unwrap();
+    let (code, keys) = api.get("/v1/system/key", &admin).await;
+    assert_eq!(code, 200, "{keys}");
+    assert_eq!(keys.as_array().unwrap().len(), 1, "{keys}");
+    s.stop();
+}
