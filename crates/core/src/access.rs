@@ -184,7 +184,9 @@ impl CallerAccess {
     /// attribute, so the planner never gathers candidates by values the caller cannot see: a
     /// term on an attribute no profile lets it read matches nothing. For entries the caller
     /// may see (every filtered attribute readable), the result matches exactly what `f` does.
-    pub fn restrict(&self, f: &Filter) -> Filter {
+    /// `deleted` says whether `f` may match recycled entries (the recycle bin's searches):
+    /// profiles then count only as far as they reach deleted entries.
+    pub fn restrict(&self, f: &Filter, deleted: bool) -> Filter {
         match f {
             Filter::Eq(a, _) | Filter::Sub(a, _) | Filter::Pres(a) => {
                 let mut targets: Vec<Filter> = Vec::new();
@@ -192,11 +194,14 @@ impl CallerAccess {
                     if !self.profiles[app.profile].search_attrs.contains(a) {
                         continue;
                     }
-                    if app.universal() {
+                    // On live entries a profile's written target and its live-only form agree,
+                    // and the cheaper one is used; a target matching everything adds nothing.
+                    if !deleted && app.universal() {
                         return f.clone();
                     }
-                    if !targets.contains(&app.target) {
-                        targets.push(app.target.clone());
+                    let target = if deleted { &app.scoped } else { &app.target };
+                    if !targets.contains(target) {
+                        targets.push(target.clone());
                     }
                 }
                 match targets.len() {
@@ -206,9 +211,9 @@ impl CallerAccess {
                     _ => Filter::And(vec![f.clone(), Filter::Or(targets)]),
                 }
             }
-            Filter::And(fs) => Filter::And(fs.iter().map(|f| self.restrict(f)).collect()),
-            Filter::Or(fs) => Filter::Or(fs.iter().map(|f| self.restrict(f)).collect()),
-            Filter::AndNot(f) => Filter::AndNot(Box::new(self.restrict(f))),
+            Filter::And(fs) => Filter::And(fs.iter().map(|f| self.restrict(f, deleted)).collect()),
+            Filter::Or(fs) => Filter::Or(fs.iter().map(|f| self.restrict(f, deleted)).collect()),
+            Filter::AndNot(f) => Filter::AndNot(Box::new(self.restrict(f, deleted))),
         }
     }
 

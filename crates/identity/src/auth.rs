@@ -108,7 +108,7 @@ impl IdmServer {
         match Mech::from_name(mech).filter(|m| offered.contains(m)) {
             None => denied(id, format!("mechanism '{mech}' is not available for this account")),
             Some(m) => {
-                s.phase = Phase::Waiting(m);
+                s.chose(m, now);
                 self.auth.put(id, s);
                 Ok((id, AuthState::Continue(vec![m.name().to_string()])))
             }
@@ -122,7 +122,7 @@ impl IdmServer {
             return denied(id, "choose a mechanism (begin) before sending a credential");
         };
         match (mech, cred) {
-            (Mech::Anonymous, AuthCred::Anonymous) => self.succeed(id, &s, AuthMech::Anonymous, now),
+            (Mech::Anonymous, AuthCred::Anonymous) => self.succeed(id, &s, AuthMech::Anonymous, None, now),
             (Mech::Password, AuthCred::Password(pw)) => self.check_password(id, &s, &pw, now),
             _ => denied(id, "the credential does not match the chosen mechanism"),
         }
@@ -162,12 +162,17 @@ impl IdmServer {
                 );
             }
         };
-        if !self.hashing.verify(&cred, pw)? {
+        let checked = self.hashing.verify(&cred, pw);
+        // A lock this attempt engaged is recorded whatever became of the check (a refused
+        // hashing slot included), so it holds across a restart.
+        if let Some((until, level)) = admitted.engaged
+            && !matches!(checked, Ok(true))
+        {
+            warn!(account = %name, %client, "soft-lock engaged until {}", idm_core::value::format_datetime(&until));
+            self.record_lock(s.account, until, level)?;
+        }
+        if !checked? {
             warn!(account = %name, %client, "authentication failed: wrong password");
-            if let Some((until, level)) = admitted.engaged {
-                warn!(account = %name, %client, "soft-lock engaged until {}", idm_core::value::format_datetime(&until));
-                self.record_lock(s.account, until, level)?;
-            }
             return denied(id, "incorrect password");
         }
         self.softlock.succeeded(s.account, s.client);
@@ -175,7 +180,7 @@ impl IdmServer {
             Credential::GeneratedPassword { .. } => AuthMech::GeneratedPassword,
             Credential::Password { .. } => AuthMech::Password,
         };
-        self.succeed(id, s, mech, now)
+        self.succeed(id, s, mech, Some(&cred), now)
     }
 
     /// Records an engaged soft-lock on the account, so it holds across a restart.
@@ -192,8 +197,16 @@ impl IdmServer {
         w.commit()
     }
 
-    /// Issues the token of a successful login or re-authentication.
-    fn succeed(&self, id: Uuid, s: &AuthSession, mech: AuthMech, now: OffsetDateTime) -> Result<(Uuid, AuthState)> {
+    /// Issues the token of a successful login or re-authentication. `verified` is the
+    /// credential the password was checked against.
+    fn succeed(
+        &self,
+        id: Uuid,
+        s: &AuthSession,
+        mech: AuthMech,
+        verified: Option<&Credential>,
+        now: OffsetDateTime,
+    ) -> Result<(Uuid, AuthState)> {
         if mech == AuthMech::Anonymous {
             // Nothing is stored: a read snapshot is enough.
             let mut r = self.qs.read()?;
@@ -211,6 +224,16 @@ impl IdmServer {
         let Some(acct) = account::by_uuid(&mut w, s.account)? else { return denied(id, "account no longer exists") };
         if let Some(why) = Window::of(&acct).problem(now) {
             return denied(id, why);
+        }
+        // The password was checked against a snapshot; if it was changed meanwhile (an
+        // administrator answering a compromise), the old one must not open a new session.
+        let current = match acct.first("primary_credential") {
+            Some(Value::Credential(c)) => Some(c),
+            _ => None,
+        };
+        if current != verified {
+            warn!(account = %acct.label(), "login refused: the password changed while it was being checked");
+            return denied(id, "the password was changed meanwhile; log in again");
         }
         let policy = policy::evaluate(&mut w, &acct)?;
         let privilege_until = |expiry: Option<OffsetDateTime>, window: std::time::Duration| {

@@ -3,7 +3,8 @@
 //! Each step takes its session out of the map and puts it back only if the login goes on, so
 //! a session serves one request at a time and a credential step is used once: a second,
 //! concurrent step with the same id finds nothing. The map is bounded overall and per client
-//! address, so unauthenticated callers cannot grow it without limit.
+//! network (an IPv4 address, an IPv6 /64), and when it is full the network holding the most
+//! logins loses its oldest, so one source cannot lock everyone else out.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -11,7 +12,9 @@ use std::sync::Mutex;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-/// How long a login may take from `init` to its last step.
+/// How long a login may wait for its mechanism to be chosen (`begin`), and then for its
+/// credential (a person typing a password).
+pub const CHOOSE_LIFETIME: Duration = Duration::seconds(60);
 pub const AUTH_SESSION_LIFETIME: Duration = Duration::seconds(300);
 /// Logins in progress at once, overall and from one address.
 pub const MAX_AUTH_SESSIONS: usize = 16_384;
@@ -60,21 +63,73 @@ pub struct AuthSession {
     pub reauth: Option<Reauth>,
     pub client: Option<IpAddr>,
     started: OffsetDateTime,
+    deadline: OffsetDateTime,
 }
 
 impl AuthSession {
     pub fn new(account: Uuid, phase: Phase, client: Option<IpAddr>, now: OffsetDateTime) -> AuthSession {
-        AuthSession { account, phase, privileged: false, reauth: None, client, started: now }
+        let life = if matches!(phase, Phase::Choosing(_)) { CHOOSE_LIFETIME } else { AUTH_SESSION_LIFETIME };
+        AuthSession { account, phase, privileged: false, reauth: None, client, started: now, deadline: now + life }
+    }
+
+    /// Moves the login on to waiting for `mech`'s credential.
+    pub fn chose(&mut self, mech: Mech, now: OffsetDateTime) {
+        self.phase = Phase::Waiting(mech);
+        self.deadline = now + AUTH_SESSION_LIFETIME;
     }
 
     fn live(&self, now: OffsetDateTime) -> bool {
-        now - self.started < AUTH_SESSION_LIFETIME
+        now < self.deadline
+    }
+}
+
+/// The network a client address belongs to, for the per-client bound: one IPv6 host holds a
+/// whole /64.
+fn network(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+    }
+}
+
+#[derive(Default)]
+struct Map {
+    sessions: HashMap<Uuid, AuthSession>,
+    per_network: HashMap<Option<IpAddr>, usize>,
+}
+
+impl Map {
+    fn insert(&mut self, id: Uuid, s: AuthSession) {
+        *self.per_network.entry(s.client.map(network)).or_default() += 1;
+        self.sessions.insert(id, s);
+    }
+
+    fn remove(&mut self, id: &Uuid) -> Option<AuthSession> {
+        let s = self.sessions.remove(id)?;
+        let key = s.client.map(network);
+        if let Some(n) = self.per_network.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_network.remove(&key);
+            }
+        }
+        Some(s)
+    }
+
+    fn prune(&mut self, now: OffsetDateTime) {
+        let dead: Vec<Uuid> = self.sessions.iter().filter(|(_, s)| !s.live(now)).map(|(id, _)| *id).collect();
+        for id in dead {
+            self.remove(&id);
+        }
     }
 }
 
 #[derive(Default)]
 pub struct AuthSessions {
-    sessions: Mutex<HashMap<Uuid, AuthSession>>,
+    map: Mutex<Map>,
 }
 
 /// Why a login could not start.
@@ -85,21 +140,33 @@ pub enum Full {
 }
 
 impl AuthSessions {
-    /// Stores a new login and returns its id, unless too many are in progress.
+    /// Stores a new login and returns its id, unless its network already has too many in
+    /// progress. When the map is full, the network holding the most loses its oldest login.
     pub fn start(&self, session: AuthSession, now: OffsetDateTime) -> Result<Uuid, Full> {
-        let mut m = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        if m.len() >= MAX_AUTH_SESSIONS / 2 {
-            m.retain(|_, s| s.live(now));
-        }
-        if m.len() >= MAX_AUTH_SESSIONS {
-            return Err(Full::Server);
-        }
-        if let Some(ip) = session.client
-            && m.values().filter(|s| s.client == Some(ip)).count() >= MAX_AUTH_SESSIONS_PER_CLIENT
-        {
-            m.retain(|_, s| s.live(now));
-            if m.values().filter(|s| s.client == Some(ip)).count() >= MAX_AUTH_SESSIONS_PER_CLIENT {
+        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let net = session.client.map(network);
+        if m.per_network.get(&net).copied().unwrap_or(0) >= MAX_AUTH_SESSIONS_PER_CLIENT {
+            m.prune(now);
+            if m.per_network.get(&net).copied().unwrap_or(0) >= MAX_AUTH_SESSIONS_PER_CLIENT {
                 return Err(Full::Client);
+            }
+        }
+        if m.sessions.len() >= MAX_AUTH_SESSIONS {
+            m.prune(now);
+        }
+        if m.sessions.len() >= MAX_AUTH_SESSIONS {
+            let heaviest = m.per_network.iter().max_by_key(|(_, n)| **n).map(|(k, _)| *k);
+            if heaviest.is_none() || heaviest == Some(net) {
+                return Err(Full::Server);
+            }
+            let oldest = m
+                .sessions
+                .iter()
+                .filter(|(_, s)| s.client.map(network) == heaviest.flatten())
+                .min_by_key(|(_, s)| s.started)
+                .map(|(id, _)| *id);
+            if let Some(id) = oldest {
+                m.remove(&id);
             }
         }
         let id = Uuid::new_v4();
@@ -109,17 +176,17 @@ impl AuthSessions {
 
     /// Takes a live login out of the map for one step.
     pub fn take(&self, id: Uuid, now: OffsetDateTime) -> Option<AuthSession> {
-        let mut m = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
         m.remove(&id).filter(|s| s.live(now))
     }
 
     /// Puts a login back after a step that continues it.
     pub fn put(&self, id: Uuid, session: AuthSession) {
-        self.sessions.lock().unwrap_or_else(|p| p.into_inner()).insert(id, session);
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).insert(id, session);
     }
 
     pub fn len(&self) -> usize {
-        self.sessions.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).sessions.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -131,21 +198,46 @@ impl AuthSessions {
 mod tests {
     use super::*;
 
+    fn s(ip: Option<IpAddr>, now: OffsetDateTime) -> AuthSession {
+        AuthSession::new(Uuid::nil(), Phase::Choosing(vec![]), ip, now)
+    }
+
     #[test]
-    fn a_step_takes_its_session_and_the_map_is_bounded() {
-        let s = AuthSessions::default();
+    fn a_step_takes_its_session_and_logins_expire() {
+        let m = AuthSessions::default();
         let now = OffsetDateTime::now_utc();
-        let a = Uuid::new_v4();
-        let id = s.start(AuthSession::new(a, Phase::Choosing(vec![Mech::Password]), None, now), now).unwrap();
-        let taken = s.take(id, now).unwrap();
-        assert!(s.take(id, now).is_none(), "a concurrent step finds nothing");
-        s.put(id, taken);
-        assert!(s.take(id, now + AUTH_SESSION_LIFETIME).is_none(), "expired");
-        let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        for _ in 0..MAX_AUTH_SESSIONS_PER_CLIENT {
-            s.start(AuthSession::new(a, Phase::Choosing(vec![]), Some(ip), now), now).unwrap();
+        let id =
+            m.start(AuthSession::new(Uuid::new_v4(), Phase::Choosing(vec![Mech::Password]), None, now), now).unwrap();
+        let mut taken = m.take(id, now).unwrap();
+        assert!(m.take(id, now).is_none(), "a concurrent step finds nothing");
+        m.put(id, taken.clone());
+        assert!(m.take(id, now + CHOOSE_LIFETIME).is_none(), "a mechanism must be chosen within a minute");
+        taken.chose(Mech::Password, now);
+        m.put(id, taken);
+        assert!(m.take(id, now + CHOOSE_LIFETIME).is_some(), "then there are five minutes for the password");
+    }
+
+    #[test]
+    fn networks_are_bounded_and_a_full_map_evicts_the_heaviest() {
+        let m = AuthSessions::default();
+        let now = OffsetDateTime::now_utc();
+        // One IPv6 host uses many addresses of its /64: they count together.
+        for i in 0..MAX_AUTH_SESSIONS_PER_CLIENT {
+            let ip: IpAddr = format!("2001:db8::{:x}", i + 1).parse().unwrap();
+            m.start(s(Some(ip), now), now).unwrap();
         }
-        assert_eq!(s.start(AuthSession::new(a, Phase::Choosing(vec![]), Some(ip), now), now), Err(Full::Client));
-        assert!(s.start(AuthSession::new(a, Phase::Choosing(vec![]), None, now), now).is_ok());
+        let same_net: IpAddr = "2001:db8::ffff".parse().unwrap();
+        assert_eq!(m.start(s(Some(same_net), now), now), Err(Full::Client));
+        // Fill the rest from many IPv4 addresses, a few each.
+        let mut n = 0u32;
+        while m.len() < MAX_AUTH_SESSIONS {
+            let ip: IpAddr = std::net::Ipv4Addr::from(0x0a00_0000 + n / 4).into();
+            m.start(s(Some(ip), now), now).unwrap();
+            n += 1;
+        }
+        // A newcomer still gets in, at the heaviest network's expense.
+        let newcomer: IpAddr = "192.0.2.200".parse().unwrap();
+        assert!(m.start(s(Some(newcomer), now), now).is_ok());
+        assert_eq!(m.len(), MAX_AUTH_SESSIONS);
     }
 }

@@ -59,6 +59,7 @@ pub struct CredentialStatus {
 impl IdmServer {
     /// Sets the password of the account `id` on behalf of the caller, who needs the right to
     /// change its credential (their own, in a privileged session, or as an account manager).
+    /// The account's other sessions end.
     pub fn set_password(&self, token: &str, id: &str, pw: &str) -> Result<()> {
         let target = self.read_as(token, |r, ident| {
             ident.require_write()?;
@@ -76,7 +77,11 @@ impl IdmServer {
         let cred = self.hashing.hash(pw, &self.params, false)?;
         self.write_as(token, |w, ident| {
             w.modify_as(ident, &account::filter_for(target), &ModifyList::new(set_password_mods(cred)))?;
-            info!(account = %target, by = ?ident.uuid(), "password set");
+            // Whoever held the old password is signed out: every session but the one that
+            // made the change (when the holder changed it themselves).
+            let keep = if ident.uuid() == Some(target) { ident.session } else { None };
+            let ended = end_sessions(w, target, keep)?;
+            info!(account = %target, by = ?ident.uuid(), sessions_ended = ended, "password set");
             Ok(())
         })?;
         self.softlock.clear(target);
@@ -135,6 +140,9 @@ impl IdmServer {
         if intent.expiry <= now {
             return Err(OperationError::InvalidRequest("the reset token has expired; ask for a new one".into()));
         }
+        if let Some(why) = account::Window::of(&acct).problem(now) {
+            return Err(OperationError::InvalidRequest(format!("the {why}; ask an administrator")));
+        }
         if intent.memberships != memberships(&acct) {
             drop(r);
             // It can never be used again: drop it.
@@ -153,7 +161,11 @@ impl IdmServer {
         let mut w = self.qs.write()?;
         // Found again: it may have been used, replaced or revoked while hashing.
         let (acct2, intent2) = Self::reset_target(&mut w, secret)?;
-        if acct2.id != acct.id || intent2 != intent {
+        if acct2.id != acct.id
+            || intent2 != intent
+            || intent.memberships != memberships(&acct2)
+            || account::Window::of(&acct2).problem(now).is_some()
+        {
             return Err(OperationError::InvalidRequest(
                 "the reset token is not valid any more; ask for a new one".into(),
             ));
@@ -162,6 +174,7 @@ impl IdmServer {
         let mut mods = set_password_mods(cred);
         mods.extend([INTENT, "softlock_until", "softlock_level"].into_iter().map(|a| Modify::Purged(a.into())));
         w.internal_modify(&account::filter_for(u), &ModifyList::new(mods))?;
+        end_sessions(&mut w, u, None)?;
         w.commit()?;
         self.softlock.clear(u);
         info!(account = %acct.label(), "password set with a reset token");
@@ -194,7 +207,8 @@ impl IdmServer {
 }
 
 /// Gives the account `name` a new generated password, printed once by `recover_account`; its
-/// next login may make changes at once. Also clears a soft-lock and any pending reset token.
+/// next login may make changes at once. Also clears a soft-lock and any pending reset token,
+/// and ends the sessions the old password opened.
 pub fn recover_account(
     w: &mut QueryServerWriteTransaction<'_>,
     name: &str,
@@ -205,6 +219,30 @@ pub fn recover_account(
     let pw = random_password(24)?;
     let mut mods = set_password_mods(password::hash(&pw, params, true)?);
     mods.extend([INTENT, "softlock_until", "softlock_level"].into_iter().map(|a| Modify::Purged(a.into())));
-    w.internal_modify(&account::filter_for(acct.uuid().unwrap_or_default()), &ModifyList::new(mods))?;
+    let u = acct.uuid().unwrap_or_default();
+    w.internal_modify(&account::filter_for(u), &ModifyList::new(mods))?;
+    end_sessions(w, u, None)?;
     Ok(pw)
+}
+
+/// Ends every session of `account` except `keep`, as a consequence of a credential change.
+/// Returns how many ended.
+fn end_sessions(
+    w: &mut QueryServerWriteTransaction<'_>,
+    account: uuid::Uuid,
+    keep: Option<uuid::Uuid>,
+) -> Result<usize> {
+    let Some(e) = w.entry_by_uuid(account)? else { return Ok(0) };
+    let ended: Vec<Modify> = e
+        .get("user_auth_session")
+        .into_iter()
+        .flatten()
+        .filter(|v| matches!(v, Value::Session(s) if Some(s.id) != keep))
+        .map(|v| Modify::Removed("user_auth_session".into(), v.clone()))
+        .collect();
+    let n = ended.len();
+    if n > 0 {
+        w.internal_modify(&account::filter_for(account), &ModifyList::new(ended))?;
+    }
+    Ok(n)
 }

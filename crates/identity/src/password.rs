@@ -117,10 +117,13 @@ pub fn check_policy(txn: &mut impl QueryServerTransaction, account: &Entry, pass
     Ok(())
 }
 
-/// Bounds concurrent password hashing to `slots`; callers wait for a slot, at most `wait`.
+/// Bounds concurrent password hashing to `slots`, with at most `queue` callers waiting (each
+/// at most `wait`); beyond that a caller is refused at once. Waiting callers hold threads, so
+/// the queue is kept short: a flood of password attempts must not occupy every worker.
 pub struct HashLimiter {
-    free: Mutex<usize>,
+    state: Mutex<(usize, usize)>,
     freed: Condvar,
+    queue: usize,
     wait: Duration,
 }
 
@@ -129,32 +132,45 @@ pub struct HashSlot<'a>(&'a HashLimiter);
 
 impl Drop for HashSlot<'_> {
     fn drop(&mut self) {
-        *self.0.free.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.0.state.lock().unwrap_or_else(|p| p.into_inner()).0 += 1;
         self.0.freed.notify_one();
     }
 }
 
+fn busy() -> OperationError {
+    OperationError::ResourceLimit("the server is busy checking other passwords; try again shortly".into())
+}
+
 impl HashLimiter {
-    pub fn new(slots: usize, wait: Duration) -> HashLimiter {
-        HashLimiter { free: Mutex::new(slots.max(1)), freed: Condvar::new(), wait }
+    pub fn new(slots: usize, queue: usize, wait: Duration) -> HashLimiter {
+        HashLimiter { state: Mutex::new((slots.max(1), 0)), freed: Condvar::new(), queue, wait }
     }
 
-    /// One per core: more would only queue inside the CPU scheduler with their memory held.
+    /// One slot per core (more would only queue inside the CPU scheduler with their memory
+    /// held), and a few waiting per slot.
     pub fn per_core() -> HashLimiter {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        HashLimiter::new(cores, Duration::from_secs(30))
+        HashLimiter::new(cores, cores * 16, Duration::from_secs(5))
     }
 
     pub fn acquire(&self) -> Result<HashSlot<'_>> {
-        let guard = self.free.lock().unwrap_or_else(|p| p.into_inner());
-        let (mut free, timeout) =
-            self.freed.wait_timeout_while(guard, self.wait, |free| *free == 0).unwrap_or_else(|p| p.into_inner());
-        if timeout.timed_out() && *free == 0 {
-            return Err(OperationError::ResourceLimit(
-                "the server is busy checking other passwords; try again shortly".into(),
-            ));
+        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.0 == 0 {
+            if guard.1 >= self.queue {
+                return Err(busy());
+            }
+            guard.1 += 1;
+            let (g, timeout) = self
+                .freed
+                .wait_timeout_while(guard, self.wait, |(free, _)| *free == 0)
+                .unwrap_or_else(|p| p.into_inner());
+            guard = g;
+            guard.1 -= 1;
+            if timeout.timed_out() && guard.0 == 0 {
+                return Err(busy());
+            }
         }
-        *free -= 1;
+        guard.0 -= 1;
         Ok(HashSlot(self))
     }
 
@@ -193,11 +209,21 @@ mod tests {
 
     #[test]
     fn the_limiter_bounds_concurrency() {
-        let l = std::sync::Arc::new(HashLimiter::new(2, Duration::from_millis(50)));
+        let l = std::sync::Arc::new(HashLimiter::new(2, 1, Duration::from_millis(300)));
         let a = l.acquire().unwrap();
         let _b = l.acquire().unwrap();
         assert!(l.acquire().is_err(), "a third waits, then is refused");
+        // One may wait while another is refused at once; the waiter gets the freed slot.
+        let waiter = {
+            let l = l.clone();
+            std::thread::spawn(move || l.acquire().map(drop).is_ok())
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        let t = std::time::Instant::now();
+        assert!(l.acquire().is_err());
+        assert!(t.elapsed() < Duration::from_millis(100), "refused without waiting: the queue is full");
         drop(a);
+        assert!(waiter.join().unwrap());
         assert!(l.acquire().is_ok());
     }
 }

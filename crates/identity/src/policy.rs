@@ -78,9 +78,10 @@ pub fn evaluate(txn: &mut impl QueryServerTransaction, account: &Entry) -> Resul
         .collect();
     rights.sort();
     rights.dedup();
-    // Bounds: the smallest value among the account's policies, clamped to sane limits.
+    // Bounds: the smallest value among the account's policies (its own and its groups'),
+    // clamped to sane limits.
     let bound = |attr: &str, default: Duration, max: Duration| -> Duration {
-        groups
+        granting
             .iter()
             .filter_map(|g| seconds(g, attr))
             .min()

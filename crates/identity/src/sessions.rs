@@ -159,8 +159,8 @@ impl IdmServer {
         w.commit()
     }
 
-    /// Locks the account `id`: it expires now and every session it holds is revoked, in one
-    /// change the caller must be allowed to make.
+    /// Locks the account `id`: it expires now, every session it holds is revoked and a pending
+    /// reset token is dropped, in one change the caller must be allowed to make.
     pub fn lock_account(&self, token: &str, id: &str) -> Result<()> {
         self.write_as(token, |w, ident| {
             let acct = visible_account(w, ident, id)?;
@@ -169,6 +169,8 @@ impl IdmServer {
                 Modify::Purged("account_expire".into()),
                 Modify::Present("account_expire".into(), Value::DateTime(self.now())),
                 Modify::Purged(SESSIONS.into()),
+                // A reset token handed out earlier must not be a way back in.
+                Modify::Purged("credential_update_intent_token".into()),
             ]);
             w.modify_as(ident, &account::filter_for(u), &ml)?;
             info!(account = %acct.label(), by = ?ident.uuid(), "account locked");

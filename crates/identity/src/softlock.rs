@@ -21,8 +21,9 @@ pub const CLIENT_ATTEMPTS: u32 = 25;
 /// The first lock lasts this long; each further one in a row doubles, up to `MAX_LOCK`.
 pub const FIRST_LOCK: Duration = Duration::seconds(60);
 pub const MAX_LOCK: Duration = Duration::seconds(3600);
-/// A lock level is forgotten after this long without a failure.
-const FORGET_AFTER: Duration = Duration::seconds(3600);
+/// A lock level is forgotten after this long without a failure or a lock (longer than the
+/// longest lock, so a run of guesses at the cap stays at the cap).
+const FORGET_AFTER: Duration = Duration::seconds(24 * 3600);
 /// Address states kept at most (oldest forgotten first when full).
 const MAX_CLIENTS: usize = 100_000;
 
@@ -38,7 +39,11 @@ struct State {
 
 impl State {
     fn forget_if_old(&mut self, now: OffsetDateTime) {
-        if self.last.is_some_and(|l| now - l > FORGET_AFTER) && self.until.is_none_or(|u| u <= now) {
+        let latest = match (self.last, self.until) {
+            (Some(l), Some(u)) => Some(l.max(u)),
+            (l, u) => l.or(u),
+        };
+        if latest.is_some_and(|t| now - t > FORGET_AFTER) {
             *self = State::default();
         }
     }
@@ -167,9 +172,23 @@ mod tests {
             s.admit(a, None, None, t1).unwrap();
         }
         assert_eq!(s.admit(a, None, None, t1).unwrap().engaged, Some((t1 + FIRST_LOCK * 2, 2)));
+        // At the cap, locks stay at the cap: the level is not forgotten when one ends.
+        let mut t = t1 + FIRST_LOCK * 2;
+        for _ in 0..8 {
+            for _ in 1..ACCOUNT_ATTEMPTS {
+                s.admit(a, None, None, t).unwrap();
+            }
+            let (until, _) = s.admit(a, None, None, t).unwrap().engaged.unwrap();
+            t = until;
+        }
+        for _ in 1..ACCOUNT_ATTEMPTS {
+            s.admit(a, None, None, t).unwrap();
+        }
+        let (until, _) = s.admit(a, None, None, t).unwrap().engaged.unwrap();
+        assert_eq!(until - t, MAX_LOCK);
         // A success clears it.
         s.succeeded(a, None);
-        assert_eq!(s.admit(a, None, None, t1).unwrap().engaged, None);
+        assert_eq!(s.admit(a, None, None, t).unwrap().engaged, None);
     }
 
     #[test]

@@ -97,7 +97,10 @@ fn the_life_of_a_person() {
     cli.login("alice", "through the looking glass").unwrap();
     let o = redeem("another fine passphrase");
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("not valid"), "a token works once");
+    // A password set by someone else ends the holder's sessions.
     cli.set_password(idm, "alice", "correct horse battery staple").unwrap();
+    assert!(cli.fails_as("alice", &["self", "whoami"]).contains("401"));
+    cli.login("alice", "correct horse battery staple").unwrap();
 
     // Nested groups: alice is in inner, inner in outer.
     cli.ok_as(idm, &["group", "create", "inner", "--description", "Inner group"]);

@@ -317,6 +317,13 @@ async fn ordinary_sessions_read_until_their_holder_reauthenticates() {
     assert_eq!(patch(&api, &rw, "/v1/person/erin", json!({"displayname": "Erin"})).await.0, 200);
     // The old token of the same session still only reads.
     assert_eq!(patch(&api, &erin, "/v1/person/erin", json!({"displayname": "E"})).await.0, 403);
+    // Changing her own password ends her other sessions, not the one she changed it from.
+    let elsewhere = api.login("erin", "a quiet first passphrase").await.unwrap();
+    let (code, body) =
+        api.post("/v1/person/erin/_credential/password", &rw, json!({"password": "a quiet second passphrase"})).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!((me(&api, &rw).await.0, me(&api, &elsewhere).await.0), (200, 401));
+    let erin = api.login("erin", "a quiet second passphrase").await.unwrap();
 
     // An account policy shortens the window; the strictest of her groups applies.
     let admin = api.login("admin", &s.passwords["admin"]).await.unwrap();
@@ -328,7 +335,7 @@ async fn ordinary_sessions_read_until_their_holder_reauthenticates() {
             api.post("/v1/raw/modify", &admin, json!({"filter": {"eq": ["name", g]}, "modlist": mods})).await;
         assert_eq!(code, 200, "{body}");
     }
-    let rw = api.reauth(&erin, "a quiet first passphrase").await.unwrap();
+    let rw = api.reauth(&erin, "a quiet second passphrase").await.unwrap();
     let idm_core::proto::UatPurpose::ReadWrite { expiry: Some(until) } = idm_client::read_token(&rw).unwrap().purpose
     else {
         panic!()
@@ -338,7 +345,7 @@ async fn ordinary_sessions_read_until_their_holder_reauthenticates() {
     // Asking for privileges at login (init2) gives the window at once.
     let (_, _, id) = api.step(None, json!({"init2": {"username": "erin", "issue": "token", "privileged": true}})).await;
     let (_, _, id) = api.step(id.as_deref(), json!({"begin": "password"})).await;
-    let t = api.cred(&id.unwrap(), json!({"password": "a quiet first passphrase"})).await.unwrap();
+    let t = api.cred(&id.unwrap(), json!({"password": "a quiet second passphrase"})).await.unwrap();
     assert_eq!(patch(&api, &t, "/v1/person/erin", json!({"displayname": "Erin E"})).await.0, 200);
     // Accounts whose password was generated (recover_account) may make changes at once.
     let bob = api.login("bob", &s.passwords["bob"]).await.unwrap();
@@ -370,10 +377,15 @@ async fn sessions_are_listed_revoked_and_ended_by_a_lock() {
     let (code, body) = delete(&api, &idm, &format!("/v1/account/bob/_user_auth_token/{first}")).await;
     assert_eq!(code, 200, "{body}");
     assert_eq!((me(&api, &one).await.0, me(&api, &two).await.0), (401, 200));
-    // A lock expires the account and ends every session; unlocking lets it log in again.
+    // A lock expires the account, ends every session and drops a pending reset token;
+    // unlocking lets it log in again.
+    let (code, reset) = api.post("/v1/person/bob/_credential/_reset_token", &idm, json!({"ttl": 600})).await;
+    assert_eq!(code, 200, "{reset}");
     let (code, body) = api.post("/v1/account/bob/_lock", &idm, json!(null)).await;
     assert_eq!(code, 200, "{body}");
     assert_eq!(me(&api, &two).await.0, 401);
+    let redeem = json!({"token": reset["token"], "password": "the way back in, I hope"});
+    assert_eq!(api.post("/v1/credential/_reset", "", redeem).await.0, 400);
     assert!(api.login("bob", &s.passwords["bob"]).await.unwrap_err().contains("expired"));
     assert_eq!(api.post("/v1/account/bob/_unlock", &idm, json!(null)).await.0, 200);
     let three = api.login("bob", &s.passwords["bob"]).await.unwrap();

@@ -198,3 +198,19 @@ fn cached_identities_follow_the_commits_that_change_them() {
     assert_eq!(idm.revoke_sessions(&carol, "carol", None), Ok(1));
     assert_eq!(idm.read_as(&carol, |_, _| Ok(())), Err(OperationError::NotAuthenticated));
 }
+
+#[test]
+fn account_policy_on_the_account_itself_bounds_its_sessions() {
+    let w = world();
+    let qs = w.idm.qs();
+    let ml = ModifyList::new(vec![
+        Modify::Present("class".into(), "account_policy".into()),
+        Modify::Present("authsession_expiry".into(), "120".into()),
+    ]);
+    modify(qs, &eq("name", "carol"), &ml).unwrap();
+    let t = login(&w.idm, "carol");
+    let uat = idm_client::read_token(&t).unwrap();
+    assert_eq!(uat.expiry.unwrap() - uat.issued_at, 120, "{uat:?}");
+    w.clock.advance(121);
+    assert_eq!(w.idm.read_as(&t, |_, _| Ok(())), Err(OperationError::SessionExpired));
+}

@@ -89,7 +89,7 @@ pub trait QueryServerTransaction {
     /// Entries in the recycle bin matching `pf`, as `ident` may see them.
     fn search_recycled(&mut self, ident: &Identity, pf: &ProtoFilter) -> Result<Vec<StoredEntry>> {
         let f = Filter::And(vec![Filter::eq("class", "recycled"), self.filter_from_proto_all(ident, pf)?]);
-        self.search_filter(ident, &f)
+        self.search_filter(ident, &f, true)
     }
 
     /// The access profiles that apply to `ident`; `None` for internal operations, which are
@@ -115,18 +115,20 @@ pub trait QueryServerTransaction {
 
     /// The entries matching `f` that `ident` may see, whole, with the access that decided it.
     /// Terms are restricted to readable values before planning, so neither the candidates
-    /// gathered nor any limit reached depends on values the caller cannot read.
+    /// gathered nor any limit reached depends on values the caller cannot read. `deleted`:
+    /// whether `f` may match recycled entries.
     fn visible_matches(
         &mut self,
         ident: &Identity,
         f: &Filter,
+        deleted: bool,
     ) -> Result<(Vec<StoredEntry>, Option<Arc<CallerAccess>>)> {
         let access = self.caller_access(ident)?;
         let schema = self.schema();
         let found = match &access {
             None => self.be().search(f, &schema, &ident.limits)?,
             Some(a) => {
-                let mut found = self.be().search(&a.restrict(f), &schema, &ident.limits)?;
+                let mut found = self.be().search(&a.restrict(f, deleted), &schema, &ident.limits)?;
                 found.retain(|e| a.visible(f, e));
                 found
             }
@@ -152,7 +154,7 @@ pub trait QueryServerTransaction {
         used.dedup();
         if used.len() == 1 {
             let restricted = match self.caller_access(ident)? {
-                Some(a) => a.restrict(&f),
+                Some(a) => a.restrict(&f, false),
                 None => f.clone(),
             };
             let schema = self.schema();
@@ -160,13 +162,13 @@ pub trait QueryServerTransaction {
                 return Ok(ids.len());
             }
         }
-        Ok(self.visible_matches(ident, &f)?.0.len() as u64)
+        Ok(self.visible_matches(ident, &f, false)?.0.len() as u64)
     }
 
     /// Searches with a resolved filter on behalf of `ident`: within its limits, showing only
     /// the entries and attributes its access profiles let it read.
-    fn search_filter(&mut self, ident: &Identity, f: &Filter) -> Result<Vec<StoredEntry>> {
-        let (found, access) = self.visible_matches(ident, f)?;
+    fn search_filter(&mut self, ident: &Identity, f: &Filter, deleted: bool) -> Result<Vec<StoredEntry>> {
+        let (found, access) = self.visible_matches(ident, f, deleted)?;
         Ok(match access {
             Some(a) => found.into_iter().map(|e| a.reduce(e)).collect(),
             None => found,
@@ -177,7 +179,7 @@ pub trait QueryServerTransaction {
     /// attributes its access profiles let it read.
     fn search(&mut self, ident: &Identity, pf: &ProtoFilter) -> Result<Vec<StoredEntry>> {
         let f = self.filter_from_proto(ident, pf)?;
-        self.search_filter(ident, &f)
+        self.search_filter(ident, &f, false)
     }
 
     /// How a reference to `u` is shown: the target's spn, else its name, else the uuid.

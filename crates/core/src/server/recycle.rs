@@ -83,7 +83,7 @@ impl QueryServerWriteTransaction<'_> {
                 super::name_filter(id),
             ]);
             let f = w.filter_from_proto_all(ident, &pf)?;
-            let (cands, access) = w.visible_matches(ident, &f)?;
+            let (cands, access) = w.visible_matches(ident, &f, true)?;
             let ml = ModifyList::new(vec![
                 Modify::Removed("class".into(), Value::Iutf8("recycled".into())),
                 Modify::Purged("recycled_at".into()),

@@ -237,7 +237,7 @@ impl<'a> QueryServerWriteTransaction<'a> {
 
     /// Entries matching `f` that `ident` may see: what a modify or delete acts on.
     fn candidates(&mut self, ident: &Identity, f: &Filter) -> Result<(Vec<StoredEntry>, Option<Arc<CallerAccess>>)> {
-        let (cands, access) = self.visible_matches(ident, f)?;
+        let (cands, access) = self.visible_matches(ident, f, false)?;
         if cands.is_empty() {
             return Err(OperationError::NoMatchingEntries);
         }
