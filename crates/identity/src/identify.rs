@@ -6,10 +6,14 @@
 //! now. The scope follows the token's privilege window and the session's own scope.
 //!
 //! Two caches make this cost microseconds: verified tokens (so a signature is checked once per
-//! token) and resolved sessions (the account's policy and compiled access profiles). A resolved
-//! session is trusted only while no commit has touched the entries it was worked out from (the
-//! account, its groups, the server settings) and the access profiles are unchanged; the time
-//! checks run on every request regardless.
+//! token) and resolved accounts (policy, compiled access profiles and recorded sessions, one
+//! per account however many sessions it has, so anonymous logins cannot multiply them). A
+//! resolved account is trusted only while no commit has touched the entries it was worked out
+//! from (the account, its groups, the server settings) and the access profiles are unchanged;
+//! the time checks run on every request regardless.
+//!
+//! Server rights come with any session that may become privileged; the operations that change
+//! something with them also require the privilege window (`require_write`).
 
 use crate::account::{self, Window};
 use crate::keys::KeySet;
@@ -28,7 +32,7 @@ use tracing::debug;
 use uuid::Uuid;
 
 /// Entries kept in each cache before it starts afresh (only verified tokens get in).
-const CACHE_MAX: usize = 65_536;
+const CACHE_MAX: usize = 16_384;
 
 /// A token whose signature was checked.
 #[derive(Debug)]
@@ -37,21 +41,23 @@ pub struct Verified {
     pub kid: String,
 }
 
-/// A session worked out from the database at one generation.
+/// An account worked out from the database at one generation.
 struct Resolved {
     generation: u64,
     sources: Vec<Uuid>,
-    /// Read-only; the scope is decided per request.
+    /// Read-only, without rights or a session: those are set per request.
     identity: Identity,
-    scope: SessionScope,
-    session_expiry: Option<OffsetDateTime>,
+    /// The server rights a privilege-capable session of the account holds.
+    rights: Vec<idm_core::identity::ServerRight>,
+    /// The recorded sessions: scope and expiry by id.
+    sessions: HashMap<Uuid, (SessionScope, Option<OffsetDateTime>)>,
     window: Window,
 }
 
 #[derive(Default)]
 pub struct IdentityCache {
     tokens: RwLock<HashMap<String, Arc<Verified>>>,
-    sessions: RwLock<HashMap<(Uuid, Uuid), Arc<Resolved>>>,
+    accounts: RwLock<HashMap<Uuid, Arc<Resolved>>>,
 }
 
 fn insert_bounded<K: std::hash::Hash + Eq, V>(m: &RwLock<HashMap<K, V>>, k: K, v: V) {
@@ -105,17 +111,31 @@ impl IdentityCache {
         if uat.expiry.is_some_and(|e| e <= unix(now)) {
             return Err(OperationError::SessionExpired);
         }
-        let r = self.resolved(qs, txn, uat.uuid, uat.session_id, uat.expiry)?;
+        let r = self.resolved(qs, txn, uat.uuid)?;
         if let Some(why) = r.window.problem(now) {
             debug!(account = %uat.uuid, "session ended: {why}");
             return Err(OperationError::SessionExpired);
         }
-        if r.session_expiry.is_some_and(|e| e <= now) {
+        let (scope, session_expiry) = if uat.uuid == UUID_ANONYMOUS {
+            // Anonymous sessions are not stored (one entry would grow with every visitor);
+            // they read only, and end with their token or with the anonymous account.
+            (SessionScope::ReadOnly, None)
+        } else {
+            *r.sessions.get(&uat.session_id).ok_or_else(|| {
+                debug!(account = %uat.uuid, session = %uat.session_id, "session refused: not recorded (revoked)");
+                OperationError::NotAuthenticated
+            })?
+        };
+        if session_expiry.is_some_and(|e| e <= now) {
             return Err(OperationError::SessionExpired);
         }
         let mut ident = r.identity.clone();
-        if r.scope == SessionScope::PrivilegeCapable && uat.privileged_at(unix(now)) {
-            ident.scope = AccessScope::ReadWrite;
+        ident.session = Some(uat.session_id);
+        if scope == SessionScope::PrivilegeCapable {
+            ident.rights.clone_from(&r.rights);
+            if uat.privileged_at(unix(now)) {
+                ident.scope = AccessScope::ReadWrite;
+            }
         }
         Ok(ident)
     }
@@ -125,11 +145,9 @@ impl IdentityCache {
         qs: &QueryServer,
         txn: &mut T,
         account: Uuid,
-        session: Uuid,
-        token_expiry: Option<i64>,
     ) -> Result<Arc<Resolved>> {
         let (generation, access_generation) = (txn.state().generation, txn.state().access_generation);
-        if let Some(r) = self.sessions.read().unwrap_or_else(|p| p.into_inner()).get(&(account, session))
+        if let Some(r) = self.accounts.read().unwrap_or_else(|p| p.into_inner()).get(&account)
             && r.generation <= generation
             && r.generation >= access_generation
             && qs.last_change(r.sources.iter().copied()) <= r.generation
@@ -138,33 +156,28 @@ impl IdentityCache {
         }
         // A deleted account is not found here, by uuid or otherwise.
         let entry = account::by_uuid(txn, account)?.ok_or(OperationError::NotAuthenticated)?;
-        let (scope, session_expiry) = if account == UUID_ANONYMOUS {
-            // Anonymous sessions are not stored (one entry would grow with every visitor);
-            // they read only, and end with their token or with the anonymous account.
-            let expiry = token_expiry.and_then(|e| OffsetDateTime::from_unix_timestamp(e).ok());
-            (SessionScope::ReadOnly, expiry)
-        } else {
-            let s = recorded_session(&entry, session).ok_or_else(|| {
-                debug!(%account, %session, "session refused: not recorded (revoked)");
-                OperationError::NotAuthenticated
-            })?;
-            (s.scope, s.expiry)
-        };
+        let sessions = entry
+            .get("user_auth_session")
+            .into_iter()
+            .flatten()
+            .filter_map(|v| match v {
+                Value::Session(s) => Some((s.id, (s.scope, s.expiry))),
+                _ => None,
+            })
+            .collect();
         let policy = policy::evaluate(txn, &entry)?;
         let access = txn.access_for(&entry)?;
         let mut identity = Identity::user(account, policy.limits).with_access(access);
         identity.scope = AccessScope::ReadOnly;
-        identity.rights = if scope == SessionScope::ReadOnly { Vec::new() } else { policy.rights };
-        identity.session = Some(session);
         let r = Arc::new(Resolved {
             generation,
             sources: policy.sources,
             identity,
-            scope,
-            session_expiry,
+            rights: policy.rights,
+            sessions,
             window: Window::of(&entry),
         });
-        insert_bounded(&self.sessions, (account, session), r.clone());
+        insert_bounded(&self.accounts, account, r.clone());
         Ok(r)
     }
 }

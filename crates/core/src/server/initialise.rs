@@ -6,8 +6,8 @@ use super::read::QueryServerTransaction;
 use super::write::QueryServerWriteTransaction;
 use crate::be::meta;
 use crate::builtins::{
-    SYSTEM_VERSION, UUID_SYSTEM_INFO, builtin_accounts_and_groups, builtin_acps, builtin_schema, domain_info,
-    group_grants, session_keys, system_config, system_info,
+    LIMIT_ATTRIBUTES, SYSTEM_VERSION, UUID_SYSTEM_INFO, builtin_accounts_and_groups, builtin_acps, builtin_schema,
+    domain_info, group_grants, session_keys, system_config, system_info,
 };
 use crate::entry::Entry;
 use crate::filter::Filter;
@@ -203,15 +203,16 @@ impl QueryServerWriteTransaction<'_> {
         if !gone.is_empty() {
             self.remove_entries(&Identity::internal(), gone)?;
         }
-        for (acp, attr, values) in [
-            ("idm_acp_all_read", "acp_search_attr", ACP_READS_3),
-            ("idm_acp_self_read", "acp_search_attr", ACCOUNT_READS_3),
-            ("idm_acp_people_read", "acp_search_attr", ACCOUNT_READS_3),
-            ("idm_acp_account_read", "acp_search_attr", ACCOUNT_READS_3),
-            ("idm_acp_hp_account_read", "acp_search_attr", ACCOUNT_READS_3),
+        let public: Vec<&str> = LIMIT_ATTRIBUTES.iter().chain(&POLICY_READS_3).copied().collect();
+        for (acp, values) in [
+            ("idm_acp_all_read", public.as_slice()),
+            ("idm_acp_self_read", ACCOUNT_READS_3),
+            ("idm_acp_people_read", ACCOUNT_READS_3),
+            ("idm_acp_account_read", ACCOUNT_READS_3),
+            ("idm_acp_hp_account_read", ACCOUNT_READS_3),
         ] {
             for v in values {
-                self.add_to_builtin_acp(acp, attr, Value::Iutf8(v.to_string()))?;
+                self.add_to_builtin_acp(acp, "acp_search_attr", Value::Iutf8(v.to_string()))?;
             }
         }
         for acp in ["idm_acp_people_write", "idm_acp_account_write", "idm_acp_hp_account_write"] {
@@ -277,14 +278,6 @@ impl QueryServerWriteTransaction<'_> {
 
 /// Attributes version 3 removed.
 const OBSOLETE_IN_3: [&str; 3] = ["domain_token_key", "credential_reset_token", "credential_reset_expire"];
-/// Values version 3 added to the read profiles.
-const ACP_READS_3: &[&str] = &[
-    "limit_search_max_results",
-    "limit_search_max_filter_test",
-    "limit_filter_max_elements",
-    "limit_filter_max_depth",
-    "server_right",
-    "authsession_expiry",
-    "privilege_expiry",
-];
+/// Values version 3 added to the public read profile: the limits, rights and policy groups carry.
+const POLICY_READS_3: [&str; 3] = ["server_right", "authsession_expiry", "privilege_expiry"];
 const ACCOUNT_READS_3: &[&str] = &["credential_update_intent_token", "softlock_until", "softlock_level"];
