@@ -80,18 +80,19 @@ impl IdmServer {
         now: OffsetDateTime,
     ) -> Result<(Uuid, AuthState)> {
         let mut r = self.qs.read()?;
+        // Names are public (anonymous may list them), so an unknown one is simply not found.
         let acct = account::find(&mut r, name)?.ok_or(OperationError::NoMatchingEntries)?;
         drop(r);
-        if let Some(why) = Window::of(&acct).problem(now) {
-            return denied(Uuid::nil(), why);
-        }
         let uuid = acct.uuid().unwrap_or_default();
+        // Whether an account has a password, or has expired, is told only to someone who
+        // proves the password: every other account is offered one.
         let offered = if uuid == UUID_ANONYMOUS {
+            if let Some(why) = Window::of(&acct).problem(now) {
+                return denied(Uuid::nil(), why);
+            }
             vec![Mech::Anonymous]
-        } else if acct.has("primary_credential") {
-            vec![Mech::Password]
         } else {
-            return denied(Uuid::nil(), "account has no credentials");
+            vec![Mech::Password]
         };
         let names = offered.iter().map(|m| m.name().to_string()).collect();
         let mut s = AuthSession::new(uuid, Phase::Choosing(offered), client, now);
@@ -122,7 +123,7 @@ impl IdmServer {
             return denied(id, "choose a mechanism (begin) before sending a credential");
         };
         match (mech, cred) {
-            (Mech::Anonymous, AuthCred::Anonymous) => self.succeed(id, &s, AuthMech::Anonymous, None, now),
+            (Mech::Anonymous, AuthCred::Anonymous) => self.succeed(id, &s, AuthMech::Anonymous, None),
             (Mech::Password, AuthCred::Password(pw)) => self.check_password(id, &s, &pw, now),
             _ => denied(id, "the credential does not match the chosen mechanism"),
         }
@@ -134,11 +135,11 @@ impl IdmServer {
             return denied(id, "account no longer exists");
         };
         drop(r);
-        if let Some(why) = Window::of(&acct).problem(now) {
-            return denied(id, why);
-        }
-        let Some(Value::Credential(cred)) = acct.first("primary_credential").cloned() else {
-            return denied(id, "account has no password");
+        // An account without a password is checked against a stand-in, so neither the answer
+        // nor its timing tells it apart from a wrong password.
+        let (cred, real) = match acct.first("primary_credential") {
+            Some(Value::Credential(c)) => (c.clone(), true),
+            _ => (self.stand_in()?, false),
         };
         let name = acct.label();
         let client = s.client.map(|a| a.to_string()).unwrap_or_else(|| "unknown".into());
@@ -162,7 +163,7 @@ impl IdmServer {
                 );
             }
         };
-        let checked = self.hashing.verify(&cred, pw);
+        let checked = self.hashing.verify(&cred, pw).map(|ok| ok && real);
         // A lock this attempt engaged is recorded whatever became of the check (a refused
         // hashing slot included), so it holds across a restart.
         if let Some((until, level)) = admitted.engaged
@@ -176,11 +177,15 @@ impl IdmServer {
             return denied(id, "incorrect password");
         }
         self.softlock.succeeded(s.account, s.client);
+        // Only now, to someone who knows the password, is the account's validity told.
+        if let Some(why) = Window::of(&acct).problem(self.now()) {
+            return denied(id, why);
+        }
         let mech = match cred {
             Credential::GeneratedPassword { .. } => AuthMech::GeneratedPassword,
             Credential::Password { .. } => AuthMech::Password,
         };
-        self.succeed(id, s, mech, Some(&cred), now)
+        self.succeed(id, s, mech, Some(&cred))
     }
 
     /// Records an engaged soft-lock on the account, so it holds across a restart.
@@ -205,9 +210,9 @@ impl IdmServer {
         s: &AuthSession,
         mech: AuthMech,
         verified: Option<&Credential>,
-        now: OffsetDateTime,
     ) -> Result<(Uuid, AuthState)> {
         if mech == AuthMech::Anonymous {
+            let now = self.now();
             // Nothing is stored: a read snapshot is enough.
             let mut r = self.qs.read()?;
             let Some(acct) = account::by_uuid(&mut r, s.account)? else {
@@ -220,7 +225,10 @@ impl IdmServer {
             return Ok((id, AuthState::Success(token)));
         }
         let mut w = self.qs.write()?;
-        // Checked again in the write transaction: the account may have gone while hashing.
+        // The time and the account are taken again in the write transaction: hashing and
+        // waiting for the lock took a while, and the account may have been deleted or locked
+        // (expired at the moment of the lock) meanwhile.
+        let now = self.now();
         let Some(acct) = account::by_uuid(&mut w, s.account)? else { return denied(id, "account no longer exists") };
         if let Some(why) = Window::of(&acct).problem(now) {
             return denied(id, why);

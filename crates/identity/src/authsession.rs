@@ -85,7 +85,7 @@ impl AuthSession {
 
 /// The network a client address belongs to, for the per-client bound: one IPv6 host holds a
 /// whole /64.
-fn network(ip: IpAddr) -> IpAddr {
+pub fn network(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => {
@@ -95,10 +95,26 @@ fn network(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// A wider net for deciding who loses a login when the map is full: an IPv4 /24, an IPv6
+/// /48 (what one site, or one tunnel broker customer, can easily hold).
+fn wide(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            IpAddr::V4(std::net::Ipv4Addr::new(o[0], o[1], o[2], 0))
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0))
+        }
+    }
+}
+
 #[derive(Default)]
 struct Map {
     sessions: HashMap<Uuid, AuthSession>,
     per_network: HashMap<Option<IpAddr>, usize>,
+    last_prune: Option<OffsetDateTime>,
 }
 
 impl Map {
@@ -119,7 +135,12 @@ impl Map {
         Some(s)
     }
 
+    /// Drops expired logins, at most once a second (it walks the whole map).
     fn prune(&mut self, now: OffsetDateTime) {
+        if self.last_prune.is_some_and(|t| now - t < Duration::seconds(1)) {
+            return;
+        }
+        self.last_prune = Some(now);
         let dead: Vec<Uuid> = self.sessions.iter().filter(|(_, s)| !s.live(now)).map(|(id, _)| *id).collect();
         for id in dead {
             self.remove(&id);
@@ -155,17 +176,25 @@ impl AuthSessions {
             m.prune(now);
         }
         if m.sessions.len() >= MAX_AUTH_SESSIONS {
-            let heaviest = m.per_network.iter().max_by_key(|(_, n)| **n).map(|(k, _)| *k);
-            if heaviest.is_none() || heaviest == Some(net) {
+            // The widest holder loses a login, one still choosing its mechanism before one
+            // whose holder may be typing a password, oldest first. A newcomer from the
+            // heaviest net is refused instead.
+            let mut per_wide: HashMap<Option<IpAddr>, usize> = HashMap::new();
+            for s in m.sessions.values() {
+                *per_wide.entry(s.client.map(wide)).or_default() += 1;
+            }
+            let heaviest = per_wide.into_iter().max_by_key(|(_, n)| *n).map(|(k, _)| k);
+            let mine = session.client.map(wide);
+            if heaviest.is_none() || heaviest == Some(mine) {
                 return Err(Full::Server);
             }
-            let oldest = m
+            let victim = m
                 .sessions
                 .iter()
-                .filter(|(_, s)| s.client.map(network) == heaviest.flatten())
-                .min_by_key(|(_, s)| s.started)
+                .filter(|(_, s)| Some(s.client.map(wide)) == heaviest)
+                .min_by_key(|(_, s)| (!matches!(s.phase, Phase::Choosing(_)), s.started))
                 .map(|(id, _)| *id);
-            if let Some(id) = oldest {
+            if let Some(id) = victim {
                 m.remove(&id);
             }
         }

@@ -77,6 +77,10 @@ impl IdmServer {
         let cred = self.hashing.hash(pw, &self.params, false)?;
         self.write_as(token, |w, ident| {
             w.modify_as(ident, &account::filter_for(target), &ModifyList::new(set_password_mods(cred)))?;
+            // A new password lifts a recorded soft-lock (the change itself needed the right).
+            let unlock =
+                ModifyList::new(vec![Modify::Purged("softlock_until".into()), Modify::Purged("softlock_level".into())]);
+            w.internal_modify(&account::filter_for(target), &unlock)?;
             // Whoever held the old password is signed out: every session but the one that
             // made the change (when the holder changed it themselves).
             let keep = if ident.uuid() == Some(target) { ident.session } else { None };
@@ -130,6 +134,25 @@ impl IdmServer {
         Ok((acct, *t))
     }
 
+    /// Whether the account that issued `intent` is live and may still set `target`'s password.
+    fn issuer_may_still_reset(
+        w: &mut QueryServerWriteTransaction<'_>,
+        intent: &IntentToken,
+        target: &StoredEntry,
+    ) -> Result<bool> {
+        let Some(issuer) = account::by_uuid(w, intent.issued_by)? else { return Ok(false) };
+        if account::Window::of(&issuer).problem(w.now()).is_some() {
+            return Ok(false);
+        }
+        let access = match w.access_for(&issuer) {
+            Ok(a) => a,
+            Err(OperationError::NotAuthenticated) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let probe = ModifyList::new(set_password_mods(Credential::Password { phc: String::new() }));
+        Ok(access.check_modify(target, &probe).is_ok())
+    }
+
     /// Sets a new password with a reset token, which then stops working; no login needed, the
     /// token is the proof. Refused once it has expired, or when the account's group
     /// memberships changed since it was issued. Returns the account's name.
@@ -171,6 +194,18 @@ impl IdmServer {
             ));
         }
         let u = acct.uuid().unwrap_or_default();
+        // A token carries its issuer's authority, so it is only as good as that authority is
+        // now: the issuer must still be a live account allowed to set this account's password.
+        if !Self::issuer_may_still_reset(&mut w, &intent, &acct2)? {
+            drop(w);
+            let mut w = self.qs.write()?;
+            w.internal_modify(&account::filter_for(u), &ModifyList::new(vec![Modify::Purged(INTENT.into())]))?;
+            w.commit()?;
+            info!(account = %acct.label(), "reset token refused and dropped: its issuer may no longer reset it");
+            return Err(OperationError::InvalidRequest(
+                "the reset token's issuer may no longer reset this account's password; ask for a new one".into(),
+            ));
+        }
         let mut mods = set_password_mods(cred);
         mods.extend([INTENT, "softlock_until", "softlock_level"].into_iter().map(|a| Modify::Purged(a.into())));
         w.internal_modify(&account::filter_for(u), &ModifyList::new(mods))?;

@@ -58,6 +58,8 @@ struct Resolved {
 pub struct IdentityCache {
     tokens: RwLock<HashMap<String, Arc<Verified>>>,
     accounts: RwLock<HashMap<Uuid, Arc<Resolved>>>,
+    /// Sessions that are not stored (anonymous) but were logged out, with their token's expiry.
+    ended: RwLock<HashMap<Uuid, Option<i64>>>,
 }
 
 fn insert_bounded<K: std::hash::Hash + Eq, V>(m: &RwLock<HashMap<K, V>>, k: K, v: V) {
@@ -81,6 +83,16 @@ pub fn recorded_session(account: &idm_core::entry::Entry, id: Uuid) -> Option<&S
 }
 
 impl IdentityCache {
+    /// Whether `token` was verified before and its key still verifies: a check that needs
+    /// neither cryptography nor the database.
+    pub fn known(&self, keys: &KeySet, token: &str, now: OffsetDateTime) -> bool {
+        self.tokens
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(token.trim())
+            .is_some_and(|v| keys.verifies(&v.kid, now))
+    }
+
     /// Checks a token's signature (once per token) and parses its payload.
     pub fn verify(&self, keys: &KeySet, token: &str, now: OffsetDateTime) -> Result<Arc<Verified>> {
         let token = token.trim();
@@ -97,6 +109,24 @@ impl IdentityCache {
         let v = Arc::new(Verified { uat, kid });
         insert_bounded(&self.tokens, token.to_string(), v.clone());
         Ok(v)
+    }
+
+    /// Ends a session that is not stored (an anonymous one): its token is refused from now on.
+    pub fn end_unstored(&self, uat: &UserAuthToken) {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let mut ended = self.ended.write().unwrap_or_else(|p| p.into_inner());
+        if ended.len() >= CACHE_MAX {
+            ended.retain(|_, exp| exp.is_none_or(|e| e > now));
+            if ended.len() >= CACHE_MAX {
+                // Full of live entries: forget the ones closest to expiring on their own.
+                let mut by_expiry: Vec<(Uuid, Option<i64>)> = ended.iter().map(|(k, v)| (*k, *v)).collect();
+                by_expiry.sort_by_key(|(_, e)| e.unwrap_or(i64::MAX));
+                for (k, _) in by_expiry.into_iter().take(CACHE_MAX / 4) {
+                    ended.remove(&k);
+                }
+            }
+        }
+        ended.insert(uat.session_id, uat.expiry);
     }
 
     /// The caller a verified token stands for at `now`, as of `txn`'s snapshot.
@@ -117,6 +147,9 @@ impl IdentityCache {
             return Err(OperationError::SessionExpired);
         }
         let (scope, session_expiry) = if uat.uuid == UUID_ANONYMOUS {
+            if self.ended.read().unwrap_or_else(|p| p.into_inner()).contains_key(&uat.session_id) {
+                return Err(OperationError::NotAuthenticated);
+            }
             // Anonymous sessions are not stored (one entry would grow with every visitor);
             // they read only, and end with their token or with the anonymous account.
             (SessionScope::ReadOnly, None)

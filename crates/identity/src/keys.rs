@@ -174,6 +174,12 @@ pub struct SigningKeys {
 }
 
 impl SigningKeys {
+    /// The loaded key set if no commit has changed the key object since it was loaded.
+    pub fn cached(&self, qs: &QueryServer) -> Option<Arc<KeySet>> {
+        let set = self.set.read().unwrap_or_else(|p| p.into_inner()).clone()?;
+        (set.generation >= qs.last_change([UUID_KEY_SESSIONS])).then_some(set)
+    }
+
     /// The key set as of `txn`'s snapshot (or a newer one already loaded).
     pub fn current(&self, qs: &QueryServer, txn: &mut impl QueryServerTransaction) -> Result<Arc<KeySet>> {
         let changed = qs.last_change([UUID_KEY_SESSIONS]);

@@ -45,6 +45,8 @@ pub struct IdmServer {
     keys: keys::SigningKeys,
     cache: identify::IdentityCache,
     clock: Clock,
+    /// A hash nobody's password matches, checked for accounts that have none.
+    stand_in: std::sync::OnceLock<idm_core::value::Credential>,
 }
 
 impl IdmServer {
@@ -60,6 +62,7 @@ impl IdmServer {
             keys: Default::default(),
             cache: Default::default(),
             clock: Arc::new(OffsetDateTime::now_utc),
+            stand_in: std::sync::OnceLock::new(),
         };
         {
             let mut w = idm.qs.write()?;
@@ -88,6 +91,21 @@ impl IdmServer {
         self.params
     }
 
+    /// The hashing slots every password check and hash takes (tests hold one to pause logins
+    /// between their check and their write).
+    pub fn hashing(&self) -> &HashLimiter {
+        &self.hashing
+    }
+
+    /// A stand-in credential with the production cost, made once.
+    fn stand_in(&self) -> Result<idm_core::value::Credential> {
+        if let Some(c) = self.stand_in.get() {
+            return Ok(c.clone());
+        }
+        let c = password::hash(&password::random_password(32)?, &self.params, false)?;
+        Ok(self.stand_in.get_or_init(|| c).clone())
+    }
+
     /// The caller `token` stands for, checked against `txn`'s snapshot: signature and key,
     /// expiry, the session still recorded, the account live and inside its validity window.
     pub fn identify<T: QueryServerTransaction>(&self, txn: &mut T, token: &str) -> Result<Identity> {
@@ -104,6 +122,21 @@ impl IdmServer {
         let v = self.cache.verify(&keys, token, now)?;
         let ident = self.cache.identify(&self.qs, txn, &v, now)?;
         Ok((ident, v))
+    }
+
+    /// Whether `token` is known to carry a valid signature, decided from memory alone (no
+    /// database, no cryptography): the cheap gate a front end may use before it reads a large
+    /// request body. `false` means "not known", not "invalid": ask [`Self::check_signature`].
+    pub fn signature_known(&self, token: &str) -> bool {
+        self.keys.cached(&self.qs).is_some_and(|keys| self.cache.known(&keys, token, self.now()))
+    }
+
+    /// Checks `token`'s signature and key (no session or account checks): whether a request
+    /// is worth reading at all.
+    pub fn check_signature(&self, token: &str) -> Result<()> {
+        let mut r = self.qs.read()?;
+        let keys = self.keys.current(&self.qs, &mut r)?;
+        self.cache.verify(&keys, token, self.now()).map(drop)
     }
 
     /// Runs `f` in a read transaction as the caller `token` stands for.

@@ -124,6 +124,11 @@ impl IdmServer {
         self.write_as(token, |w, ident| {
             let acct = visible_account(w, ident, id)?;
             let full = w.entry_by_uuid(acct.uuid().unwrap_or_default())?.ok_or(OperationError::NoMatchingEntries)?;
+            // The right comes first: whether a session exists is not told to someone who may
+            // not revoke it.
+            if let Some(access) = w.caller_access(ident)? {
+                access.check_modify(&full, &ModifyList::new(vec![Modify::Purged(SESSIONS.into())]))?;
+            }
             let present: Vec<&Session> = sessions_of(&full).filter(|s| which.is_none_or(|w| s.id == w)).collect();
             if let Some(s) = which
                 && present.is_empty()
@@ -151,7 +156,9 @@ impl IdmServer {
         let Some(u) = ident.uuid() else { return Ok(()) };
         let Some(acct) = w.entry_by_uuid(u)? else { return Ok(()) };
         let Some(s) = sessions_of(&acct).find(|s| s.id == v.uat.session_id).cloned() else {
-            // Anonymous sessions are not stored; there is nothing to end but the token itself.
+            // Anonymous sessions are not stored: the token itself is refused from now on (for
+            // as long as this server runs; it expires anyway).
+            self.cache.end_unstored(&v.uat);
             return Ok(());
         };
         let ml = ModifyList::new(vec![Modify::Removed(SESSIONS.into(), Value::Session(Box::new(s)))]);

@@ -16,7 +16,8 @@ use uuid::Uuid;
 
 /// Attempts an account gets before it locks.
 pub const ACCOUNT_ATTEMPTS: u32 = 5;
-/// Failed attempts one client address gets, across accounts, before it locks.
+/// Failed attempts one client network (an IPv4 address, an IPv6 /64) gets, across accounts,
+/// before it locks.
 pub const CLIENT_ATTEMPTS: u32 = 25;
 /// The first lock lasts this long; each further one in a row doubles, up to `MAX_LOCK`.
 pub const FIRST_LOCK: Duration = Duration::seconds(60);
@@ -103,6 +104,7 @@ impl SoftLocks {
         client: Option<IpAddr>,
         now: OffsetDateTime,
     ) -> Result<Admitted, Refused> {
+        let client = client.map(crate::authsession::network);
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(ip) = client
             && let Some(until) = map_get(&mut clients, ip, now).locked(now)
@@ -121,11 +123,13 @@ impl SoftLocks {
         let engaged = state.count(ACCOUNT_ATTEMPTS, now).then(|| (state.until.unwrap_or(now), state.level));
         if let Some(ip) = client {
             if clients.len() >= MAX_CLIENTS && !clients.contains_key(&ip) {
-                // Forget the quietest addresses rather than grow without bound.
-                let cutoff = now - FORGET_AFTER;
-                clients.retain(|_, s| s.last.is_some_and(|l| l > cutoff) || s.locked(now).is_some());
-                if clients.len() >= MAX_CLIENTS {
-                    clients.clear();
+                // Forget the quietest unlocked networks rather than grow without bound; a
+                // locked one stays locked.
+                let mut quiet: Vec<(IpAddr, Option<OffsetDateTime>)> =
+                    clients.iter().filter(|(_, s)| s.locked(now).is_none()).map(|(k, s)| (*k, s.last)).collect();
+                quiet.sort_by_key(|(_, last)| *last);
+                for (k, _) in quiet.into_iter().take(MAX_CLIENTS / 10) {
+                    clients.remove(&k);
                 }
             }
             map_get(&mut clients, ip, now).count(CLIENT_ATTEMPTS, now);
@@ -137,7 +141,7 @@ impl SoftLocks {
     /// this attempt (a valid account of one's own must not reset a guessing run).
     pub fn succeeded(&self, account: Uuid, client: Option<IpAddr>) {
         self.accounts.lock().unwrap_or_else(|p| p.into_inner()).remove(&account);
-        if let Some(ip) = client
+        if let Some(ip) = client.map(crate::authsession::network)
             && let Some(s) = self.clients.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&ip)
         {
             s.attempts = s.attempts.saturating_sub(1);

@@ -128,8 +128,11 @@ async fn bad_requests_get_clear_errors() {
     assert_eq!(r.status().as_u16(), 400);
     assert!(r.text().await.unwrap().contains("elements"));
     // Unknown routes and methods.
-    let r = http.get(format!("{}/v1/raw/search", s.url)).send().await.unwrap();
+    let r = http.get(format!("{}/v1/raw/search", s.url)).bearer_auth(&token).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 405);
+    // Without a token, an authenticated route answers 401 before anything else.
+    let r = http.get(format!("{}/v1/raw/search", s.url)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
     let r = http.get(format!("{}/v1/nothing/here", s.url)).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 404);
     alive(&s).await;

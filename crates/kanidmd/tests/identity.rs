@@ -79,6 +79,12 @@ async fn an_expiry_that_passes_mid_session_ends_it() {
     let (code, body) = me(&api, &bob).await;
     assert_eq!((code, body), (401, json!("sessionexpired")));
     assert!(api.login("bob", &s.passwords["bob"]).await.unwrap_err().contains("expired"));
+    // Only someone who knows the password learns that the account expired; an account
+    // without a password looks like any other to a guesser.
+    assert!(api.login("bob", "a wrong guess at it").await.unwrap_err().contains("incorrect password"));
+    assert_eq!(api.post("/v1/person", &idm, json!({"name": "nopass", "displayname": "N"})).await.0, 200);
+    let err = api.login("nopass", "a wrong guess at it").await.unwrap_err();
+    assert!(err.contains("incorrect password"), "{err}");
     // Not valid yet: refused the same way.
     let later = (time::OffsetDateTime::now_utc() + time::Duration::hours(1))
         .format(&time::format_description::well_known::Rfc3339)
@@ -171,9 +177,13 @@ async fn reset_tokens_cannot_be_planted_and_do_not_outlive_their_situation() {
         json!({"filter": {"eq": ["name", "idm_admins"]}, "modlist": {"mods": [{"present": ["member", "carl"]}]}});
     let (code, b) = api.post("/v1/raw/modify", &admin, body).await;
     assert_eq!(code, 200, "{b}");
-    assert!(status("carl").await["reset_token"].is_null(), "entering a high-privilege group drops the token");
+    // (carl is now high privilege: only admin may read his credential status.)
+    let (code, st) = api.get("/v1/person/carl/_credential/_status", &admin).await;
+    assert_eq!(code, 200, "{st}");
+    assert!(st["reset_token"].is_null(), "entering a high-privilege group drops the token: {st}");
     let (code, body) = redeem(t["token"].as_str().unwrap(), "a takeover of the idm").await;
     assert_eq!(code, 400, "{body}");
+    assert!(body.to_string().contains("not valid"), "dropped, not merely stale: {body}");
 
     // Any change of memberships since issue refuses redemption (and drops the token).
     let t = issue("dave", 600).await;
@@ -237,6 +247,15 @@ async fn concurrent_guesses_are_counted_before_checking_and_the_lock_survives_a_
     let (code, body) = api.post("/v1/account/bob/_unlock", &idm, json!(null)).await;
     assert_eq!(code, 200, "{body}");
     assert!(api.login("bob", &s.passwords["bob"]).await.is_ok());
+    // Locked again, then given a new password by an administrator: the lock goes with it.
+    for _ in 0..5 {
+        let _ = api.login("bob", "wrong guess!").await;
+    }
+    assert!(api.login("bob", &s.passwords["bob"]).await.unwrap_err().contains("locked"));
+    let (code, body) =
+        api.post("/v1/person/bob/_credential/password", &idm, json!({"password": "a fresh start for him"})).await;
+    assert_eq!(code, 200, "{body}");
+    assert!(api.login("bob", "a fresh start for him").await.is_ok());
     s.stop();
 }
 
@@ -271,23 +290,28 @@ async fn a_login_step_is_used_once() {
 async fn anonymous_logins_store_nothing() {
     let s = TestServer::start(bin());
     let api = Api::new(&s);
-    let admin = api.login("admin", &s.passwords["admin"]).await.unwrap();
+    // idm_admin reads anonymous's every attribute, sessions included.
+    let idm = api.login("idm_admin", &s.passwords["idm_admin"]).await.unwrap();
     let anon_entry = || {
-        let (api, admin) = (api.clone(), admin.clone());
-        async move { api.search(&admin, json!({"eq": ["name", "anonymous"]})).await.1 }
+        let (api, idm) = (api.clone(), idm.clone());
+        async move { api.search(&idm, json!({"eq": ["name", "anonymous"]})).await.1 }
     };
     let before = anon_entry().await;
+    assert!(before["entries"][0]["attrs"]["uuid"].is_array(), "{before}");
     let mut last = String::new();
     for _ in 0..1000 {
         last = api.login("anonymous", "").await.unwrap();
     }
     assert_eq!(anon_entry().await, before, "the anonymous entry grew");
-    // Its tokens work, read only, and logging out is harmless.
+    let (code, sessions) = api.get("/v1/account/anonymous/_user_auth_token", &idm).await;
+    assert_eq!((code, sessions), (200, json!([])));
+    // Its tokens work, read only; they cannot reauthenticate; logging out ends them.
     assert_eq!(me(&api, &last).await.0, 200);
     let (code, _) = patch(&api, &last, "/v1/person/admin", json!({"displayname": "x"})).await;
     assert_eq!(code, 403);
-    assert_eq!(api.post("/v1/logout", &last, json!(null)).await.0, 200);
     assert!(api.reauth(&last, "").await.unwrap_err().starts_with("403"));
+    assert_eq!(api.post("/v1/logout", &last, json!(null)).await.0, 200);
+    assert_eq!(me(&api, &last).await.0, 401);
     s.stop();
 }
 
@@ -370,7 +394,8 @@ async fn sessions_are_listed_revoked_and_ended_by_a_lock() {
     person_with_password(&api, &idm, "mallory", "a passphrase of hers!").await;
     let mal = api.login("mallory", "a passphrase of hers!").await.unwrap();
     let mal = api.reauth(&mal, "a passphrase of hers!").await.unwrap();
-    assert_ne!(api.get("/v1/account/bob/_user_auth_token", &mal).await.1.as_array().map(|a| a.len()), Some(2));
+    let (code, seen) = api.get("/v1/account/bob/_user_auth_token", &mal).await;
+    assert_eq!((code, seen), (200, json!([])), "sessions are not public");
     assert_eq!(delete(&api, &mal, "/v1/account/bob/_user_auth_token").await.0, 403);
     // Revoking one leaves the other.
     let first = idm_client::read_token(&one).unwrap().session_id;
@@ -384,10 +409,13 @@ async fn sessions_are_listed_revoked_and_ended_by_a_lock() {
     let (code, body) = api.post("/v1/account/bob/_lock", &idm, json!(null)).await;
     assert_eq!(code, 200, "{body}");
     assert_eq!(me(&api, &two).await.0, 401);
-    let redeem = json!({"token": reset["token"], "password": "the way back in, I hope"});
-    assert_eq!(api.post("/v1/credential/_reset", "", redeem).await.0, 400);
     assert!(api.login("bob", &s.passwords["bob"]).await.unwrap_err().contains("expired"));
     assert_eq!(api.post("/v1/account/bob/_unlock", &idm, json!(null)).await.0, 200);
+    // The token was dropped by the lock: it does not work after the unlock either.
+    let redeem = json!({"token": reset["token"], "password": "the way back in, I hope"});
+    let (code, body) = api.post("/v1/credential/_reset", "", redeem).await;
+    assert_eq!(code, 400);
+    assert!(body.to_string().contains("not valid"), "{body}");
     let three = api.login("bob", &s.passwords["bob"]).await.unwrap();
     // Logging out ends the session itself.
     assert_eq!(api.get("/v1/logout", &three).await.0, 200);
@@ -469,6 +497,13 @@ async fn unauthenticated_requests_are_small_and_status_reads_the_database() {
     let (code, _) =
         api.post("/v1/credential/_reset", "", json!({"token": "t".repeat(9 * 1024), "password": "p"})).await;
     assert_eq!(code, 413);
+    // Authenticated routes look at the token before the body: unauthenticated bodies are not
+    // read, let alone parsed (invalid JSON would be a 400).
+    let junk = "{".repeat(1 << 20);
+    for token in ["", "not-a-token", "eyJhbGciOiJFUzI1NiJ9.e30.AAAA"] {
+        let r = api.call(reqwest::Method::POST, "/v1/raw/create", token, Some(json!(junk))).await;
+        assert_eq!(r.0, 401, "{token}: {:?}", r.1);
+    }
     // A bearer token on a login is ignored, not an error (some clients send a stale one).
     let r =
         api.call(reqwest::Method::POST, "/v1/auth", "not-a-token", Some(json!({"step": {"init": "anonymous"}}))).await;
@@ -544,5 +579,27 @@ async fn a_database_of_the_previous_version_is_upgraded_on_start() {
     let (code, keys) = api.get("/v1/system/key", &admin).await;
     assert_eq!(code, 200, "{keys}");
     assert_eq!(keys.as_array().unwrap().len(), 1, "{keys}");
+    s.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reset_token_is_worth_no_more_than_its_issuer_now() {
+    let s = TestServer::start_with(bin(), &["ian", "dora"]);
+    let api = Api::new(&s);
+    let admin = api.login("admin", &s.passwords["admin"]).await.unwrap();
+    let members =
+        |op: &str| json!({"filter": {"eq": ["name", "idm_admins"]}, "modlist": {"mods": [{op: ["member", "ian"]}]}});
+    assert_eq!(api.post("/v1/raw/modify", &admin, members("present")).await.0, 200);
+    let ian = api.login("ian", &s.passwords["ian"]).await.unwrap();
+    let (code, t) = api.post("/v1/person/dora/_credential/_reset_token", &ian, json!({"ttl": 3600})).await;
+    assert_eq!(code, 200, "{t}");
+    // ian stops being an account manager before the token is used.
+    assert_eq!(api.post("/v1/raw/modify", &admin, members("removed")).await.0, 200);
+    let redeem = json!({"token": t["token"], "password": "someone else's passphrase"});
+    let (code, body) = api.post("/v1/credential/_reset", "", redeem.clone()).await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body.to_string().contains("issuer"), "{body}");
+    let (_, again) = api.post("/v1/credential/_reset", "", redeem).await;
+    assert!(again.to_string().contains("not valid"), "the token was dropped: {again}");
     s.stop();
 }

@@ -4,7 +4,8 @@
 //!
 //! - a password login succeeds only with the right password, and its token identifies the
 //!   account it was for;
-//! - a step on a login that was used up (denied, finished, or never issued) never succeeds;
+//! - a step on a login that was used up (denied, finished, or never issued) never succeeds,
+//!   and arbitrary input is never accepted as a token;
 //! - while the clock stands still, no account gets more than the soft-lock's allowance of
 //!   password checks;
 //! - anything goes wrong only as an error or a denial, never a panic.
@@ -148,11 +149,19 @@ impl Run<'_> {
 /// parses as a login step JSON is also fed to the state machine as it stands.
 pub fn run(idm: &IdmServer, clock: &FuzzClock, input: &[u8]) {
     if let Ok(req) = serde_json::from_slice::<AuthRequest>(input) {
-        let _ = idm.auth_step(req.step, Some(Uuid::new_v4()), None);
-        let _ = idm.auth_step(AuthStep::Init("user1".into()), None, None);
+        // On a login that was never issued, no step goes on or succeeds.
+        let never = idm.auth_step(req.step.clone(), Some(Uuid::new_v4()), None);
+        if !matches!(req.step, AuthStep::Init(_) | AuthStep::Init2(_)) {
+            assert!(
+                !matches!(never, Ok((_, AuthState::Success(_) | AuthState::Continue(_)))),
+                "a step on a login never issued went on: {never:?}"
+            );
+        }
         return;
     }
-    let _ = idm.reauth_begin(&String::from_utf8_lossy(input), None);
+    // Input as a bearer token: never accepted (only tokens the server signed are).
+    let text = String::from_utf8_lossy(input);
+    assert!(idm.reauth_begin(&text, None).is_err(), "an arbitrary token was accepted");
     let mut run =
         Run { idm, clock, logins: Vec::new(), ended: HashSet::new(), tokens: Vec::new(), checked: HashMap::new() };
     for pair in input.chunks(2).take(64) {

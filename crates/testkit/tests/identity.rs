@@ -13,24 +13,26 @@ use std::sync::Arc;
 
 struct World {
     _db: TestDb,
-    idm: IdmServer,
+    idm: Arc<IdmServer>,
     clock: Arc<FuzzClock>,
 }
 
 fn world() -> World {
     let db = TestDb::new();
     let qs = db.open();
-    create(&qs, &[person("ian"), person("carol"), person("target"), group("staff", &["carol"])]).unwrap();
+    create(&qs, &[person("ian"), person("carol"), person("dora"), person("target"), group("staff", &["carol"])])
+        .unwrap();
     // ian administers people, with an ordinary password: he must reauthenticate to write.
     let add = ModifyList::new(vec![Modify::Present("member".into(), "ian".into())]);
     modify(&qs, &eq("name", "idm_admins"), &add).unwrap();
-    for name in ["ian", "carol"] {
+    for name in ["ian", "carol", "dora"] {
         set_password(&qs, name, &format!("the password of {}", name.len()));
     }
     let clock = FuzzClock::new();
     let c = clock.clone();
-    let idm =
-        IdmServer::new(Arc::new(qs), PasswordParams::insecure_fast()).unwrap().with_clock(Arc::new(move || c.now()));
+    let idm = Arc::new(
+        IdmServer::new(Arc::new(qs), PasswordParams::insecure_fast()).unwrap().with_clock(Arc::new(move || c.now())),
+    );
     World { _db: db, idm, clock }
 }
 
@@ -153,10 +155,12 @@ fn session_states_against_operations() {
     w.clock.advance(6 * 60);
     check("person, expired", &person_ro, [Unauthenticated; 5]);
     check("person, expired (privileged token)", &person_rw, [Unauthenticated; 5]);
-    // Recycled callers: deleted by an administrator.
+    // Recycled callers: deleted by an administrator (dora had not expired).
+    let dora = reauth(idm, &login(idm, "dora"), "dora");
+    check("person, before being deleted", &dora, [Allowed, Allowed, Allowed, Refused, Refused]);
     let admin_rw = reauth(idm, &admin_ro, "ian");
-    assert_eq!(idm.write_as(&admin_rw, |w, i| w.delete(i, &eq("name", "carol")).map(drop)), Ok(()));
-    check("person, recycled", &person_ro, [Unauthenticated; 5]);
+    assert_eq!(idm.write_as(&admin_rw, |w, i| w.delete(i, &eq("name", "dora")).map(drop)), Ok(()));
+    check("person, recycled", &dora, [Unauthenticated; 5]);
     // Revoked: the administrator's own read-only session, ended by logout.
     idm.logout(&admin_ro).unwrap();
     check("idm admin, logged out", &admin_ro, [Unauthenticated; 5]);
@@ -213,4 +217,45 @@ fn account_policy_on_the_account_itself_bounds_its_sessions() {
     assert_eq!(uat.expiry.unwrap() - uat.issued_at, 120, "{uat:?}");
     w.clock.advance(121);
     assert_eq!(w.idm.read_as(&t, |_, _| Ok(())), Err(OperationError::SessionExpired));
+}
+
+/// Holds every hashing slot while `during` runs, so a login started meanwhile is paused after
+/// reading the account and before its write; then lets it finish and returns its answer.
+fn paused_login(w: &World, name: &'static str, during: impl FnOnce()) -> AuthState {
+    let idm = &w.idm;
+    let (id, _) = step(idm, AuthStep::Init(name.into()), None);
+    let (id, _) = step(idm, AuthStep::Begin("password".into()), Some(id));
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let slots: Vec<_> = (0..cores).map(|_| idm.hashing().acquire().unwrap()).collect();
+    let pw = format!("the password of {}", name.len());
+    let t = {
+        let idm = idm.clone();
+        std::thread::spawn(move || idm.auth_step(AuthStep::Cred(AuthCred::Password(pw)), Some(id), None).unwrap().1)
+    };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    during();
+    drop(slots);
+    t.join().unwrap()
+}
+
+#[test]
+fn a_login_in_flight_loses_to_a_password_change_or_a_lock() {
+    let w = world();
+    // The password changes while the old one is being checked: no session comes of it.
+    let out = paused_login(&w, "carol", || set_password(w.idm.qs(), "carol", "an entirely new passphrase"));
+    assert!(matches!(&out, AuthState::Denied(m) if m.contains("changed")), "{out:?}");
+    // The account is locked (expired a moment after the login began) meanwhile: refused too.
+    let out = paused_login(&w, "ian", || {
+        w.clock.advance(1);
+        let ml = idm_core::modify::ModifyList::new(vec![idm_core::modify::Modify::Present(
+            "account_expire".into(),
+            idm_core::value::Value::DateTime(w.clock.now()),
+        )]);
+        let mut tx = w.idm.qs().write().unwrap();
+        tx.internal_modify(&idm_core::filter::Filter::eq("name", "ian"), &ml).unwrap();
+        tx.commit().unwrap();
+    });
+    assert!(matches!(&out, AuthState::Denied(m) if m.contains("expired")), "{out:?}");
+    let found = w.idm.qs().read().unwrap().internal_search(&idm_core::filter::Filter::eq("name", "ian")).unwrap();
+    assert!(found[0].get("user_auth_session").is_none(), "no session was recorded on the locked account");
 }

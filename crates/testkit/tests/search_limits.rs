@@ -80,7 +80,12 @@ fn the_result_limit_applies_after_access_control() {
 fn modify_and_delete_give_no_count_either() {
     let (_db, qs, carol) = setup();
     let who = Identity::user(carol, Limits::user());
+    let f = Filter::Sub("mail".into(), "@example".into());
+    // Today's code answered both with "search matched 1100 entries, more than the limit".
     let mut w = qs.write().unwrap();
-    let err = w.delete(&who, &Filter::Sub("mail".into(), "@example".into())).unwrap_err();
-    assert_eq!(err, OperationError::NoMatchingEntries);
+    assert_eq!(w.delete(&who, &f).unwrap_err(), OperationError::NoMatchingEntries);
+    drop(w);
+    let mut w = qs.write().unwrap();
+    let ml = idm_core::proto::ModifyList::new(vec![idm_core::proto::Modify::Present("displayname".into(), "X".into())]);
+    assert_eq!(w.modify(&who, &f, &ml).unwrap_err(), OperationError::NoMatchingEntries);
 }

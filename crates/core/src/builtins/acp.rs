@@ -78,7 +78,6 @@ const PUBLIC_ATTRS: &[&str] = &[
     "limit_search_max_filter_test",
     "limit_filter_max_elements",
     "limit_filter_max_depth",
-    "server_right",
     "authsession_expiry",
     "privilege_expiry",
 ];
@@ -474,10 +473,12 @@ const ACPS: &[Acp] = &[
     Acp {
         name: "idm_acp_hp_group_rights",
         n: 0x1a,
-        description: "Grant server rights through high-privilege groups (a right on a group that lower \
+        description: "See and grant server rights on high-privilege groups (a right on a group that lower \
                       administrators manage would let them give it away).",
         receiver: Receiver::Groups(&[0x0019]),
         target: GROUP_HP,
+        // Which groups hold rights is for system administrators to know, not for anonymous.
+        search: &["server_right"],
         modify_present: &["server_right"],
         modify_removed: &["server_right"],
         ..NONE

@@ -278,6 +278,6 @@ impl QueryServerWriteTransaction<'_> {
 
 /// Attributes version 3 removed.
 const OBSOLETE_IN_3: [&str; 3] = ["domain_token_key", "credential_reset_token", "credential_reset_expire"];
-/// Values version 3 added to the public read profile: the limits, rights and policy groups carry.
-const POLICY_READS_3: [&str; 3] = ["server_right", "authsession_expiry", "privilege_expiry"];
+/// Values version 3 added to the public read profile: the limits and policy groups carry.
+const POLICY_READS_3: [&str; 2] = ["authsession_expiry", "privilege_expiry"];
 const ACCOUNT_READS_3: &[&str] = &["credential_update_intent_token", "softlock_until", "softlock_level"];

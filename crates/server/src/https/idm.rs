@@ -2,9 +2,9 @@
 //! domain. Each is a thin translation into engine operations on behalf of the caller, so
 //! access control decides who may do what exactly as for the raw API.
 
-use super::{ApiError, AppState, MAX_UNAUTHENTICATED_BYTES, blocking, json_body, json_body_within};
+use super::{ApiError, AppState, json_body};
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -148,23 +148,6 @@ struct PasswordSet {
 struct ResetTokenCreate {
     /// Seconds the token stays valid (default one hour, at most a week).
     ttl: Option<u64>,
-}
-
-#[derive(Deserialize)]
-struct ResetTokenUse {
-    token: String,
-    password: String,
-}
-
-/// Redeems a credential reset token: no login needed, the token is the proof.
-async fn use_reset_token(
-    State(s): State<AppState>,
-    body: Result<Json<ResetTokenUse>, JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let req = json_body_within(body, MAX_UNAUTHENTICATED_BYTES)?;
-    let idm = s.idm.clone();
-    let name = blocking(move || idm.redeem_reset_token(&req.token, &req.password)).await?;
-    Ok(Json(json!({ "name": name })))
 }
 
 macro_rules! account_routes {
@@ -439,7 +422,6 @@ pub fn routes() -> Router<AppState> {
         .nest("/account", account_session_routes())
         .nest("/group", group_routes())
         .nest("/recycle_bin", recycle_bin_routes())
-        .route("/credential/_reset", post(use_reset_token).layer(DefaultBodyLimit::max(MAX_UNAUTHENTICATED_BYTES)))
         .route("/domain", get(domain_show))
 }
 

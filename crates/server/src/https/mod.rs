@@ -162,6 +162,22 @@ impl AppState {
     }
 }
 
+/// Refuses a request to an authenticated route before its body is read, unless it carries a
+/// correctly signed bearer token: nobody unauthenticated gets a 16 MiB body parsed. (The full
+/// check of account and session runs inside the operation.)
+async fn signed_bearer(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<Response, ApiError> {
+    let token = bearer(req.headers())?;
+    if !state.idm.signature_known(&token) {
+        let idm = state.idm.clone();
+        blocking(move || idm.check_signature(&token)).await?;
+    }
+    Ok(next.run(req).await)
+}
+
 /// `GET /status`: `true` once the database answers.
 async fn status(State(state): State<AppState>) -> Result<Json<bool>, ApiError> {
     let qs = state.idm.qs().clone();
@@ -176,12 +192,15 @@ async fn status(State(state): State<AppState>) -> Result<Json<bool>, ApiError> {
 }
 
 fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/status", get(status))
-        .merge(auth::routes())
+    let authenticated = Router::new()
         .merge(raw::routes())
         .merge(system::routes())
         .nest("/v1", idm::routes())
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), signed_bearer));
+    Router::new()
+        .route("/status", get(status))
+        .merge(auth::routes())
+        .merge(authenticated)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(state)
 }
