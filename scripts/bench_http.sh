@@ -45,7 +45,13 @@ g=$(t "$k/kanidm" raw create -H "$url" -C insecure/ca.pem -D idm_admin "$repo/$d
 printf 'load_persons_s %.2f\nload_groups_s %.2f\nload_total_s %.2f\n' "$p" "$g" "$(echo "$p + $g" | bc)"
 echo "server_rss_after_load_kib $(awk '/VmRSS/ {print $2}' /proc/$pid/status)"
 export TOKEN=$(python3 -c "import json,sys; print(json.load(open('$HOME/.cache/kanidm_tokens'))['$url']['idm_admin'])")
-wrk -t2 -c16 -d20s -s "$repo/scripts/wrk_search.lua" "$url" | grep -E "Requests/sec|requests|^p"
+cpu() { awk '{print $14 + $15}' /proc/$pid/stat; }   # server user+system time, in clock ticks
+c0=$(cpu)
+out=$(wrk -t2 -c16 -d20s -s "$repo/scripts/wrk_search.lua" "$url")
+c1=$(cpu)
+echo "$out" | grep -E "Requests/sec|requests|^p"
+n=$(echo "$out" | awk '/^requests/ {print $2}' | tr -d ,)
+echo "server_cpu_us_per_search $(echo "($c1 - $c0) * 1000000 / $(getconf CLK_TCK) / $n" | bc -l | cut -c1-6)"
 echo "server_rss_after_search_kib $(awk '/VmRSS/ {print $2}' /proc/$pid/status)"
 # The same load while online backups run back to back (issue 5).
 echo "online_backup_s $(t "$k/kanidm" system backup-now -H "$url" -C insecure/ca.pem -D admin)"
