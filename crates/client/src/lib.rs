@@ -194,12 +194,41 @@ impl KanidmClient {
 
     /// A request to any endpoint, with a JSON body when given.
     pub async fn call(&self, token: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value> {
-        let mut req = self.http.request(method, format!("{}{path}", self.url)).bearer_auth(token);
+        let mut req = self.http.request(method, format!("{}{path}", self.url));
+        if !token.is_empty() {
+            req = req.bearer_auth(token);
+        }
         if let Some(b) = body {
             req = req.json(&b);
         }
         let r = req.send().await.map_err(|e| self.transport(e))?;
         self.answer(r).await
+    }
+
+    /// Sets a password through a credential update session: opened with `open` (the
+    /// session token and status), then the password staged and committed.
+    async fn password_by_session(&self, open: Value, password: &str) -> Result<()> {
+        let cu = open.get(0).cloned().ok_or_else(|| ClientError::Protocol(format!("no session token in {open}")))?;
+        self.call("", reqwest::Method::POST, "/v1/credential/_update", Some(json!([{ "password": password }, cu])))
+            .await?;
+        self.call("", reqwest::Method::POST, "/v1/credential/_commit", Some(cu)).await.map(drop)
+    }
+
+    /// Sets the password of `account` (under `base`, e.g. `/v1/person`) as the holder of
+    /// `token`, through a credential update session.
+    pub async fn set_password(&self, token: &str, base: &str, account: &str, password: &str) -> Result<()> {
+        let open =
+            self.call(token, reqwest::Method::GET, &format!("{base}/{account}/_credential/_update"), None).await?;
+        self.password_by_session(open, password).await
+    }
+
+    /// Sets a password with a reset token (no login: the token is the proof). Returns the
+    /// account's spn.
+    pub async fn use_reset_token(&self, reset: &str, password: &str) -> Result<String> {
+        let open = self.call("", reqwest::Method::POST, "/v1/credential/_exchange_intent", Some(json!(reset))).await?;
+        let spn = open[1]["spn"].as_str().unwrap_or_default().to_string();
+        self.password_by_session(open, password).await?;
+        Ok(spn)
     }
 
     /// Revokes the session of `token` on the server.

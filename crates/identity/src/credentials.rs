@@ -1,8 +1,5 @@
-//! Changing credentials: setting a password (on behalf of a caller, or by recovery), credential
-//! reset tokens, and what an account's credential status shows.
-//!
-//! Hashes are computed outside the write transaction, between a read that checks the caller
-//! may make the change and the write that makes it (where the check is repeated).
+//! Credential reset tokens, what an account's credential status shows, recovery, and the
+//! checks credential update sessions (`credupdate.rs`) share.
 
 use crate::IdmServer;
 use crate::account::{self, memberships};
@@ -12,6 +9,7 @@ use idm_core::credential::IntentToken;
 use idm_core::entry::StoredEntry;
 use idm_core::filter::Filter;
 use idm_core::modify::{Modify, ModifyList};
+use idm_core::proto::credupdate::{CredentialDetail, CredentialDetailType};
 use idm_core::server::{QueryServerTransaction, QueryServerWriteTransaction};
 use idm_core::value::{Credential, Value, format_datetime};
 use idm_core::{OperationError, Result};
@@ -26,11 +24,11 @@ pub const MAX_RESET_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 pub const DEFAULT_RESET_TTL: Duration = Duration::from_secs(3600);
 const INTENT: &str = "credential_update_intent_token";
 
-fn token_hash(token: &str) -> String {
+pub(crate) fn token_hash(token: &str) -> String {
     sha2::Sha256::digest(token.trim().as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn set_password_mods(cred: Credential) -> Vec<Modify> {
+pub(crate) fn set_password_mods(cred: Credential) -> Vec<Modify> {
     vec![
         Modify::Purged("primary_credential".into()),
         Modify::Present("primary_credential".into(), Value::Credential(cred)),
@@ -45,53 +43,30 @@ pub struct PendingReset {
     pub issued_by: String,
 }
 
-/// What an account's credentials are, without any secret.
+/// What an account's credentials are, without any secret: Kanidm's `{"creds":[…]}`, and what
+/// an administrator needs besides.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct CredentialStatus {
-    /// `password`, `generated password`, or `none`.
-    pub password: String,
+    pub creds: Vec<CredentialDetail>,
     pub reset_token: Option<PendingReset>,
     /// Password attempts are refused until then.
     pub softlocked_until: Option<String>,
     pub sessions: usize,
 }
 
-impl IdmServer {
-    /// Sets the password of the account `id` on behalf of the caller, who needs the right to
-    /// change its credential (their own, in a privileged session, or as an account manager).
-    /// The account's other sessions end.
-    pub fn set_password(&self, token: &str, id: &str, pw: &str) -> Result<()> {
-        let target = self.read_as(token, |r, ident| {
-            ident.require_write()?;
-            let acct = visible(r, ident, id)?;
-            let u = acct.uuid().ok_or(OperationError::NoMatchingEntries)?;
-            let full = r.entry_by_uuid(u)?.ok_or(OperationError::NoMatchingEntries)?;
-            // Refused before hashing if the caller may not make the change at all.
-            if let Some(access) = r.caller_access(ident)? {
-                let probe = Credential::Password { phc: String::new() };
-                access.check_modify(&full, &ModifyList::new(set_password_mods(probe)))?;
-            }
-            password::check_policy(r, &full, pw)?;
-            Ok(u)
-        })?;
-        let cred = self.hashing.hash(pw, &self.params, false)?;
-        self.write_as(token, |w, ident| {
-            w.modify_as(ident, &account::filter_for(target), &ModifyList::new(set_password_mods(cred)))?;
-            // A new password lifts a recorded soft-lock (the change itself needed the right).
-            let unlock =
-                ModifyList::new(vec![Modify::Purged("softlock_until".into()), Modify::Purged("softlock_level".into())]);
-            w.internal_modify(&account::filter_for(target), &unlock)?;
-            // Whoever held the old password is signed out: every session but the one that
-            // made the change (when the holder changed it themselves).
-            let keep = if ident.uuid() == Some(target) { ident.session } else { None };
-            let ended = end_sessions(w, target, keep)?;
-            info!(account = %target, by = ?ident.uuid(), sessions_ended = ended, "password set");
-            Ok(())
-        })?;
-        self.softlock.clear(target);
-        Ok(())
-    }
+/// A credential as Kanidm lists it, with a stable id derived from its hash.
+pub(crate) fn detail(c: &Credential) -> CredentialDetail {
+    let (phc, type_) = match c {
+        Credential::Password { phc } => (phc, CredentialDetailType::Password),
+        Credential::GeneratedPassword { phc } => (phc, CredentialDetailType::GeneratedPassword),
+    };
+    let digest = sha2::Sha256::digest(phc.as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&digest[..16]);
+    CredentialDetail { uuid: uuid::Builder::from_random_bytes(b).into_uuid(), type_ }
+}
 
+impl IdmServer {
     /// Creates a one-time reset token for the account `id`, valid for `ttl` (clamped to
     /// [`MIN_RESET_TTL`]..[`MAX_RESET_TTL`]), on behalf of the caller, who needs the right to
     /// set the account's reset token. A new token replaces a pending one. Returns the token
@@ -123,7 +98,10 @@ impl IdmServer {
     }
 
     /// The live account holding the pending reset token `secret`, and the token.
-    fn reset_target(txn: &mut impl QueryServerTransaction, secret: &str) -> Result<(StoredEntry, IntentToken)> {
+    pub(crate) fn reset_target(
+        txn: &mut impl QueryServerTransaction,
+        secret: &str,
+    ) -> Result<(StoredEntry, IntentToken)> {
         let invalid = || {
             OperationError::InvalidRequest("the reset token is not valid (it may have been used or replaced)".into())
         };
@@ -134,17 +112,20 @@ impl IdmServer {
         Ok((acct, *t))
     }
 
-    /// Whether the account that issued `intent` is live and may still set `target`'s password.
-    fn issuer_may_still_reset(
-        w: &mut QueryServerWriteTransaction<'_>,
-        intent: &IntentToken,
+    /// Whether the account `by` is live, inside its validity window, and allowed by its access
+    /// profiles to set `target`'s password: what a reset token or an update session opened by
+    /// `by` is worth now.
+    pub(crate) fn may_set_password(
+        txn: &mut impl QueryServerTransaction,
+        by: uuid::Uuid,
         target: &StoredEntry,
+        now: time::OffsetDateTime,
     ) -> Result<bool> {
-        let Some(issuer) = account::by_uuid(w, intent.issued_by)? else { return Ok(false) };
-        if account::Window::of(&issuer).problem(w.now()).is_some() {
+        let Some(actor) = account::by_uuid(txn, by)? else { return Ok(false) };
+        if account::Window::of(&actor).problem(now).is_some() {
             return Ok(false);
         }
-        let access = match w.access_for(&issuer) {
+        let access = match txn.access_for(&actor) {
             Ok(a) => a,
             Err(OperationError::NotAuthenticated) => return Ok(false),
             Err(e) => return Err(e),
@@ -153,77 +134,13 @@ impl IdmServer {
         Ok(access.check_modify(target, &probe).is_ok())
     }
 
-    /// Sets a new password with a reset token, which then stops working; no login needed, the
-    /// token is the proof. Refused once it has expired, or when the account's group
-    /// memberships changed since it was issued. Returns the account's name.
-    pub fn redeem_reset_token(&self, secret: &str, pw: &str) -> Result<String> {
-        let now = self.now();
-        let mut r = self.qs.read()?;
-        let (acct, intent) = Self::reset_target(&mut r, secret)?;
-        if intent.expiry <= now {
-            return Err(OperationError::InvalidRequest("the reset token has expired; ask for a new one".into()));
-        }
-        if let Some(why) = account::Window::of(&acct).problem(now) {
-            return Err(OperationError::InvalidRequest(format!("the {why}; ask an administrator")));
-        }
-        if intent.memberships != memberships(&acct) {
-            drop(r);
-            // It can never be used again: drop it.
-            let mut w = self.qs.write()?;
-            let ml = ModifyList::new(vec![Modify::Purged(INTENT.into())]);
-            w.internal_modify(&account::filter_for(acct.uuid().unwrap_or_default()), &ml)?;
-            w.commit()?;
-            info!(account = %acct.label(), "reset token refused and dropped: the account's privileges changed");
-            return Err(OperationError::InvalidRequest(
-                "the account's group memberships changed since the reset token was issued; ask for a new one".into(),
-            ));
-        }
-        password::check_policy(&mut r, &acct, pw)?;
-        drop(r);
-        let cred = self.hashing.hash(pw, &self.params, false)?;
-        let mut w = self.qs.write()?;
-        // Found again: it may have been used, replaced or revoked while hashing.
-        let (acct2, intent2) = Self::reset_target(&mut w, secret)?;
-        if acct2.id != acct.id
-            || intent2 != intent
-            || intent.memberships != memberships(&acct2)
-            || account::Window::of(&acct2).problem(now).is_some()
-        {
-            return Err(OperationError::InvalidRequest(
-                "the reset token is not valid any more; ask for a new one".into(),
-            ));
-        }
-        let u = acct.uuid().unwrap_or_default();
-        // A token carries its issuer's authority, so it is only as good as that authority is
-        // now: the issuer must still be a live account allowed to set this account's password.
-        if !Self::issuer_may_still_reset(&mut w, &intent, &acct2)? {
-            drop(w);
-            let mut w = self.qs.write()?;
-            w.internal_modify(&account::filter_for(u), &ModifyList::new(vec![Modify::Purged(INTENT.into())]))?;
-            w.commit()?;
-            info!(account = %acct.label(), "reset token refused and dropped: its issuer may no longer reset it");
-            return Err(OperationError::InvalidRequest(
-                "the reset token's issuer may no longer reset this account's password; ask for a new one".into(),
-            ));
-        }
-        let mut mods = set_password_mods(cred);
-        mods.extend([INTENT, "softlock_until", "softlock_level"].into_iter().map(|a| Modify::Purged(a.into())));
-        w.internal_modify(&account::filter_for(u), &ModifyList::new(mods))?;
-        end_sessions(&mut w, u, None)?;
-        w.commit()?;
-        self.softlock.clear(u);
-        info!(account = %acct.label(), "password set with a reset token");
-        Ok(acct.label())
-    }
-
     /// The credential status of the account `id`, as far as the caller may read it.
     pub fn credential_status(&self, token: &str, id: &str) -> Result<CredentialStatus> {
         self.read_as(token, |r, ident| {
             let acct = visible(r, ident, id)?;
-            let password = match acct.first("primary_credential") {
-                Some(Value::Credential(Credential::Password { .. })) => "password",
-                Some(Value::Credential(Credential::GeneratedPassword { .. })) => "generated password",
-                _ => "none",
+            let creds = match acct.first("primary_credential") {
+                Some(Value::Credential(c)) => vec![detail(c)],
+                _ => Vec::new(),
             };
             let reset_token = match acct.first(INTENT) {
                 Some(Value::Intent(t)) if t.expiry > self.now() => Some(PendingReset {
@@ -236,7 +153,7 @@ impl IdmServer {
             let softlocked_until =
                 account::stored_lock(&acct).filter(|(u, _)| *u > self.now()).map(|(u, _)| format_datetime(&u));
             let sessions = acct.get("user_auth_session").map(|s| s.len()).unwrap_or(0);
-            Ok(CredentialStatus { password: password.into(), reset_token, softlocked_until, sessions })
+            Ok(CredentialStatus { creds, reset_token, softlocked_until, sessions })
         })
     }
 }
@@ -262,7 +179,7 @@ pub fn recover_account(
 
 /// Ends every session of `account` except `keep`, as a consequence of a credential change.
 /// Returns how many ended.
-fn end_sessions(
+pub(crate) fn end_sessions(
     w: &mut QueryServerWriteTransaction<'_>,
     account: uuid::Uuid,
     keep: Option<uuid::Uuid>,

@@ -103,6 +103,26 @@ impl KeySet {
         })
     }
 
+    /// The public key `kid` as a JWK (RFC 7517), while it still verifies: what clients fetch
+    /// from `/v1/jwk/{kid}` to check tokens themselves.
+    pub fn jwk(&self, kid: &str, now: OffsetDateTime) -> Option<serde_json::Value> {
+        if !self.verifies(kid, now) {
+            return None;
+        }
+        let public = &self.keys.get(kid)?.public;
+        // SEC1 uncompressed: 0x04, then x and y, 32 bytes each.
+        let (x, y) = (public.get(1..33)?, public.get(33..65)?);
+        Some(serde_json::json!({
+            "kty": "EC",
+            "crv": "P-256",
+            "x": URL_SAFE_NO_PAD.encode(x),
+            "y": URL_SAFE_NO_PAD.encode(y),
+            "alg": "ES256",
+            "use": "sig",
+            "kid": kid,
+        }))
+    }
+
     /// Signs `payload` as a compact JWS with the active key.
     pub fn sign(&self, payload: &[u8]) -> Result<String> {
         let kid = self.active.as_deref().ok_or_else(|| crypto("there is no active key"))?;
@@ -354,6 +374,21 @@ mod tests {
         assert!(r.verify(&t, now + time::Duration::seconds(11)).is_err());
         assert!(r.sign(b"x").is_err(), "a retired key does not sign");
         retired.status = KeyStatus::Revoked;
-        assert!(set(&[retired]).verify(&t, now).is_err());
+        assert!(set(std::slice::from_ref(&retired)).verify(&t, now).is_err());
+        assert!(set(&[retired]).jwk(&key.kid, now).is_none(), "a revoked key is not published");
+        // The published key verifies the token: x and y are the key's coordinates.
+        let jwk = s.jwk(&key.kid, now).unwrap();
+        let coord = |c: &str| URL_SAFE_NO_PAD.decode(jwk[c].as_str().unwrap()).unwrap();
+        let mut sec1 = vec![4u8];
+        sec1.extend(coord("x"));
+        sec1.extend(coord("y"));
+        let (input, sig) = t.rsplit_once('.').unwrap();
+        UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &sec1)
+            .verify(input.as_bytes(), &URL_SAFE_NO_PAD.decode(sig).unwrap())
+            .unwrap();
+        assert_eq!(
+            (jwk["kty"].as_str(), jwk["crv"].as_str(), jwk["kid"].as_str()),
+            (Some("EC"), Some("P-256"), Some(key.kid.as_str()))
+        );
     }
 }

@@ -16,6 +16,7 @@ pub mod account;
 mod auth;
 pub mod authsession;
 mod credentials;
+pub mod credupdate;
 pub mod identify;
 pub mod keys;
 pub mod password;
@@ -44,6 +45,7 @@ pub struct IdmServer {
     softlock: softlock::SoftLocks,
     keys: keys::SigningKeys,
     cache: identify::IdentityCache,
+    cu: credupdate::CuSessions,
     clock: Clock,
     /// A hash nobody's password matches, checked for accounts that have none.
     stand_in: std::sync::OnceLock<idm_core::value::Credential>,
@@ -61,6 +63,7 @@ impl IdmServer {
             softlock: Default::default(),
             keys: Default::default(),
             cache: Default::default(),
+            cu: Default::default(),
             clock: Arc::new(OffsetDateTime::now_utc),
             stand_in: std::sync::OnceLock::new(),
         };
@@ -163,6 +166,17 @@ impl IdmServer {
         let out = f(&mut w, &ident)?;
         w.commit()?;
         Ok(out)
+    }
+
+    /// The public JWK of a session signing key that still verifies (no authentication: a
+    /// public key is public).
+    pub fn public_jwk(&self, kid: &str) -> Result<serde_json::Value> {
+        if kid.len() > 64 {
+            return Err(idm_core::OperationError::NoMatchingEntries);
+        }
+        let mut r = self.qs.read()?;
+        let keys = self.keys.current(&self.qs, &mut r)?;
+        keys.jwk(kid, self.now()).ok_or(idm_core::OperationError::NoMatchingEntries)
     }
 
     /// Lists the session signing keys (needs the `signing_keys` right).

@@ -468,11 +468,8 @@ async fn run(cli: Cli, url: String, ca: Option<PathBuf>, name: Option<String>) -
         &cli.command
     {
         let pw = new_password()?;
-        let v = client
-            .call("", Method::POST, "/v1/credential/_reset", Some(serde_json::json!({"token": token, "password": pw})))
-            .await
-            .map_err(describe)?;
-        println!("Password set for {}", v["name"].as_str().unwrap_or_default());
+        let spn = client.use_reset_token(token, &pw).await.map_err(describe)?;
+        println!("Password set for {spn}");
         return Ok(());
     }
     let who = pick_name(&cache, &url, name.as_deref())?;
@@ -617,7 +614,8 @@ async fn execute(
         },
         Command::Domain { cmd: DomainCommand::Show } => {
             let v = client.call(&token, Method::GET, "/v1/domain", None).await.map_err(describe)?;
-            print_map(&v, output);
+            let last = v.as_array().and_then(|a| a.last()).cloned().ok_or("the server sent no domain entry")?;
+            print_list(serde_json::Value::Array(vec![last]), output)?;
         }
         Command::System { cmd } => {
             let v = match cmd {
@@ -722,10 +720,6 @@ fn path_part(s: &str) -> String {
         .collect()
 }
 
-fn query_of(search: &Option<String>) -> String {
-    search.as_deref().map(|s| format!("?search={}", path_part(s))).unwrap_or_default()
-}
-
 fn print_list(v: serde_json::Value, output: Output) -> Result<(), String> {
     let entries: Vec<ProtoEntry> = serde_json::from_value(v).map_err(|e| format!("unexpected answer: {e}"))?;
     print_entries(&entries, output);
@@ -749,6 +743,16 @@ fn new_password() -> Result<String, String> {
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }
 
+/// `{"attrs":{…}}` from `attr => values` pairs, the entry form of Kanidm's REST API.
+fn attrs(pairs: Vec<(&str, Vec<String>)>) -> serde_json::Value {
+    serde_json::json!({ "attrs": pairs.into_iter().collect::<BTreeMap<_, _>>() })
+}
+
+/// An entry from a `GET …/{id}` answer, which is `null` when there is none.
+fn found(v: serde_json::Value, what: &str, name: &str) -> Result<serde_json::Value, String> {
+    if v.is_null() { Err(format!("No matching entries: there is no {what} named '{name}'")) } else { Ok(v) }
+}
+
 async fn account_command(
     client: &KanidmClient,
     token: &str,
@@ -759,39 +763,47 @@ async fn account_command(
     let call = |m: Method, path: String, body: Option<serde_json::Value>| async move {
         client.call(token, m, &path, body).await
     };
+    let what = base.trim_start_matches("/v1/").replace('_', " ");
     match cmd {
         AccountCommand::Create { name, displayname } => {
-            call(Method::POST, base.to_string(), Some(serde_json::json!({"name": name, "displayname": displayname})))
-                .await
-                .map_err(describe)?;
+            let e = attrs(vec![("name", vec![name.clone()]), ("displayname", vec![displayname])]);
+            call(Method::POST, base.to_string(), Some(e)).await.map_err(describe)?;
             println!("Created {name}");
         }
         AccountCommand::Get { name } => {
             let v = call(Method::GET, format!("{base}/{}", path_part(&name)), None).await.map_err(describe)?;
-            print_list(serde_json::Value::Array(vec![v]), output)?;
+            print_list(serde_json::Value::Array(vec![found(v, &what, &name)?]), output)?;
         }
         AccountCommand::List { search } => {
-            let v = call(Method::GET, format!("{base}{}", query_of(&search)), None).await.map_err(describe)?;
-            print_list(v, output)?;
+            let path = match search.filter(|s| !s.trim().is_empty()) {
+                Some(s) => format!("{base}/_search/{}", path_part(&s)),
+                None => base.to_string(),
+            };
+            print_list(call(Method::GET, path, None).await.map_err(describe)?, output)?;
         }
         AccountCommand::Update { name, displayname, legalname, mail, expire, valid_from } => {
-            let mut body = serde_json::Map::new();
-            let mut put = |k: &str, v: Option<serde_json::Value>| {
+            // An empty value removes the attribute.
+            let set = |v: Option<String>| v.map(|v| if v.is_empty() { Vec::new() } else { vec![v] });
+            let mut pairs: Vec<(&str, Vec<String>)> = Vec::new();
+            for (attr, v) in [
+                ("displayname", set(displayname)),
+                ("legalname", set(legalname)),
+                ("account_expire", set(expire)),
+                ("account_valid_from", set(valid_from)),
+            ] {
                 if let Some(v) = v {
-                    body.insert(k.into(), v);
+                    pairs.push((attr, v));
                 }
-            };
-            put("displayname", displayname.map(Into::into));
-            put("legalname", legalname.map(Into::into));
-            put("mail", (!mail.is_empty()).then(|| mail.into()));
-            put("account_expire", expire.map(Into::into));
-            put("account_valid_from", valid_from.map(Into::into));
-            if body.is_empty() {
+            }
+            if !mail.is_empty() {
+                pairs.push(("mail", mail.into_iter().filter(|m| !m.is_empty()).collect()));
+            }
+            if pairs.is_empty() {
                 return Err(
                     "nothing to change: give --displayname, --legalname, --mail, --expire or --valid-from".into()
                 );
             }
-            call(Method::PATCH, format!("{base}/{}", path_part(&name)), Some(body.into())).await.map_err(describe)?;
+            call(Method::PATCH, format!("{base}/{}", path_part(&name)), Some(attrs(pairs))).await.map_err(describe)?;
             println!("Updated {name}");
         }
         AccountCommand::Delete { name } => {
@@ -802,21 +814,17 @@ async fn account_command(
             unreachable!("handled before login")
         }
         AccountCommand::Credential { cmd: CredentialCommand::CreateResetToken { name, ttl } } => {
-            let v = call(
-                Method::POST,
-                format!("{base}/{}/_credential/_reset_token", path_part(&name)),
-                Some(serde_json::json!({"ttl": ttl})),
-            )
-            .await
-            .map_err(describe)?;
+            let mut path = format!("{base}/{}/_credential/_update_intent", path_part(&name));
+            if let Some(ttl) = ttl {
+                path.push_str(&format!("/{ttl}"));
+            }
+            let v = call(Method::GET, path, None).await.map_err(describe)?;
             match output {
                 Output::Json => println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default()),
                 Output::Text => {
                     println!("Reset token for {name}: {}", v["token"].as_str().unwrap_or_default());
-                    println!(
-                        "Valid for {} seconds, once: kanidm person credential use-reset-token TOKEN",
-                        v["valid_for_seconds"]
-                    );
+                    let left = v["expiry_time"].as_i64().unwrap_or_default() - unix_now();
+                    println!("Valid for {left} seconds, once: kanidm person credential use-reset-token TOKEN");
                 }
             }
         }
@@ -827,7 +835,17 @@ async fn account_command(
             match output {
                 Output::Json => println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default()),
                 Output::Text => {
-                    println!("password: {}", v["password"].as_str().unwrap_or_default());
+                    let kinds: Vec<String> = v["creds"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|c| match c["type_"].as_str() {
+                            Some("GeneratedPassword") => "generated password".to_string(),
+                            Some("Password") => "password".to_string(),
+                            _ => c["type_"].to_string(),
+                        })
+                        .collect();
+                    println!("password: {}", if kinds.is_empty() { "none".into() } else { kinds.join(", ") });
                     match v["reset_token"].as_object() {
                         Some(t) => println!(
                             "reset token: pending, issued {} by {}, expires {}",
@@ -869,13 +887,7 @@ async fn account_command(
         }
         AccountCommand::Credential { cmd: CredentialCommand::SetPassword { name } } => {
             let pw = new_password()?;
-            call(
-                Method::POST,
-                format!("{base}/{}/_credential/password", path_part(&name)),
-                Some(serde_json::json!({"password": pw})),
-            )
-            .await
-            .map_err(describe)?;
+            client.set_password(token, base, &path_part(&name), &pw).await.map_err(describe)?;
             println!("Password set for {name}");
         }
     }
@@ -886,49 +898,63 @@ async fn group_command(client: &KanidmClient, token: &str, cmd: GroupCommand, ou
     let call = |m: Method, path: String, body: Option<serde_json::Value>| async move {
         client.call(token, m, &path, body).await
     };
-    let members_path = |g: &str| format!("/v1/group/{}/_members", path_part(g));
+    let members_path = |g: &str| format!("/v1/group/{}/_attr/member", path_part(g));
     match cmd {
         GroupCommand::Create { name, description } => {
-            call(Method::POST, "/v1/group".into(), Some(serde_json::json!({"name": name, "description": description})))
-                .await
-                .map_err(describe)?;
+            let mut pairs = vec![("name", vec![name.clone()])];
+            if let Some(d) = description.filter(|d| !d.is_empty()) {
+                pairs.push(("description", vec![d]));
+            }
+            call(Method::POST, "/v1/group".into(), Some(attrs(pairs))).await.map_err(describe)?;
             println!("Created {name}");
         }
         GroupCommand::Get { name } => {
             let v = call(Method::GET, format!("/v1/group/{}", path_part(&name)), None).await.map_err(describe)?;
-            print_list(serde_json::Value::Array(vec![v]), output)?;
+            print_list(serde_json::Value::Array(vec![found(v, "group", &name)?]), output)?;
         }
         GroupCommand::List { search } => {
-            let v = call(Method::GET, format!("/v1/group{}", query_of(&search)), None).await.map_err(describe)?;
-            print_list(v, output)?;
+            let path = match search.filter(|s| !s.trim().is_empty()) {
+                Some(s) => format!("/v1/group/_search/{}", path_part(&s)),
+                None => "/v1/group".into(),
+            };
+            print_list(call(Method::GET, path, None).await.map_err(describe)?, output)?;
         }
         GroupCommand::Delete { name } => {
             call(Method::DELETE, format!("/v1/group/{}", path_part(&name)), None).await.map_err(describe)?;
             println!("Deleted {name}");
         }
         GroupCommand::AddMembers { name, members } => {
-            call(Method::POST, members_path(&name), Some(serde_json::json!({"members": members})))
-                .await
-                .map_err(describe)?;
+            call(Method::POST, members_path(&name), Some(serde_json::json!(members))).await.map_err(describe)?;
         }
         GroupCommand::RemoveMembers { name, members } => {
-            call(Method::DELETE, members_path(&name), Some(serde_json::json!({"members": members})))
-                .await
-                .map_err(describe)?;
+            call(Method::DELETE, members_path(&name), Some(serde_json::json!(members))).await.map_err(describe)?;
         }
         GroupCommand::SetMembers { name, members } => {
-            call(Method::PUT, members_path(&name), Some(serde_json::json!({"members": members})))
-                .await
-                .map_err(describe)?;
+            call(Method::PUT, members_path(&name), Some(serde_json::json!(members))).await.map_err(describe)?;
         }
         GroupCommand::ListMembers { name, transitive } => {
-            let q = if transitive { "?transitive=true" } else { "" };
-            let v = call(Method::GET, format!("{}{q}", members_path(&name)), None).await.map_err(describe)?;
+            let members: Vec<String> = if transitive {
+                // Everything whose memberof includes the group: nested members too.
+                let v = call(Method::GET, format!("/v1/group/{}", path_part(&name)), None).await.map_err(describe)?;
+                let g = found(v, "group", &name)?;
+                let uuid = g["attrs"]["uuid"][0].as_str().unwrap_or_default().to_string();
+                let f = Filter::Eq("memberof".into(), uuid);
+                let mut names: Vec<String> = client
+                    .search(token, &f)
+                    .await
+                    .map_err(describe)?
+                    .iter()
+                    .filter_map(|e| e.get("spn").or_else(|| e.get("name")).and_then(|v| v.first()).cloned())
+                    .collect();
+                names.sort();
+                names
+            } else {
+                let v = call(Method::GET, members_path(&name), None).await.map_err(describe)?;
+                serde_json::from_value(v).unwrap_or_default()
+            };
             match output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default()),
-                Output::Text => {
-                    v.as_array().into_iter().flatten().filter_map(|m| m.as_str()).for_each(|m| println!("{m}"))
-                }
+                Output::Json => println!("{}", serde_json::to_string_pretty(&members).unwrap_or_default()),
+                Output::Text => members.iter().for_each(|m| println!("{m}")),
             }
         }
     }

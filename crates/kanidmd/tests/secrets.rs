@@ -2,7 +2,6 @@
 //! returned by the API or written to the server's log (at debug level).
 
 use idm_testkit::server::TestServer;
-use serde_json::json;
 use std::path::Path;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -20,15 +19,11 @@ async fn secrets_never_leave_the_server() {
     assert!(c.login("bob", Some(&wrong)).await.is_err());
     secrets.push(wrong);
     let new_pw = "a brand new secret passphrase".to_string();
-    c.call(&idm, idm_client::Method::POST, "/v1/person/bob/_credential/password", Some(json!({"password": new_pw})))
-        .await
-        .unwrap();
+    c.set_password(&idm, "/v1/person", "bob", &new_pw).await.unwrap();
     secrets.push(new_pw.clone());
     let bob = c.login("bob", Some(&new_pw)).await.unwrap();
-    let reset = c
-        .call(&idm, idm_client::Method::POST, "/v1/person/bob/_credential/_reset_token", Some(json!({"ttl": 600})))
-        .await
-        .unwrap();
+    let reset =
+        c.call(&idm, idm_client::Method::GET, "/v1/person/bob/_credential/_update_intent/600", None).await.unwrap();
     secrets.push(reset["token"].as_str().unwrap().to_string());
     secrets.extend([admin.clone(), idm.clone(), anon.clone(), bob.clone()]);
 

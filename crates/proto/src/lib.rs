@@ -6,6 +6,7 @@
 //! without pulling in the engine.
 
 mod auth;
+pub mod credupdate;
 mod entry;
 mod error;
 mod filter;
@@ -18,3 +19,7 @@ pub use entry::ProtoEntry;
 pub use error::{ConsistencyError, OperationError, PluginError, READ_ONLY_SESSION, SchemaError};
 pub use filter::Filter;
 pub use modify::{Modify, ModifyList};
+
+/// The Kanidm release whose wire protocol this server speaks, sent as `X-KANIDM-VERSION` on
+/// every response (Kanidm's clients compare it with their own version).
+pub const KANIDM_PROTOCOL_VERSION: &str = "1.11.1";

@@ -92,12 +92,65 @@ impl Api {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// A request whose body the server may refuse to read (too large, or not authenticated):
+    /// the server then answers and closes, and the client can lose the answer while still
+    /// sending. Tries up to five times; the answer, or the last transport error.
+    pub async fn oversized(&self, path: &str, token: &str, body: Value) -> Result<(u16, Value), String> {
+        let mut last = String::new();
+        for _ in 0..5 {
+            // Not kept for reuse: the server closes it after refusing the body.
+            let mut req = self.http.post(format!("{}{path}", self.url)).header("connection", "close").json(&body);
+            if !token.is_empty() {
+                req = req.bearer_auth(token);
+            }
+            match req.send().await {
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    return Ok((status, r.json().await.unwrap_or(Value::Null)));
+                }
+                Err(e) => last = format!("{e:?}"),
+            }
+        }
+        Err(last)
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
         self.call(reqwest::Method::GET, path, token, None).await
     }
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
         self.call(reqwest::Method::POST, path, token, Some(body)).await
+    }
+
+    /// Stages `password` in an opened credential update session and commits it.
+    async fn password_in_session(&self, open: (u16, Value), password: &str) -> (u16, Value) {
+        if open.0 != 200 {
+            return open;
+        }
+        let cu = open.1[0].clone();
+        let staged = self.post("/v1/credential/_update", "", json!([{ "password": password }, cu])).await;
+        if staged.0 != 200 {
+            return staged;
+        }
+        self.post("/v1/credential/_commit", "", cu).await
+    }
+
+    /// Sets the password of person `id` as the holder of `token`, through a credential
+    /// update session: the first answer that is not a 200, or the commit's.
+    pub async fn set_password(&self, token: &str, id: &str, password: &str) -> (u16, Value) {
+        let open = self.get(&format!("/v1/person/{id}/_credential/_update"), token).await;
+        self.password_in_session(open, password).await
+    }
+
+    /// A reset token for person `id`, valid for `ttl` seconds: `{"token","expiry_time"}`.
+    pub async fn reset_token(&self, token: &str, id: &str, ttl: u64) -> (u16, Value) {
+        self.get(&format!("/v1/person/{id}/_credential/_update_intent/{ttl}"), token).await
+    }
+
+    /// Sets a password with a reset token (exchange, update, commit), without logging in.
+    pub async fn redeem(&self, reset: &str, password: &str) -> (u16, Value) {
+        let open = self.post("/v1/credential/_exchange_intent", "", json!(reset)).await;
+        self.password_in_session(open, password).await
     }
 
     /// `POST /v1/raw/search`: status and entries' attributes.

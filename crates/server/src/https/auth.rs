@@ -1,8 +1,7 @@
-//! `POST /v1/auth` (init → begin → cred), `POST /v1/reauth`, `/v1/logout`,
-//! `GET /v1/auth/valid` and `POST /v1/credential/_reset` (a reset token as the proof). The
-//! state machine, the soft-lock and token issuing are the identity layer's; this module
-//! carries the auth session id in the `X-KANIDM-AUTH-SESSION-ID` header and the client address
-//! from the connection.
+//! `POST /v1/auth` (init → begin → cred), `POST /v1/reauth`, `/v1/logout` and
+//! `GET /v1/auth/valid`. The state machine, the soft-lock and token issuing are the identity
+//! layer's; this module carries the auth session id in the `X-KANIDM-AUTH-SESSION-ID` header
+//! and the client address from the connection.
 
 use super::{AUTH_SESSION_HEADER, ApiError, AppState, MAX_UNAUTHENTICATED_BYTES, blocking, json_body_within};
 use axum::extract::rejection::JsonRejection;
@@ -69,28 +68,10 @@ async fn valid(State(state): State<AppState>, headers: HeaderMap) -> Result<Json
     state.read(&headers, |_, _| Ok(())).await.map(Json)
 }
 
-#[derive(serde::Deserialize)]
-struct ResetTokenUse {
-    token: String,
-    password: String,
-}
-
-/// Redeems a credential reset token: no login needed, the token is the proof.
-async fn use_reset_token(
-    State(s): State<AppState>,
-    body: Result<Json<ResetTokenUse>, JsonRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let req = json_body_within(body, MAX_UNAUTHENTICATED_BYTES)?;
-    let idm = s.idm.clone();
-    let name = blocking(move || idm.redeem_reset_token(&req.token, &req.password)).await?;
-    Ok(Json(serde_json::json!({ "name": name })))
-}
-
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/auth", post(auth).layer(DefaultBodyLimit::max(MAX_UNAUTHENTICATED_BYTES)))
         .route("/v1/reauth", post(reauth).layer(DefaultBodyLimit::max(MAX_UNAUTHENTICATED_BYTES)))
         .route("/v1/auth/valid", get(valid))
         .route("/v1/logout", get(logout).post(logout))
-        .route("/v1/credential/_reset", post(use_reset_token).layer(DefaultBodyLimit::max(MAX_UNAUTHENTICATED_BYTES)))
 }

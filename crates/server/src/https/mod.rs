@@ -4,6 +4,8 @@
 //! async workers that serve connections.
 
 pub mod auth;
+mod credential;
+mod entries;
 mod idm;
 mod raw;
 mod system;
@@ -178,6 +180,35 @@ async fn signed_bearer(
     Ok(next.run(req).await)
 }
 
+/// Every response carries `X-KANIDM-OPID` (a fresh id, also on the request's log lines, to
+/// find a failed request in the log) and `X-KANIDM-VERSION` (the Kanidm protocol version).
+async fn kanidm_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use tracing::Instrument;
+    let opid = uuid::Uuid::new_v4();
+    let span = tracing::info_span!("request", %opid, method = %req.method(), path = %req.uri().path());
+    let mut resp = next.run(req).instrument(span).await;
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&opid.to_string()) {
+        h.insert("x-kanidm-opid", v);
+    }
+    h.insert("x-kanidm-version", HeaderValue::from_static(idm_core::proto::KANIDM_PROTOCOL_VERSION));
+    resp
+}
+
+/// Unknown routes: 404 with Kanidm's text.
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, "Route not found").into_response()
+}
+
+/// `GET /v1/jwk/{kid}`: a session signing key's public half, for clients that verify tokens.
+async fn jwk(
+    State(state): State<AppState>,
+    axum::extract::Path(kid): axum::extract::Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let idm = state.idm.clone();
+    blocking(move || idm.public_jwk(&kid)).await.map(Json)
+}
+
 /// `GET /status`: `true` once the database answers.
 async fn status(State(state): State<AppState>) -> Result<Json<bool>, ApiError> {
     let qs = state.idm.qs().clone();
@@ -199,9 +230,13 @@ fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), signed_bearer));
     Router::new()
         .route("/status", get(status))
+        .route("/v1/jwk/{kid}", get(jwk))
         .merge(auth::routes())
+        .merge(credential::routes())
         .merge(authenticated)
+        .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        .layer(axum::middleware::from_fn(kanidm_headers))
         .with_state(state)
 }
 
