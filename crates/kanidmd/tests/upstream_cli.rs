@@ -1,0 +1,112 @@
+//! The published `kanidm` CLI (kanidm_tools 1.10.4 from crates.io, built by
+//! `scripts/upstream_clients.sh` into a cache outside the work tree) against our server: each
+//! command's effect is checked on the server with our own API calls.
+
+use idm_testkit::api::Api;
+use idm_testkit::server::TestServer;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn upstream_cli() -> PathBuf {
+    let p = std::env::var_os("KANIDM_UPSTREAM_CLI").map(PathBuf::from).unwrap_or_else(|| {
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+        home.join(".cache/idm-upstream/kanidm-1.10.4/bin/kanidm")
+    });
+    assert!(
+        p.exists(),
+        "the upstream kanidm CLI is not at {}: run scripts/upstream_clients.sh (or the whole suite with scripts/test.sh)",
+        p.display()
+    );
+    p
+}
+
+struct Upstream<'a> {
+    bin: PathBuf,
+    s: &'a TestServer,
+    home: tempfile::TempDir,
+}
+
+impl Upstream<'_> {
+    fn run(&self, who: &str, args: &[&str], password: Option<&str>) -> Output {
+        let ca = self.s.ca.to_str().unwrap().to_string();
+        let mut c = Command::new(&self.bin);
+        c.args(args)
+            .args(["-H", &self.s.url, "-C", &ca, "-D", who])
+            .env("HOME", self.home.path())
+            .env("RUST_LOG", "error")
+            .env_remove("KANIDM_NAME")
+            .stdin(Stdio::null());
+        if let Some(pw) = password {
+            c.env("KANIDM_PASSWORD", pw);
+        }
+        c.output().unwrap()
+    }
+
+    /// Runs a command that must succeed; its standard output.
+    fn ok(&self, who: &str, args: &[&str]) -> String {
+        let o = self.run(who, args, None);
+        let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert!(o.status.success(), "kanidm {args:?} as {who} failed:\n{out}\n{err}");
+        assert!(!err.contains("ERROR"), "kanidm {args:?} as {who} reported an error:\n{out}\n{err}");
+        out.into_owned()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_published_kanidm_cli_works_against_our_server() {
+    let s = TestServer::start(Path::new(env!("CARGO_BIN_EXE_kanidmd")));
+    let up = Upstream { bin: upstream_cli(), s: &s, home: tempfile::tempdir().unwrap() };
+    let api = Api::new(&s);
+    let idm = api.login("idm_admin", &s.passwords["idm_admin"]).await.unwrap();
+    let entry = |path: String| {
+        let (api, idm) = (api.clone(), idm.clone());
+        async move { api.get(&path, &idm).await.1 }
+    };
+
+    // Login verifies our ES256 token with the key it fetches from /v1/jwk; whoami uses it.
+    let o = up.run("idm_admin", &["login"], Some(&s.passwords["idm_admin"]));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Login Success for idm_admin@localhost"));
+    assert!(up.ok("idm_admin", &["self", "whoami"]).contains("spn: idm_admin@localhost"));
+    let sessions = up.ok("idm_admin", &["session", "list"]);
+    assert!(sessions.contains("idm_admin@localhost") && sessions.contains("read write"), "{sessions}");
+
+    // People.
+    up.ok("idm_admin", &["person", "create", "alice", "Alice Liddell"]);
+    assert_eq!(entry("/v1/person/alice".into()).await["attrs"]["displayname"], json!(["Alice Liddell"]));
+    assert!(up.ok("idm_admin", &["person", "get", "alice"]).contains("spn: alice@localhost"));
+    assert!(up.ok("idm_admin", &["person", "list"]).contains("name: alice"));
+    assert!(up.ok("idm_admin", &["person", "search", "lidd"]).contains("name: alice"));
+    up.ok("idm_admin", &["person", "update", "alice", "--displayname", "Alice L", "--mail", "alice@example.com"]);
+    let alice = entry("/v1/person/alice".into()).await;
+    assert_eq!(alice["attrs"]["displayname"], json!(["Alice L"]), "{alice}");
+    assert_eq!(alice["attrs"]["mail"], json!(["alice@example.com"]), "{alice}");
+
+    // Groups.
+    up.ok("idm_admin", &["group", "create", "staff"]);
+    up.ok("idm_admin", &["group", "add-members", "staff", "alice"]);
+    assert_eq!(entry("/v1/group/staff/_attr/member".into()).await, json!(["alice@localhost"]));
+    assert!(up.ok("idm_admin", &["group", "list-members", "staff"]).contains("alice@localhost"));
+    up.ok("idm_admin", &["group", "remove-members", "staff", "alice"]);
+    assert_eq!(entry("/v1/group/staff/_attr/member".into()).await, json!(null));
+    up.ok("idm_admin", &["group", "delete", "staff"]);
+    assert_eq!(entry("/v1/group/staff".into()).await, json!(null));
+
+    // The domain, and a reset token.
+    assert!(up.ok("idm_admin", &["system", "domain", "show"]).contains("domain_name: localhost"));
+    let out = up.ok("idm_admin", &["person", "credential", "create-reset-token", "alice"]);
+    assert!(out.contains("kanidm person credential use-reset-token"), "{out}");
+    let status = entry("/v1/person/alice/_credential/_status".into()).await;
+    assert!(status["reset_token"].is_object(), "{status}");
+
+    // Deleting, then logging out (the session is revoked on the server).
+    up.ok("idm_admin", &["person", "delete", "alice"]);
+    assert_eq!(entry("/v1/person/alice".into()).await, json!(null));
+    let token_sessions = entry("/v1/account/idm_admin/_user_auth_token".into()).await;
+    let before = token_sessions.as_array().unwrap().len();
+    up.ok("idm_admin", &["logout"]);
+    let after = entry("/v1/account/idm_admin/_user_auth_token".into()).await.as_array().unwrap().len();
+    assert_eq!(after + 1, before, "logout revoked the CLI's session");
+    s.stop();
+}
