@@ -14,6 +14,8 @@ pub enum AuthMech {
     Password,
     /// A password the server generated (`recover_account`): given to bootstrap an account.
     GeneratedPassword,
+    /// A service account's API token, issued by an administrator.
+    ApiToken,
 }
 
 impl AuthMech {
@@ -22,6 +24,7 @@ impl AuthMech {
             AuthMech::Anonymous => "anonymous",
             AuthMech::Password => "password",
             AuthMech::GeneratedPassword => "generatedpassword",
+            AuthMech::ApiToken => "apitoken",
         }
     }
 }
@@ -40,6 +43,8 @@ pub enum SessionScope {
     ReadOnly,
     /// Reads, and writes within a privilege window opened by re-authenticating.
     PrivilegeCapable,
+    /// Reads and writes for its whole life (an API token issued read-write).
+    ReadWrite,
 }
 
 impl SessionScope {
@@ -47,6 +52,7 @@ impl SessionScope {
         match self {
             SessionScope::ReadOnly => "read_only",
             SessionScope::PrivilegeCapable => "privilege_capable",
+            SessionScope::ReadWrite => "read_write",
         }
     }
 }
@@ -66,6 +72,9 @@ pub struct Session {
     pub issued_by: Uuid,
     /// The client address it was created from, when known.
     pub client: Option<String>,
+    /// What it is for (an API token's label).
+    #[serde(default)]
+    pub label: Option<String>,
 }
 
 impl Session {
@@ -90,6 +99,9 @@ impl fmt::Display for Session {
         if let Some(c) = &self.client {
             write!(f, " from {c}")?;
         }
+        if let Some(l) = &self.label {
+            write!(f, " label {l}")?;
+        }
         Ok(())
     }
 }
@@ -108,6 +120,7 @@ mod tests {
             scope: SessionScope::PrivilegeCapable,
             issued_by: Uuid::new_v4(),
             client: Some("127.0.0.1".into()),
+            label: None,
         };
         let v = vec![crate::value::Value::Session(Box::new(s))];
         let bin = postcard::to_allocvec(&v).unwrap();

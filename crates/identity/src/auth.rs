@@ -299,11 +299,12 @@ impl IdmServer {
             scope,
             issued_by: account,
             client: client.map(|a| a.to_string()),
+            label: None,
         }
     }
 
     /// The signed token for `session`.
-    fn sign(
+    pub(crate) fn sign(
         &self,
         txn: &mut impl QueryServerTransaction,
         acct: &Entry,

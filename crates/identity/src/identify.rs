@@ -164,11 +164,20 @@ impl IdentityCache {
         }
         let mut ident = r.identity.clone();
         ident.session = Some(uat.session_id);
-        if scope == SessionScope::PrivilegeCapable {
-            ident.rights.clone_from(&r.rights);
-            if uat.privileged_at(unix(now)) {
+        match scope {
+            SessionScope::PrivilegeCapable => {
+                ident.rights.clone_from(&r.rights);
+                if uat.privileged_at(unix(now)) {
+                    ident.scope = AccessScope::ReadWrite;
+                }
+            }
+            // Issued read-write (an API token): no window, but still ended by revocation, the
+            // account's expiry or the token's own.
+            SessionScope::ReadWrite => {
+                ident.rights.clone_from(&r.rights);
                 ident.scope = AccessScope::ReadWrite;
             }
+            SessionScope::ReadOnly => {}
         }
         Ok(ident)
     }

@@ -13,6 +13,7 @@
 //! apply to what it does on a caller's behalf.
 
 pub mod account;
+pub mod api_tokens;
 mod auth;
 pub mod authsession;
 mod credentials;

@@ -84,13 +84,21 @@ impl IdmServer {
         session: Session,
         now: OffsetDateTime,
     ) -> Result<()> {
-        let mut keep: Vec<Session> = sessions_of(acct).filter(|s| !s.expired(now)).cloned().collect();
-        keep.sort_by_key(|s| s.issued_at);
-        let excess = (keep.len() + 1).saturating_sub(MAX_SESSIONS_PER_ACCOUNT);
-        keep.drain(..excess);
+        let live: Vec<Session> = sessions_of(acct).filter(|s| !s.expired(now)).cloned().collect();
+        // API tokens are issued on purpose and never evicted; logins beyond the cap are, oldest
+        // first.
+        let (tokens, mut logins): (Vec<Session>, Vec<Session>) =
+            live.into_iter().partition(|s| s.mech == idm_core::session::AuthMech::ApiToken);
+        logins.sort_by_key(|s| s.issued_at);
+        let excess = (tokens.len() + logins.len() + 1).saturating_sub(MAX_SESSIONS_PER_ACCOUNT).min(logins.len());
+        logins.drain(..excess);
         let mut mods = vec![Modify::Purged(SESSIONS.into())];
         mods.extend(
-            keep.into_iter().chain([session]).map(|s| Modify::Present(SESSIONS.into(), Value::Session(Box::new(s)))),
+            tokens
+                .into_iter()
+                .chain(logins)
+                .chain([session])
+                .map(|s| Modify::Present(SESSIONS.into(), Value::Session(Box::new(s)))),
         );
         mods.extend([Modify::Purged("softlock_until".into()), Modify::Purged("softlock_level".into())]);
         let u = acct.uuid().ok_or(OperationError::NotAuthenticated)?;

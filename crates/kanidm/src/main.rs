@@ -140,8 +140,32 @@ enum AccountCommand {
     },
     /// Expire the account now and revoke every session it holds.
     Lock { name: String },
+    /// API tokens of a service account: bearer tokens for software.
+    #[command(name = "api-token")]
+    ApiToken {
+        #[command(subcommand)]
+        cmd: ApiTokenCommand,
+    },
     /// Remove the account's expiry (and any soft-lock), so it can log in again.
     Unlock { name: String },
+}
+
+#[derive(Subcommand, Debug, Clone)]
+enum ApiTokenCommand {
+    /// Issue a token (printed once); read-only unless --read-write.
+    Generate {
+        name: String,
+        label: String,
+        /// RFC 3339 time the token stops working (default: until destroyed).
+        #[arg(long)]
+        expiry: Option<String>,
+        #[arg(long = "read-write")]
+        read_write: bool,
+    },
+    /// The account's tokens: id, label, purpose, issue and expiry times.
+    Status { name: String },
+    /// Destroy a token: it stops working at once.
+    Destroy { name: String, token_id: uuid::Uuid },
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -472,6 +496,17 @@ async fn run(cli: Cli, url: String, ca: Option<PathBuf>, name: Option<String>) -
         println!("Password set for {spn}");
         return Ok(());
     }
+    // A bearer token given directly (a service account's API token) is used as it is.
+    if let Ok(token) = std::env::var("KANIDM_TOKEN") {
+        if matches!(cli.command, Command::Reauth) {
+            return Err("reauth works on a session from `kanidm login`, not on KANIDM_TOKEN".into());
+        }
+        let stdin = match &cli.command {
+            Command::Raw { cmd: RawCommand::Create { file: None } } => Some(read_json(None)?),
+            _ => None,
+        };
+        return execute(&client, token.trim(), cli.command, cli.output, stdin).await;
+    }
     let who = pick_name(&cache, &url, name.as_deref())?;
     let token = cache
         .tokens
@@ -516,6 +551,7 @@ fn is_write(c: &Command) -> bool {
                 | AccountCommand::List { .. }
                 | AccountCommand::Credential { cmd: CredentialCommand::Status { .. } }
                 | AccountCommand::Session { cmd: SessionCommand::List { .. } }
+                | AccountCommand::ApiToken { cmd: ApiTokenCommand::Status { .. } }
         )
     };
     match c {
@@ -876,6 +912,40 @@ async fn account_command(
             };
             let v = call(Method::DELETE, path, None).await.map_err(describe)?;
             println!("Revoked {} session(s) of {name}", v["revoked"]);
+        }
+        AccountCommand::ApiToken { cmd } => {
+            if base != "/v1/service_account" {
+                return Err("API tokens are issued to service accounts: use `kanidm service-account api-token`".into());
+            }
+            match cmd {
+                ApiTokenCommand::Generate { name, label, expiry, read_write } => {
+                    let expiry = match expiry {
+                        None => None,
+                        Some(t) => Some(
+                            time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339)
+                                .map_err(|e| format!("--expiry '{t}' is not an RFC 3339 time: {e}"))?
+                                .unix_timestamp(),
+                        ),
+                    };
+                    let body = serde_json::json!({"label": label, "expiry": expiry, "read_write": read_write, "compact": false});
+                    let v = call(Method::POST, format!("{base}/{}/_api_token", path_part(&name)), Some(body))
+                        .await
+                        .map_err(describe)?;
+                    println!("{}", v.as_str().unwrap_or_default());
+                }
+                ApiTokenCommand::Status { name } => {
+                    let v = call(Method::GET, format!("{base}/{}/_api_token", path_part(&name)), None)
+                        .await
+                        .map_err(describe)?;
+                    print_rows(&v, output);
+                }
+                ApiTokenCommand::Destroy { name, token_id } => {
+                    call(Method::DELETE, format!("{base}/{}/_api_token/{token_id}", path_part(&name)), None)
+                        .await
+                        .map_err(describe)?;
+                    println!("Destroyed API token {token_id} of {name}");
+                }
+            }
         }
         AccountCommand::Lock { name } => {
             call(Method::POST, format!("/v1/account/{}/_lock", path_part(&name)), None).await.map_err(describe)?;

@@ -306,3 +306,25 @@ fn the_client_refuses_plain_http_and_trusts_every_ca_of_a_bundle() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     s.stop();
 }
+
+#[test]
+fn service_account_api_tokens_from_the_cli() {
+    let s = TestServer::start(&kanidmd_bin());
+    let cli = Cli { s: &s, home: tempfile::tempdir().unwrap() };
+    cli.login("idm_admin", &s.passwords["idm_admin"]).unwrap();
+    cli.ok_as("idm_admin", &["service-account", "create", "robot", "Robot"]);
+    let token = cli.ok_as("idm_admin", &["service-account", "api-token", "generate", "robot", "ci", "--read-write"]);
+    let token = token.trim().to_string();
+    // The token is a bearer token: any command runs with it, as the service account.
+    let o = cli.run_with(&["self", "whoami"], &[("KANIDM_TOKEN", token.as_str())]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("robot@localhost"));
+    let status = cli.ok_as("idm_admin", &["service-account", "api-token", "status", "robot"]);
+    assert!(status.contains("label: ci") && status.contains("purpose: readwrite"), "{status}");
+    let id = status.lines().find_map(|l| l.strip_prefix("token_id: ")).unwrap().to_string();
+    cli.ok_as("idm_admin", &["service-account", "api-token", "destroy", "robot", &id]);
+    let o = cli.run_with(&["self", "whoami"], &[("KANIDM_TOKEN", token.as_str())]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("401"));
+    assert!(cli.fails_as("idm_admin", &["person", "api-token", "status", "idm_admin"]).contains("service accounts"));
+    s.stop();
+}

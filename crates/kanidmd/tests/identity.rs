@@ -600,3 +600,47 @@ async fn a_reset_token_is_worth_no_more_than_its_issuer_now() {
     assert!(again.to_string().contains("not valid"), "the token was dropped: {again}");
     s.stop();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn api_tokens_are_sessions_of_a_service_account() {
+    let s = TestServer::start_with(bin(), &["bob"]);
+    let api = Api::new(&s);
+    let idm = api.login("idm_admin", &s.passwords["idm_admin"]).await.unwrap();
+    let robot = json!({"attrs": {"name": ["robot"], "displayname": ["Robot"]}});
+    assert_eq!(api.post("/v1/service_account", &idm, robot).await.0, 200);
+    let request = |label: &str, rw: bool, expiry: Option<i64>| json!({"label": label, "expiry": expiry, "read_write": rw, "compact": false});
+    let (code, ro) = api.post("/v1/service_account/robot/_api_token", &idm, request("reader", false, None)).await;
+    assert_eq!(code, 200, "{ro}");
+    let ro = ro.as_str().unwrap().to_string();
+    let (code, rw) = api.post("/v1/service_account/robot/_api_token", &idm, request("writer", true, None)).await;
+    assert_eq!(code, 200, "{rw}");
+    let rw = rw.as_str().unwrap().to_string();
+    // Listed with label and purpose, never the token.
+    let (code, list) = api.get("/v1/service_account/robot/_api_token", &idm).await;
+    assert_eq!(code, 200, "{list}");
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    assert!(list.to_string().contains("\"readonly\"") && list.to_string().contains("\"writer\""), "{list}");
+    assert!(!list.to_string().contains(&ro) && !list.to_string().contains(&rw));
+    // Used as bearer tokens: the read-only one reads, the read-write one also writes.
+    assert_eq!(me(&api, &ro).await.0, 200);
+    assert_eq!(patch(&api, &ro, "/v1/service_account/robot", json!({"displayname": "R"})).await.0, 403);
+    assert_eq!(patch(&api, &rw, "/v1/service_account/robot", json!({"displayname": "R2"})).await.0, 200);
+    // Refused: a person, a past expiry, a caller without the right.
+    let (code, _) = api.post("/v1/service_account/bob/_api_token", &idm, request("x", false, None)).await;
+    assert_ne!(code, 200);
+    let (code, body) = api.post("/v1/service_account/robot/_api_token", &idm, request("late", false, Some(1))).await;
+    assert_eq!(code, 400, "{body}");
+    let bob = api.login("bob", &s.passwords["bob"]).await.unwrap();
+    assert_eq!(api.post("/v1/service_account/robot/_api_token", &bob, request("mine", true, None)).await.0, 403);
+    // Destroyed: it stops at once; the other keeps working until the account is deleted.
+    let id = list.as_array().unwrap().iter().find(|t| t["label"] == "reader").unwrap()["token_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(delete(&api, &idm, &format!("/v1/service_account/robot/_api_token/{id}")).await.0, 200);
+    assert_eq!(me(&api, &ro).await.0, 401);
+    assert_eq!(me(&api, &rw).await.0, 200);
+    assert_eq!(delete(&api, &idm, "/v1/service_account/robot").await.0, 200);
+    assert_eq!(me(&api, &rw).await.0, 401);
+    s.stop();
+}

@@ -47,6 +47,9 @@ const ACCOUNT_NON_HP: &str =
     r#"{"and":[{"eq":["class","account"]},{"andnot":{"eq":["memberof","00000000-0000-0000-0000-000000001000"]}}]}"#;
 const ACCOUNT_HP: &str =
     r#"{"and":[{"eq":["class","account"]},{"eq":["memberof","00000000-0000-0000-0000-000000001000"]}]}"#;
+const SERVICE_ACCOUNT_NON_HP: &str = r#"{"and":[{"eq":["class","service_account"]},{"andnot":{"eq":["memberof","00000000-0000-0000-0000-000000001000"]}}]}"#;
+const SERVICE_ACCOUNT_HP: &str =
+    r#"{"and":[{"eq":["class","service_account"]},{"eq":["memberof","00000000-0000-0000-0000-000000001000"]}]}"#;
 const GROUP_NON_HP: &str =
     r#"{"and":[{"eq":["class","group"]},{"andnot":{"eq":["memberof","00000000-0000-0000-0000-000000001000"]}}]}"#;
 const GROUP_HP: &str =
@@ -457,6 +460,24 @@ const ACPS: &[Acp] = &[
         ],
         modify_removed: &["class", "recycled_at"],
         modify_class: &["recycled"],
+        ..NONE
+    },
+    Acp {
+        name: "idm_acp_service_account_api_tokens",
+        n: 0x1b,
+        description: "Issue API tokens to service accounts that are not high privilege.",
+        receiver: Receiver::Groups(&[0x0006]),
+        target: SERVICE_ACCOUNT_NON_HP,
+        modify_present: &["user_auth_session"],
+        ..NONE
+    },
+    Acp {
+        name: "idm_acp_hp_service_account_api_tokens",
+        n: 0x1c,
+        description: "Issue API tokens to high-privilege service accounts.",
+        receiver: Receiver::Groups(&[0x0009]),
+        target: SERVICE_ACCOUNT_HP,
+        modify_present: &["user_auth_session"],
         ..NONE
     },
     Acp {

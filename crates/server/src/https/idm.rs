@@ -64,6 +64,35 @@ fn account_routes(kind: Kind) -> Router<AppState> {
         )
 }
 
+/// Service accounts: what every account has, and API tokens.
+fn service_account_routes() -> Router<AppState> {
+    use idm_identity::api_tokens::{ApiToken, ApiTokenGenerate};
+    account_routes(Kind::ServiceAccount)
+        .route(
+            "/{id}/_api_token",
+            get(|State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
+                s.with_token(&h, move |idm, t| idm.list_api_tokens(t, &id)).await.map(Json::<Vec<ApiToken>>)
+            })
+            .post(
+                |State(s): State<AppState>,
+                 h: HeaderMap,
+                 Path(id): Path<String>,
+                 body: Result<Json<ApiTokenGenerate>, axum::extract::rejection::JsonRejection>| async move {
+                    let req = super::json_body(body)?;
+                    s.with_token(&h, move |idm, t| idm.generate_api_token(t, &id, &req)).await.map(Json)
+                },
+            ),
+        )
+        .route(
+            "/{id}/_api_token/{token_id}",
+            delete(
+                |State(s): State<AppState>, h: HeaderMap, Path((id, token_id)): Path<(String, uuid::Uuid)>| async move {
+                    s.with_token(&h, move |idm, t| idm.revoke_sessions(t, &id, Some(token_id))).await.map(|_| Json(()))
+                },
+            ),
+        )
+}
+
 #[derive(Deserialize, Default)]
 struct SessionQuery {
     session: Option<uuid::Uuid>,
@@ -167,7 +196,7 @@ fn recycle_bin_routes() -> Router<AppState> {
 pub fn routes() -> Router<AppState> {
     Router::new()
         .nest("/person", account_routes(Kind::Person))
-        .nest("/service_account", account_routes(Kind::ServiceAccount))
+        .nest("/service_account", service_account_routes())
         .nest("/account", account_session_routes())
         .nest("/group", entries::routes(Kind::Group))
         .nest("/recycle_bin", recycle_bin_routes())
