@@ -1,6 +1,6 @@
-//! The published `kanidm` CLI (kanidm_tools 1.10.4 from crates.io, built by
-//! `scripts/upstream_clients.sh` into a cache outside the work tree) against our server: each
-//! command's effect is checked on the server with our own API calls.
+//! The published clients — the `kanidm` CLI (kanidm_tools 1.10.4 from crates.io) and the
+//! Python `kanidm` 1.3.0 from PyPI, installed by `scripts/upstream_clients.sh` into a cache
+//! outside the work tree — against our server; effects are checked with our own API calls.
 
 use idm_testkit::api::Api;
 use idm_testkit::server::TestServer;
@@ -8,17 +8,22 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-fn upstream_cli() -> PathBuf {
-    let p = std::env::var_os("KANIDM_UPSTREAM_CLI").map(PathBuf::from).unwrap_or_else(|| {
+/// A published client installed by `scripts/upstream_clients.sh`: from `var`, else its cache.
+fn installed(var: &str, cached: &str) -> PathBuf {
+    let p = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
         let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-        home.join(".cache/idm-upstream/kanidm-1.10.4/bin/kanidm")
+        home.join(".cache/idm-upstream").join(cached)
     });
     assert!(
         p.exists(),
-        "the upstream kanidm CLI is not at {}: run scripts/upstream_clients.sh (or the whole suite with scripts/test.sh)",
+        "{} is missing: run scripts/upstream_clients.sh (or the whole suite with scripts/test.sh)",
         p.display()
     );
     p
+}
+
+fn upstream_cli() -> PathBuf {
+    installed("KANIDM_UPSTREAM_CLI", "kanidm-1.10.4/bin/kanidm")
 }
 
 struct Upstream<'a> {
@@ -108,5 +113,31 @@ async fn the_published_kanidm_cli_works_against_our_server() {
     up.ok("idm_admin", &["logout"]);
     let after = entry("/v1/account/idm_admin/_user_auth_token".into()).await.as_array().unwrap().len();
     assert_eq!(after + 1, before, "logout revoked the CLI's session");
+    s.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_published_python_client_works_against_our_server() {
+    let s = TestServer::start(Path::new(env!("CARGO_BIN_EXE_kanidmd")));
+    let python = installed("KANIDM_UPSTREAM_PYTHON", "pykanidm-1.3.0/bin/python");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/pykanidm_basic.py");
+    let o = Command::new(python)
+        .arg(script)
+        .args([s.url.as_str(), s.ca.to_str().unwrap(), s.passwords["idm_admin"].as_str()])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}\n{}", String::from_utf8_lossy(&o.stderr));
+    for step in ["login ok", "person ok", "group ok", "service account ok", "deletes ok"] {
+        assert!(out.contains(step), "{step} missing:\n{out}");
+    }
+    // What it created it also deleted: on the server, nothing is left of it.
+    let api = Api::new(&s);
+    let idm = api.login("idm_admin", &s.passwords["idm_admin"]).await.unwrap();
+    for path in ["/v1/person/pyperson", "/v1/group/pygroup", "/v1/service_account/pyrobot"] {
+        assert_eq!(api.get(path, &idm).await, (200, json!(null)), "{path}");
+    }
+    let (_, bin) = api.get("/v1/recycle_bin", &idm).await;
+    assert!(bin.to_string().contains("pyperson"), "the deletes went to the recycle bin: {bin}");
     s.stop();
 }
