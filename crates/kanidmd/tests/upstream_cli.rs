@@ -58,6 +58,13 @@ impl Upstream<'_> {
     }
 }
 
+/// The token the upstream CLI cached (its token store: `instances."".tokens`).
+fn cached_token(up: &Upstream<'_>) -> String {
+    let text = std::fs::read_to_string(up.home.path().join(".cache/kanidm_tokens")).unwrap();
+    let store: serde_json::Value = serde_json::from_str(&text).unwrap();
+    store["instances"][""]["tokens"]["idm_admin@localhost"].as_str().unwrap().to_string()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_published_kanidm_cli_works_against_our_server() {
     let s = TestServer::start(Path::new(env!("CARGO_BIN_EXE_kanidmd")));
@@ -76,6 +83,13 @@ async fn the_published_kanidm_cli_works_against_our_server() {
     assert!(up.ok("idm_admin", &["self", "whoami"]).contains("spn: idm_admin@localhost"));
     let sessions = up.ok("idm_admin", &["session", "list"]);
     assert!(sessions.contains("idm_admin@localhost") && sessions.contains("read write"), "{sessions}");
+    // Re-authenticating gets a new token for the same session, which the CLI verifies again.
+    let before = idm_client::read_token(&cached_token(&up)).unwrap();
+    let o = up.run("idm_admin", &["reauth"], Some(&s.passwords["idm_admin"]));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let after = idm_client::read_token(&cached_token(&up)).unwrap();
+    assert_eq!(after.session_id, before.session_id, "the same session");
+    assert!(after.privileged_at(time::OffsetDateTime::now_utc().unix_timestamp() + 60), "{after:?}");
 
     // People.
     up.ok("idm_admin", &["person", "create", "alice", "Alice Liddell"]);
