@@ -191,7 +191,7 @@ impl IdmServer {
         self.write_as(token, |w, ident| {
             ident.require_right(idm_core::identity::ServerRight::SigningKeys)?;
             ident.require_write()?;
-            let retire_for = policy::longest_session(w)?;
+            let retire_for = policy::longest_session(w, self.now())?;
             keys::rotate(w, retire_for)
         })
     }

@@ -97,15 +97,33 @@ pub fn evaluate(txn: &mut impl QueryServerTransaction, account: &Entry) -> Resul
     })
 }
 
-/// The longest any session can last under the policies that exist now: how long a retired
-/// signing key must keep verifying the tokens it signed.
-pub fn longest_session(txn: &mut impl QueryServerTransaction) -> Result<Duration> {
+/// How long a retired signing key must keep verifying the tokens it signed: the longest any
+/// login session can last under the policies that exist now, or until the last API token of a
+/// service account expires (for ever, while one has no expiry).
+pub fn longest_session(txn: &mut impl QueryServerTransaction, now: time::OffsetDateTime) -> Result<Duration> {
     let policies = txn.internal_search(&idm_core::filter::Filter::pres("authsession_expiry"))?;
-    Ok(policies
+    let mut longest = policies
         .iter()
         .filter_map(|p| seconds(p, "authsession_expiry"))
         .map(|n| Duration::from_secs(u64::from(n)).clamp(MIN_EXPIRY, MAX_AUTHSESSION_EXPIRY))
         .chain([DEFAULT_AUTHSESSION_EXPIRY])
         .max()
-        .unwrap_or(DEFAULT_AUTHSESSION_EXPIRY))
+        .unwrap_or(DEFAULT_AUTHSESSION_EXPIRY);
+    for sa in txn.internal_search(&idm_core::filter::Filter::eq("class", "service_account"))? {
+        for v in sa.get("user_auth_session").into_iter().flatten() {
+            let Value::Session(s) = v else { continue };
+            if s.mech != idm_core::session::AuthMech::ApiToken {
+                continue;
+            }
+            let left = match s.expiry {
+                None => FOREVER,
+                Some(e) => Duration::try_from(e - now).unwrap_or_default(),
+            };
+            longest = longest.max(left);
+        }
+    }
+    Ok(longest)
 }
+
+/// What "until revoked" comes to for a retired key: a century.
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 86_400);

@@ -625,6 +625,15 @@ async fn api_tokens_are_sessions_of_a_service_account() {
     assert_eq!(me(&api, &ro).await.0, 200);
     assert_eq!(patch(&api, &ro, "/v1/service_account/robot", json!({"displayname": "R"})).await.0, 403);
     assert_eq!(patch(&api, &rw, "/v1/service_account/robot", json!({"displayname": "R2"})).await.0, 200);
+    // A key rotation keeps the old key verifying for as long as a token it signed lives: for
+    // ever, for a token without an expiry.
+    let admin = api.login("admin", &s.passwords["admin"]).await.unwrap();
+    assert_eq!(api.post("/v1/system/key/_rotate", &admin, json!(null)).await.0, 200);
+    let (_, keys) = api.get("/v1/system/key", &admin).await;
+    let retired = keys.as_array().unwrap().iter().find(|k| k["status"] == "retired").unwrap().clone();
+    let year: i32 = retired["verifies_until"].as_str().unwrap()[..4].parse().unwrap();
+    assert!(year > 2100, "{retired}");
+    assert_eq!(me(&api, &rw).await.0, 200);
     // Refused: a person, a past expiry, a caller without the right.
     let (code, _) = api.post("/v1/service_account/bob/_api_token", &idm, request("x", false, None)).await;
     assert_ne!(code, 200);
