@@ -188,7 +188,15 @@ impl CallerAccess {
     /// profiles then count only as far as they reach deleted entries.
     pub fn restrict(&self, f: &Filter, deleted: bool) -> Filter {
         match f {
-            Filter::Eq(a, _) | Filter::Sub(a, _) | Filter::Pres(a) => {
+            Filter::And(fs) => Filter::And(fs.iter().map(|f| self.restrict(f, deleted)).collect()),
+            Filter::Or(fs) => Filter::Or(fs.iter().map(|f| self.restrict(f, deleted)).collect()),
+            Filter::AndNot(f) => Filter::AndNot(Box::new(self.restrict(f, deleted))),
+            Filter::Eq(a, _)
+            | Filter::Sub(a, _)
+            | Filter::Stw(a, _)
+            | Filter::Enw(a, _)
+            | Filter::Lt(a, _)
+            | Filter::Pres(a) => {
                 let mut targets: Vec<Filter> = Vec::new();
                 for app in &self.applicable {
                     if !self.profiles[app.profile].search_attrs.contains(a) {
@@ -211,9 +219,6 @@ impl CallerAccess {
                     _ => Filter::And(vec![f.clone(), Filter::Or(targets)]),
                 }
             }
-            Filter::And(fs) => Filter::And(fs.iter().map(|f| self.restrict(f, deleted)).collect()),
-            Filter::Or(fs) => Filter::Or(fs.iter().map(|f| self.restrict(f, deleted)).collect()),
-            Filter::AndNot(f) => Filter::AndNot(Box::new(self.restrict(f, deleted))),
         }
     }
 

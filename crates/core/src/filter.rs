@@ -20,6 +20,12 @@ pub enum Filter {
     Eq(String, String),
     /// Attribute has a value whose lowercased text contains this (lowercased) needle.
     Sub(String, String),
+    /// Attribute has a value whose lowercased text starts with this (lowercased) prefix.
+    Stw(String, String),
+    /// Attribute has a value whose lowercased text ends with this (lowercased) suffix.
+    Enw(String, String),
+    /// Attribute has a value of the same syntax that orders before this one.
+    Lt(String, Value),
     /// Attribute has at least one value.
     Pres(String),
     Or(Vec<Filter>),
@@ -87,24 +93,32 @@ impl Filter {
                 Filter::Eq(attr, key)
             }
             ProtoFilter::Sub(a, v) => {
+                let attr = substring_attribute(ctx.schema, a, v)?;
+                Filter::Sub(attr, v.to_lowercase())
+            }
+            ProtoFilter::Stw(a, v) => {
+                let attr = substring_attribute(ctx.schema, a, v)?;
+                Filter::Stw(attr, v.to_lowercase())
+            }
+            ProtoFilter::Enw(a, v) => {
+                let attr = substring_attribute(ctx.schema, a, v)?;
+                Filter::Enw(attr, v.to_lowercase())
+            }
+            ProtoFilter::Lt(a, v) => {
                 let attr = a.trim().to_lowercase();
                 let sa = ctx.schema.require_attribute(&attr)?;
                 if !matches!(
                     sa.syntax,
-                    SyntaxType::Utf8String
+                    SyntaxType::Uint32
+                        | SyntaxType::DateTime
+                        | SyntaxType::Utf8String
                         | SyntaxType::Utf8StringInsensitive
                         | SyntaxType::Utf8StringIname
-                        | SyntaxType::EmailAddress
-                        | SyntaxType::Url
-                        | SyntaxType::SecurityPrincipalName
                 ) {
-                    return Err(OperationError::SchemaViolation(SchemaError::InvalidAttributeSyntax {
-                        attr,
-                        value: v.clone(),
-                        reason: format!("substring search is not supported for syntax {}", sa.syntax),
-                    }));
+                    return Err(unsupported(attr, v, format!("ordering is not supported for syntax {}", sa.syntax)));
                 }
-                Filter::Sub(attr, v.to_lowercase())
+                let bound = Value::from_input(&attr, sa.syntax, v, &mut |_| Ok(None))?;
+                Filter::Lt(attr, bound)
             }
             ProtoFilter::Pres(a) => {
                 let attr = a.trim().to_lowercase();
@@ -125,6 +139,15 @@ impl Filter {
             Filter::Sub(a, n) => {
                 e.get(a).is_some_and(|vs| vs.iter().any(|v| v.sub_source().is_some_and(|s| s.contains(n.as_str()))))
             }
+            Filter::Stw(a, n) => {
+                e.get(a).is_some_and(|vs| vs.iter().any(|v| v.sub_source().is_some_and(|s| s.starts_with(n.as_str()))))
+            }
+            Filter::Enw(a, n) => {
+                e.get(a).is_some_and(|vs| vs.iter().any(|v| v.sub_source().is_some_and(|s| s.ends_with(n.as_str()))))
+            }
+            Filter::Lt(a, bound) => e.get(a).is_some_and(|vs| {
+                vs.iter().any(|v| std::mem::discriminant(v) == std::mem::discriminant(bound) && v < bound)
+            }),
             Filter::Pres(a) => e.has(a),
             Filter::Or(fs) => fs.iter().any(|f| f.matches(e)),
             Filter::And(fs) => fs.iter().all(|f| f.matches(e)),
@@ -135,11 +158,48 @@ impl Filter {
     /// Every attribute the filter reads (access control checks these are readable).
     pub fn attributes<'a>(&'a self, out: &mut Vec<&'a str>) {
         match self {
-            Filter::Eq(a, _) | Filter::Sub(a, _) | Filter::Pres(a) => out.push(a),
             Filter::Or(fs) | Filter::And(fs) => fs.iter().for_each(|f| f.attributes(out)),
             Filter::AndNot(f) => f.attributes(out),
+            leaf => out.extend(leaf.leaf_attribute()),
         }
     }
+
+    /// The attribute a term tests; `None` for `and`, `or` and `andnot`.
+    pub fn leaf_attribute(&self) -> Option<&str> {
+        match self {
+            Filter::Eq(a, _)
+            | Filter::Sub(a, _)
+            | Filter::Stw(a, _)
+            | Filter::Enw(a, _)
+            | Filter::Lt(a, _)
+            | Filter::Pres(a) => Some(a),
+            Filter::Or(_) | Filter::And(_) | Filter::AndNot(_) => None,
+        }
+    }
+}
+
+/// The attribute a substring-like filter (`sub`, `stw`, `enw`) reads, if its syntax has text
+/// to look inside.
+fn substring_attribute(schema: &Schema, a: &str, v: &str) -> Result<String> {
+    let attr = a.trim().to_lowercase();
+    let sa = schema.require_attribute(&attr)?;
+    if !matches!(
+        sa.syntax,
+        SyntaxType::Utf8String
+            | SyntaxType::Utf8StringInsensitive
+            | SyntaxType::Utf8StringIname
+            | SyntaxType::EmailAddress
+            | SyntaxType::Url
+            | SyntaxType::SecurityPrincipalName
+    ) {
+        let reason = format!("substring search is not supported for syntax {}", sa.syntax);
+        return Err(unsupported(attr, v, reason));
+    }
+    Ok(attr)
+}
+
+fn unsupported(attr: String, value: &str, reason: String) -> OperationError {
+    OperationError::SchemaViolation(SchemaError::InvalidAttributeSyntax { attr, value: value.to_string(), reason })
 }
 
 /// Compares a value's equality key with `key` without allocating for the common syntaxes.

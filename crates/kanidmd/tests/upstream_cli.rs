@@ -119,6 +119,38 @@ async fn the_published_kanidm_cli_works_against_our_server() {
     let status = entry("/v1/person/alice/_credential/_status".into()).await;
     assert!(status["reset_token"].is_object(), "{status}");
 
+    // SCIM through `kanidm raw`: the CLI parses the filter, prints it back fully parenthesised
+    // in the query, and reads our list response.
+    let found: serde_json::Value =
+        serde_json::from_str(&up.ok("idm_admin", &["raw", "search", r#"name eq "alice" or name eq "idm_admins""#]))
+            .unwrap();
+    assert_eq!(found["totalResults"], json!(2), "{found}");
+    let names: Vec<_> = found["resources"].as_array().unwrap().iter().map(|e| e["name"].clone()).collect();
+    assert!(names.contains(&json!("alice")) && names.contains(&json!("idm_admins")), "{found}");
+    let files = tempfile::tempdir().unwrap();
+    let file = |name: &str, body: serde_json::Value| {
+        let p = files.path().join(name);
+        std::fs::write(&p, body.to_string()).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let create = file("create.json", json!({"class": ["object", "group"], "name": "rawgroup", "description": "raw"}));
+    up.ok("idm_admin", &["raw", "create", &create]);
+    let group = entry("/v1/group/rawgroup".into()).await;
+    assert_eq!(group["attrs"]["description"], json!(["raw"]), "{group}");
+    let uuid = group["attrs"]["uuid"][0].as_str().unwrap().to_string();
+    let update = file("update.json", json!({"id": uuid, "description": null, "member": ["alice"]}));
+    up.ok("idm_admin", &["raw", "update", &update]);
+    let group = entry("/v1/group/rawgroup".into()).await;
+    assert_eq!(group["attrs"]["member"], json!(["alice@localhost"]), "{group}");
+    assert!(group["attrs"].get("description").is_none(), "null removed it: {group}");
+    let found: serde_json::Value =
+        serde_json::from_str(&up.ok("idm_admin", &["raw", "search", r#"member eq "alice" and class eq "group""#]))
+            .unwrap();
+    assert_eq!(found["resources"][0]["id"], json!(uuid), "{found}");
+    assert_eq!(found["resources"][0]["member"][0]["value"], json!("alice@localhost"), "{found}");
+    up.ok("idm_admin", &["raw", "delete", "rawgroup"]);
+    assert_eq!(entry("/v1/group/rawgroup".into()).await, json!(null));
+
     // Deleting, then logging out (the session is revoked on the server).
     up.ok("idm_admin", &["person", "delete", "alice"]);
     assert_eq!(entry("/v1/person/alice".into()).await, json!(null));

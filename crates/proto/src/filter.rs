@@ -1,7 +1,9 @@
 use serde::{Deserialize, Serialize};
 
-/// The JSON filter language: `{"eq": [attr, value]}`, `{"sub": [attr, value]}`,
-/// `{"pres": attr}`, `{"and": [..]}`, `{"or": [..]}`, `{"andnot": f}` and `"self"`.
+/// The JSON filter language: `{"eq": [attr, value]}`, `{"sub": [attr, value]}` (today's
+/// Kanidm calls it `cnt`), `{"stw": [attr, prefix]}`, `{"enw": [attr, suffix]}`,
+/// `{"lt": [attr, value]}`, `{"pres": attr}`, `{"and": [..]}`, `{"or": [..]}`,
+/// `{"andnot": f}` and `"self"`.
 ///
 /// Capitalised tags are accepted as aliases because upstream clients emit them.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -9,8 +11,17 @@ use serde::{Deserialize, Serialize};
 pub enum Filter {
     #[serde(alias = "Eq")]
     Eq(String, String),
-    #[serde(alias = "Sub")]
+    #[serde(alias = "Sub", alias = "cnt", alias = "Cnt")]
     Sub(String, String),
+    /// A value starts with this text (case as the attribute's syntax compares).
+    #[serde(alias = "Stw")]
+    Stw(String, String),
+    /// A value ends with this text.
+    #[serde(alias = "Enw")]
+    Enw(String, String),
+    /// A value orders before this one (numbers, times and text of the attribute's syntax).
+    #[serde(alias = "Lt", alias = "LessThan")]
+    Lt(String, String),
     #[serde(alias = "Pres")]
     Pres(String),
     #[serde(alias = "Or")]
@@ -59,5 +70,7 @@ mod tests {
         assert_eq!(f, again);
         let upper: Filter = serde_json::from_str(r#"{"Eq": ["name", "a"]}"#).unwrap();
         assert_eq!(upper, Filter::Eq("name".into(), "a".into()));
+        let cnt: Filter = serde_json::from_str(r#"{"cnt": ["name", "a"]}"#).unwrap();
+        assert_eq!(cnt, Filter::Sub("name".into(), "a".into()));
     }
 }

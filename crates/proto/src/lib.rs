@@ -11,6 +11,7 @@ mod entry;
 mod error;
 mod filter;
 mod modify;
+pub mod scim;
 
 pub use auth::{
     AuthCred, AuthInit2, AuthIssueSession, AuthRequest, AuthResponse, AuthState, AuthStep, UatPurpose, UserAuthToken,

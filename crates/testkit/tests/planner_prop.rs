@@ -64,7 +64,15 @@ fn leaf() -> impl Strategy<Value = Filter> {
             attr.clone().prop_filter("class is not a substring target", |a| *a != "class"),
             prop_oneof![word(), "[abxy]{3,6}", "[abxy01 ]{1,5}"]
         )
-            .prop_map(|(a, v)| Filter::Sub(a.into(), v)),
+            .prop_flat_map(|(a, v)| {
+                prop::sample::select(vec![
+                    Filter::Sub(a.into(), v.clone()),
+                    Filter::Stw(a.into(), v.clone()),
+                    Filter::Enw(a.into(), v),
+                ])
+            }),
+        (prop::sample::select(vec!["displayname", "description", "extra"]), prop_oneof![word(), text()])
+            .prop_map(|(a, v)| Filter::Lt(a.into(), v)),
         attr.prop_map(|a| Filter::Pres(a.into())),
     ]
 }
@@ -91,6 +99,11 @@ fn naive(f: &Filter, e: &BTreeMap<String, Vec<String>>) -> bool {
             values(a).iter().any(|x| if insensitive(a) { x.to_lowercase() == v.to_lowercase() } else { x == v })
         }
         Filter::Sub(a, v) => values(a).iter().any(|x| x.to_lowercase().contains(&v.to_lowercase())),
+        Filter::Stw(a, v) => values(a).iter().any(|x| x.to_lowercase().starts_with(&v.to_lowercase())),
+        Filter::Enw(a, v) => values(a).iter().any(|x| x.to_lowercase().ends_with(&v.to_lowercase())),
+        Filter::Lt(a, v) => {
+            values(a).iter().any(|x| if insensitive(a) { x.to_lowercase() < v.to_lowercase() } else { x < v })
+        }
         Filter::Pres(a) => !values(a).is_empty(),
         Filter::And(fs) => fs.iter().all(|f| naive(f, e)),
         Filter::Or(fs) => fs.iter().any(|f| naive(f, e)),

@@ -99,7 +99,10 @@ pub trait BeTxn {
                     }
                 }
             }
-            Filter::Sub(a, needle) if declares(a, IndexType::SubString) => {
+            // A prefix or suffix contains its grams just as a substring does.
+            Filter::Sub(a, needle) | Filter::Stw(a, needle) | Filter::Enw(a, needle)
+                if declares(a, IndexType::SubString) =>
+            {
                 let mut acc: Option<IdSet> = None;
                 for gram in trigrams(needle) {
                     match self.idl(IndexType::SubString, a, &gram)? {
@@ -122,7 +125,9 @@ pub trait BeTxn {
                 // Grams only narrow the candidates: "abcab" contains every gram of "abcabc".
                 acc.map(|s| Plan::Partial(Arc::new(s))).unwrap_or(Plan::AllIds)
             }
-            Filter::Eq(..) | Filter::Pres(_) | Filter::Sub(..) => Plan::AllIds,
+            Filter::Eq(..) | Filter::Pres(_) | Filter::Sub(..) | Filter::Stw(..) | Filter::Enw(..) | Filter::Lt(..) => {
+                Plan::AllIds
+            }
             Filter::Or(fs) => {
                 let mut parts = Vec::with_capacity(fs.len());
                 for f in fs {

@@ -10,6 +10,7 @@ pub(crate) mod initialise;
 mod names;
 mod read;
 mod recycle;
+pub mod scim;
 mod write;
 
 pub use domain::RenamePlan;
@@ -17,6 +18,7 @@ pub use initialise::INDEX_VERSION;
 pub use names::name_filter;
 pub use read::{QueryServerReadTransaction, QueryServerTransaction};
 pub use recycle::{RECYCLE_BIN_RETENTION, TOMBSTONE_RETENTION};
+pub use scim::ScimRead;
 pub use write::QueryServerWriteTransaction;
 
 use crate::access::AccessControlProfile;

@@ -8,6 +8,7 @@ mod credential;
 mod entries;
 mod idm;
 mod raw;
+mod scim;
 mod system;
 
 use crate::config::ServerConfig;
@@ -225,6 +226,7 @@ async fn status(State(state): State<AppState>) -> Result<Json<bool>, ApiError> {
 fn router(state: AppState) -> Router {
     let authenticated = Router::new()
         .merge(raw::routes())
+        .merge(scim::routes())
         .merge(system::routes())
         .nest("/v1", idm::routes())
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), signed_bearer));
