@@ -4,6 +4,11 @@
 //! receiver groups or matches its receiver filter; it acts on entries matched by its target
 //! filter (where `"self"` is the caller). Rights add up across profiles. Internal operations
 //! are not checked.
+//!
+//! An *entry-manager* profile (class `access_control_receiver_entry_manager`) applies to
+//! whoever manages a target: its target is narrowed, per caller, to the entries whose
+//! `entry_managed_by` is the caller or a group the caller is in. Receiver groups or a receiver
+//! filter on such a profile further limit which managers it applies to.
 
 use crate::entry::{Entry, StoredEntry};
 use crate::filter::{Filter, FilterContext};
@@ -24,6 +29,7 @@ pub struct AccessControlProfile {
     pub uuid: Uuid,
     receiver_groups: Vec<Uuid>,
     receiver_filter: Option<ProtoFilter>,
+    entry_manager: bool,
     target: ProtoFilter,
     search_attrs: BTreeSet<String>,
     modify_present: BTreeSet<String>,
@@ -56,6 +62,7 @@ impl AccessControlProfile {
             uuid: e.uuid()?,
             receiver_groups: e.refs("acp_receiver_group").collect(),
             receiver_filter: json_filter(e, "acp_receiver"),
+            entry_manager: e.has_class("access_control_receiver_entry_manager"),
             target: json_filter(e, "acp_targetscope")?,
             search_attrs: if e.has_class("access_control_search") {
                 strings(e, "acp_search_attr")
@@ -165,12 +172,21 @@ impl CallerAccess {
                 Some(f) => convert(f).map(|f| f.matches(caller)).unwrap_or(false),
                 None => false,
             };
-            if by_group || by_filter {
-                // A profile whose target no longer fits the schema grants nothing.
-                if let Ok(target) = convert(&p.target) {
-                    applicable.push(Applicable { profile: i, scoped: live_only(target.clone(), &p.target), target });
-                }
+            let receives = if p.entry_manager {
+                (p.receiver_groups.is_empty() && p.receiver_filter.is_none()) || by_group || by_filter
+            } else {
+                by_group || by_filter
+            };
+            if !receives {
+                continue;
             }
+            // A profile whose target no longer fits the schema grants nothing.
+            let Ok(mut target) = convert(&p.target) else { continue };
+            if p.entry_manager {
+                let managers = groups.iter().map(|g| Filter::eq_uuid("entry_managed_by", *g)).collect();
+                target = Filter::And(vec![target, Filter::Or(managers)]);
+            }
+            applicable.push(Applicable { profile: i, scoped: live_only(target.clone(), &p.target), target });
         }
         Ok(CallerAccess { caller: uuid, profiles, applicable })
     }

@@ -24,6 +24,7 @@ pub struct ApiTokenGenerate {
     /// Unix seconds; `None`: until destroyed.
     pub expiry: Option<i64>,
     pub read_write: bool,
+    /// Kanidm's session-id-only token form; refused (see `generate_api_token`).
     #[serde(default)]
     pub compact: bool,
 }
@@ -54,6 +55,13 @@ impl IdmServer {
     /// session that may make changes and the right to add sessions to that account. Returns the
     /// token: shown once, never stored.
     pub fn generate_api_token(&self, token: &str, id: &str, req: &ApiTokenGenerate) -> Result<String> {
+        if req.compact {
+            // Kanidm's compact form carries only the session id and needs a lookup by it on
+            // every use; refused by name rather than silently issuing the full form.
+            return Err(OperationError::InvalidRequest(
+                "compact API tokens are not supported; request the standard form".to_string(),
+            ));
+        }
         let label = req.label.trim();
         if label.is_empty() || label.chars().count() > MAX_LABEL || label.chars().any(char::is_control) {
             return Err(OperationError::InvalidRequest(format!(

@@ -100,8 +100,9 @@ enum SelfCommand {
 
 #[derive(Subcommand, Debug, Clone)]
 enum AccountCommand {
-    /// Create an account.
-    Create { name: String, displayname: String },
+    /// Create an account. A service account may name the group (or account) that manages it:
+    /// that group's members may then change it and issue its API tokens.
+    Create { name: String, displayname: String, managed_by: Option<String> },
     /// Show an account.
     Get { name: String },
     /// List accounts, optionally those whose name, mail or display name contains SEARCH.
@@ -208,6 +209,9 @@ enum GroupCommand {
         name: String,
         #[arg(long)]
         description: Option<String>,
+        /// The group (or account) whose members may change this group's members.
+        #[arg(long)]
+        managed_by: Option<String>,
     },
     Get {
         name: String,
@@ -801,8 +805,10 @@ async fn account_command(
     };
     let what = base.trim_start_matches("/v1/").replace('_', " ");
     match cmd {
-        AccountCommand::Create { name, displayname } => {
-            let e = attrs(vec![("name", vec![name.clone()]), ("displayname", vec![displayname])]);
+        AccountCommand::Create { name, displayname, managed_by } => {
+            let mut pairs = vec![("name", vec![name.clone()]), ("displayname", vec![displayname])];
+            pairs.extend(managed_by.map(|m| ("entry_managed_by", vec![m])));
+            let e = attrs(pairs);
             call(Method::POST, base.to_string(), Some(e)).await.map_err(describe)?;
             println!("Created {name}");
         }
@@ -970,11 +976,12 @@ async fn group_command(client: &KanidmClient, token: &str, cmd: GroupCommand, ou
     };
     let members_path = |g: &str| format!("/v1/group/{}/_attr/member", path_part(g));
     match cmd {
-        GroupCommand::Create { name, description } => {
+        GroupCommand::Create { name, description, managed_by } => {
             let mut pairs = vec![("name", vec![name.clone()])];
             if let Some(d) = description.filter(|d| !d.is_empty()) {
                 pairs.push(("description", vec![d]));
             }
+            pairs.extend(managed_by.map(|m| ("entry_managed_by", vec![m])));
             call(Method::POST, "/v1/group".into(), Some(attrs(pairs))).await.map_err(describe)?;
             println!("Created {name}");
         }

@@ -129,8 +129,11 @@ fn the_life_of_a_person() {
     cli.login("alice", "correct horse battery staple").unwrap();
 
     // Service accounts and the domain.
-    cli.ok_as(idm, &["service-account", "create", "backup_agent", "Backup Agent"]);
-    assert!(cli.ok_as(idm, &["service-account", "get", "backup_agent"]).contains("class: service_account"));
+    cli.ok_as(idm, &["service-account", "create", "backup_agent", "Backup Agent", "outer"]);
+    let agent = cli.ok_as(idm, &["service-account", "get", "backup_agent"]);
+    assert!(agent.contains("class: service_account") && agent.contains("entry_managed_by: outer@localhost"), "{agent}");
+    cli.ok_as(idm, &["group", "create", "managed", "--managed-by", "inner"]);
+    assert!(cli.ok_as(idm, &["group", "get", "managed"]).contains("entry_managed_by: inner@localhost"));
     let dom = cli.ok_as(idm, &["domain", "show"]);
     assert!(
         dom.contains("name: localhost") && dom.contains("persons: 2") && dom.contains("service_accounts: 1"),

@@ -576,6 +576,16 @@ async fn a_database_of_the_previous_version_is_upgraded_on_start() {
     let (code, keys) = api.get("/v1/system/key", &admin).await;
     assert_eq!(code, 200, "{keys}");
     assert_eq!(keys.as_array().unwrap().len(), 1, "{keys}");
+    // Version 4's: existing profiles let administrators name an entry's managers.
+    s.kill();
+    let out = idm_testkit::server::kanidmd(bin(), s.dir.path(), &["recover_account", "idm_admin"]);
+    let pw = out.trim().rsplit(' ').next().unwrap().to_string();
+    s.restart(bin());
+    let api = Api::new(&s);
+    let idm = api.login("idm_admin", &pw).await.unwrap();
+    let robot = json!({"attrs": {"name": ["robot"], "displayname": ["Robot"], "entry_managed_by": ["staff"]}});
+    let (code, body) = api.post("/v1/service_account", &idm, robot).await;
+    assert_eq!(code, 200, "{body}");
     s.stop();
 }
 
@@ -651,5 +661,66 @@ async fn api_tokens_are_sessions_of_a_service_account() {
     assert_eq!(me(&api, &rw).await.0, 200);
     assert_eq!(delete(&api, &idm, "/v1/service_account/robot").await.0, 200);
     assert_eq!(me(&api, &rw).await.0, 401);
+    s.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn entry_managers_manage_what_they_are_given_and_no_more() {
+    let s = TestServer::start_with(bin(), &["alice"]);
+    let api = Api::new(&s);
+    let idm = api.login("idm_admin", &s.passwords["idm_admin"]).await.unwrap();
+    let create = |path: &'static str, attrs: Value| {
+        let (api, idm) = (api.clone(), idm.clone());
+        async move {
+            let (code, body) = api.post(path, &idm, json!({ "attrs": attrs })).await;
+            assert_eq!(code, 200, "{path} {body}");
+        }
+    };
+    create("/v1/group", json!({"name": ["keepers"], "member": ["alice"]})).await;
+    create("/v1/service_account", json!({"name": ["kept"], "displayname": ["Kept"], "entry_managed_by": ["keepers"]}))
+        .await;
+    create("/v1/service_account", json!({"name": ["other"], "displayname": ["Other"]})).await;
+    create(
+        "/v1/service_account",
+        json!({"name": ["lofty"], "displayname": ["Lofty"], "entry_managed_by": ["keepers"]}),
+    )
+    .await;
+    create("/v1/group", json!({"name": ["team"], "entry_managed_by": ["keepers"]})).await;
+    // A managed account that becomes high privilege is out of its managers' reach.
+    let admin = api.login("admin", &s.passwords["admin"]).await.unwrap();
+    let (code, body) = api.post("/v1/group/idm_admins/_attr/member", &admin, json!(["lofty"])).await;
+    assert_eq!(code, 200, "{body}");
+
+    let alice = api.login("alice", &s.passwords["alice"]).await.unwrap();
+    let alice = api.reauth(&alice, &s.passwords["alice"]).await.unwrap();
+    let request = json!({"label": "deploy", "expiry": null, "read_write": false});
+    // What alice's group manages she may read and change, and issue tokens for.
+    let (_, kept) = api.get("/v1/service_account/kept", &alice).await;
+    assert_eq!(kept["attrs"]["displayname"], json!(["Kept"]), "{kept}");
+    assert_eq!(patch(&api, &alice, "/v1/service_account/kept", json!({"displayname": "Kept 2"})).await.0, 200);
+    let (code, token) = api.post("/v1/service_account/kept/_api_token", &alice, request.clone()).await;
+    assert_eq!(code, 200, "{token}");
+    assert_eq!(me(&api, token.as_str().unwrap()).await.1["youare"]["attrs"]["name"], json!(["kept"]));
+    let (code, body) = api.post("/v1/group/team/_attr/member", &alice, json!(["kept"])).await;
+    assert_eq!(code, 200, "{body}");
+    // Not who manages it, nor anything else.
+    let (code, _) = patch(&api, &alice, "/v1/service_account/kept", json!({"entry_managed_by": "alice"})).await;
+    assert_eq!(code, 403);
+    for target in ["other", "lofty"] {
+        let (code, _) = api.post(&format!("/v1/service_account/{target}/_api_token"), &alice, request.clone()).await;
+        assert!(code == 403 || code == 404, "{target}: {code}");
+        assert_eq!(
+            patch(&api, &alice, &format!("/v1/service_account/{target}"), json!({"displayname": "X"})).await.0 / 100,
+            4
+        );
+    }
+    let (code, _) = api.post("/v1/group/keepers/_attr/member", &alice, json!(["kept"])).await;
+    assert!(code == 403 || code == 404, "{code}");
+    // Leaving the managing group ends it at her next request.
+    let (code, _) = delete(&api, &idm, "/v1/group/keepers/_attr/member").await;
+    assert_eq!(code, 200);
+    let (code, _) = api.post("/v1/service_account/kept/_api_token", &alice, request).await;
+    assert!(code == 403 || code == 404, "{code}");
+    assert_eq!(api.get("/v1/service_account/kept", &alice).await.1["attrs"].get("entry_managed_by"), None);
     s.stop();
 }

@@ -112,6 +112,26 @@ async fn the_published_kanidm_cli_works_against_our_server() {
     up.ok("idm_admin", &["group", "delete", "staff"]);
     assert_eq!(entry("/v1/group/staff".into()).await, json!(null));
 
+    // A service account managed by a group, an API token for it, and a command run with that
+    // token (put into the CLI's token store, where a login would put a session's).
+    up.ok("idm_admin", &["service-account", "create", "robot", "Robot", "idm_admins"]);
+    let robot = entry("/v1/service_account/robot".into()).await;
+    assert_eq!(robot["attrs"]["entry_managed_by"], json!(["idm_admins@localhost"]), "{robot}");
+    let out = up.ok("idm_admin", &["service-account", "api-token", "generate", "robot", "ci token", "--readwrite"]);
+    let api_token = out.split_whitespace().find(|w| w.matches('.').count() == 2 && w.len() > 100).unwrap();
+    assert!(up.ok("idm_admin", &["service-account", "api-token", "status", "robot"]).contains("ci token"));
+    let store_path = up.home.path().join(".cache/kanidm_tokens");
+    let mut store: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&store_path).unwrap()).unwrap();
+    store["instances"][""]["tokens"]["robot@localhost"] = json!(api_token);
+    std::fs::write(&store_path, store.to_string()).unwrap();
+    assert!(up.ok("robot@localhost", &["self", "whoami"]).contains("spn: robot@localhost"));
+    let listed = entry("/v1/service_account/robot/_api_token".into()).await;
+    let token_id = listed[0]["token_id"].as_str().unwrap().to_string();
+    assert!(up.ok("idm_admin", &["service-account", "api-token", "destroy", "robot", &token_id]).contains("Success"));
+    let o = up.run("robot@localhost", &["self", "whoami"], None);
+    let refused = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(!refused.contains("spn: robot@localhost"), "a destroyed API token works no more: {refused}");
+
     // The domain, and a reset token.
     assert!(up.ok("idm_admin", &["system", "domain", "show"]).contains("domain_name: localhost"));
     let out = up.ok("idm_admin", &["person", "credential", "create-reset-token", "alice"]);

@@ -6,6 +6,8 @@ use idm_proto::Filter;
 enum Receiver {
     Groups(&'static [u128]),
     Filter(&'static str),
+    /// The managers of each target entry (`entry_managed_by`, or a member of it).
+    EntryManager,
 }
 
 /// One built-in access control profile. Empty lists mean the right is not granted.
@@ -102,6 +104,7 @@ const ACCOUNT_READ: &[&str] = &[
     "credential_update_intent_token",
     "softlock_until",
     "softlock_level",
+    "entry_managed_by",
 ];
 const ACCOUNT_WRITE: &[&str] = &[
     "name",
@@ -113,6 +116,7 @@ const ACCOUNT_WRITE: &[&str] = &[
     "account_valid_from",
     "primary_credential",
     "credential_update_intent_token",
+    "entry_managed_by",
 ];
 /// What account managers may remove: what they may write, and sessions (revoking them).
 const ACCOUNT_REMOVE: &[&str] = &[
@@ -126,6 +130,7 @@ const ACCOUNT_REMOVE: &[&str] = &[
     "primary_credential",
     "credential_update_intent_token",
     "user_auth_session",
+    "entry_managed_by",
 ];
 /// Settings that grant or bound what members may do: only system administrators change them.
 const POLICY_ATTRS: &[&str] = &[
@@ -137,8 +142,37 @@ const POLICY_ATTRS: &[&str] = &[
     "authsession_expiry",
     "privilege_expiry",
 ];
-const GROUP_WRITE: &[&str] = &["name", "description", "member"];
-const GROUP_CREATE_ATTRS: &[&str] = &["class", "name", "description", "member"];
+const GROUP_READ: &[&str] = &["class", "name", "spn", "uuid", "description", "member", "memberof", "entry_managed_by"];
+const GROUP_WRITE: &[&str] = &["name", "description", "member", "entry_managed_by"];
+const GROUP_CREATE_ATTRS: &[&str] = &["class", "name", "description", "member", "entry_managed_by"];
+/// What the managers of a service account may read and change: its details, credentials and
+/// API tokens (issuing one adds a session, revoking removes it), not who manages it.
+const MANAGED_SERVICE_ACCOUNT_READ: &[&str] = &[
+    "class",
+    "name",
+    "spn",
+    "uuid",
+    "displayname",
+    "mail",
+    "description",
+    "memberof",
+    "entry_managed_by",
+    "account_expire",
+    "account_valid_from",
+    "primary_credential",
+    "user_auth_session",
+];
+const MANAGED_SERVICE_ACCOUNT_WRITE: &[&str] = &[
+    "displayname",
+    "mail",
+    "description",
+    "account_expire",
+    "account_valid_from",
+    "primary_credential",
+    "user_auth_session",
+];
+/// What the managers of a group may change: its description and members.
+const MANAGED_GROUP_WRITE: &[&str] = &["description", "member"];
 const SCHEMA_ATTRS: &[&str] = &[
     "class",
     "uuid",
@@ -173,6 +207,7 @@ const ACP_ATTRS: &[&str] = &[
 const ACP_CLASSES: &[&str] = &[
     "object",
     "access_control_profile",
+    "access_control_receiver_entry_manager",
     "access_control_search",
     "access_control_modify",
     "access_control_create",
@@ -281,7 +316,16 @@ const ACPS: &[Acp] = &[
         receiver: Receiver::Groups(&[0x0041]),
         target: r#"{"and":[{"eq":["class","service_account"]},{"eq":["class","account"]}]}"#,
         create_class: &["object", "account", "service_account"],
-        create_attr: &["class", "name", "displayname", "mail", "description", "account_expire", "account_valid_from"],
+        create_attr: &[
+            "class",
+            "name",
+            "displayname",
+            "mail",
+            "description",
+            "account_expire",
+            "account_valid_from",
+            "entry_managed_by",
+        ],
         ..NONE
     },
     Acp {
@@ -299,7 +343,7 @@ const ACPS: &[Acp] = &[
         description: "Change groups that are not high privilege, including their members.",
         receiver: Receiver::Groups(&[0x0004]),
         target: GROUP_NON_HP,
-        search: &["class", "name", "spn", "uuid", "description", "member", "memberof"],
+        search: GROUP_READ,
         modify_present: GROUP_WRITE,
         modify_removed: GROUP_WRITE,
         ..NONE
@@ -358,6 +402,7 @@ const ACPS: &[Acp] = &[
             "description",
             "account_expire",
             "account_valid_from",
+            "entry_managed_by",
         ],
         delete: true,
         ..NONE
@@ -368,7 +413,7 @@ const ACPS: &[Acp] = &[
         description: "Change high-privilege groups, including their members.",
         receiver: Receiver::Groups(&[0x0012]),
         target: GROUP_HP,
-        search: &["class", "name", "spn", "uuid", "description", "member", "memberof"],
+        search: GROUP_READ,
         modify_present: GROUP_WRITE,
         modify_removed: GROUP_WRITE,
         ..NONE
@@ -504,6 +549,30 @@ const ACPS: &[Acp] = &[
         modify_removed: &["server_right"],
         ..NONE
     },
+    Acp {
+        name: "idm_acp_service_account_entry_manager",
+        n: 0x1d,
+        description: "Managers of a service account (its entry_managed_by, or that group's members) may read and \
+                      change its details and credentials and issue and revoke its API tokens.",
+        receiver: Receiver::EntryManager,
+        target: SERVICE_ACCOUNT_NON_HP,
+        search: MANAGED_SERVICE_ACCOUNT_READ,
+        modify_present: MANAGED_SERVICE_ACCOUNT_WRITE,
+        modify_removed: MANAGED_SERVICE_ACCOUNT_WRITE,
+        ..NONE
+    },
+    Acp {
+        name: "idm_acp_group_entry_manager",
+        n: 0x1e,
+        description: "Managers of a group (its entry_managed_by, or that group's members) may read it and change \
+                      its description and members.",
+        receiver: Receiver::EntryManager,
+        target: GROUP_NON_HP,
+        search: GROUP_READ,
+        modify_present: MANAGED_GROUP_WRITE,
+        modify_removed: MANAGED_GROUP_WRITE,
+        ..NONE
+    },
 ];
 
 #[allow(clippy::expect_used)]
@@ -528,6 +597,9 @@ pub fn builtin_acps() -> Vec<Entry> {
             if a.delete {
                 classes.push("access_control_delete");
             }
+            if matches!(a.receiver, Receiver::EntryManager) {
+                classes.push("access_control_receiver_entry_manager");
+            }
             let mut pairs = vec![
                 ("class", iutf8(&classes)),
                 ("uuid", uuid(Uuid::from_u128(0xffff_ff00_0000 | (0x1000 + a.n)))),
@@ -543,6 +615,7 @@ pub fn builtin_acps() -> Vec<Entry> {
                 ("acp_create_attr", iutf8(a.create_attr)),
             ];
             match a.receiver {
+                Receiver::EntryManager => {}
                 Receiver::Groups(gs) => {
                     let gs: Vec<Uuid> = gs.iter().map(|g| uuid_suffix(*g)).collect();
                     pairs.push(("acp_receiver_group", refs(&gs)));

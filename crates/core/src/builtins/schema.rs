@@ -189,6 +189,15 @@ const ATTRIBUTES: &[AttrDef] = &[
     ),
     ("softlock_until", 0x38, DateTime, SINGLE, PLAIN, &[], "Password attempts are refused until this time."),
     ("softlock_level", 0x39, Uint32, SINGLE, PLAIN, &[], "How many times in a row the password was locked."),
+    (
+        "entry_managed_by",
+        0x3a,
+        ReferenceUuid,
+        SINGLE,
+        PLAIN,
+        &[EQ],
+        "The group (or account) that manages this entry: entry-manager profiles apply to its members for it.",
+    ),
 ];
 
 /// The limit attributes and the values the built-in administrator groups carry.
@@ -253,13 +262,20 @@ const CLASSES: &[ClassDef] = &[
         ],
         "Something that can authenticate.",
     ),
-    ("service_account", 0x92, &["name", "displayname"], &["mail"], "An account used by software rather than a person."),
+    (
+        "service_account",
+        0x92,
+        &["name", "displayname"],
+        &["mail", "entry_managed_by"],
+        "An account used by software rather than a person.",
+    ),
     (
         "group",
         0x93,
         &["name", "spn"],
         &[
             "member",
+            "entry_managed_by",
             "limit_search_max_results",
             "limit_search_max_filter_test",
             "limit_filter_max_elements",
@@ -276,6 +292,13 @@ const CLASSES: &[ClassDef] = &[
         "A group whose settings bound its members' sessions; the strictest policy applies.",
     ),
     ("key_object", 0x95, &["name"], &["key_internal_data"], "A set of signing keys, one active."),
+    (
+        "access_control_receiver_entry_manager",
+        0x96,
+        &[],
+        &[],
+        "A profile that applies to the managers of each target (its entry_managed_by and that group's members).",
+    ),
 ];
 
 const fn schema_uuid(n: u128) -> Uuid {

@@ -174,6 +174,35 @@ impl QueryServerWriteTransaction<'_> {
         if from < 3 {
             self.migrate_to_3()?;
         }
+        if from < 4 {
+            self.migrate_to_4()?;
+        }
+        Ok(())
+    }
+
+    /// Version 4: entry managers. The built-in profiles that read, write or create accounts
+    /// and groups gain `entry_managed_by`, and the profile managers may make entry-manager
+    /// profiles; the two entry-manager profiles themselves are new and created as missing.
+    fn migrate_to_4(&mut self) -> Result<()> {
+        const ADDED_IN_4: [&str; 2] = ["entry_managed_by", "access_control_receiver_entry_manager"];
+        const LISTS: [&str; 6] = [
+            "acp_search_attr",
+            "acp_modify_presentattr",
+            "acp_modify_removedattr",
+            "acp_modify_class",
+            "acp_create_class",
+            "acp_create_attr",
+        ];
+        for fresh in builtin_acps() {
+            let Some(name) = fresh.first_str("name") else { continue };
+            for attr in LISTS {
+                for v in fresh.get(attr).into_iter().flatten() {
+                    if v.as_str().is_some_and(|s| ADDED_IN_4.contains(&s)) {
+                        self.add_to_builtin_acp(name, attr, v.clone())?;
+                    }
+                }
+            }
+        }
         Ok(())
     }
 
