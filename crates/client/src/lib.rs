@@ -158,7 +158,8 @@ impl KanidmClient {
     /// Logs in with a password (or as anonymous when `name` is "anonymous") and returns the
     /// bearer token.
     pub async fn login(&self, name: &str, password: Option<&str>) -> Result<String> {
-        let (state, session) = self.auth_post("/v1/auth", None, None, json!({"step": {"init": name}})).await?;
+        let init = json!({"step": {"init2": {"username": name, "issue": "token", "privileged": false}}});
+        let (state, session) = self.auth_post("/v1/auth", None, None, init).await?;
         let offered: Vec<String> = serde_json::from_value(state["choose"].clone()).unwrap_or_default();
         let mech = if offered.iter().any(|m| m == "anonymous") {
             "anonymous"

@@ -4,10 +4,11 @@
 
 use crate::IdmServer;
 use crate::account;
+use crate::auth::TokenTerms;
 use crate::policy;
 use crate::sessions::visible_account;
 use idm_core::modify::{Modify, ModifyList};
-use idm_core::proto::UatPurpose;
+use idm_core::proto::{TokenForm, UatPurpose};
 use idm_core::server::QueryServerTransaction;
 use idm_core::session::{AuthMech, Session, SessionScope};
 use idm_core::value::Value;
@@ -111,7 +112,8 @@ impl IdmServer {
             } else {
                 UatPurpose::ReadOnly
             };
-            let signed = self.sign(w, &full, &session, purpose, &policy, now)?;
+            let terms = TokenTerms { purpose, form: TokenForm::Current };
+            let signed = self.sign(w, &full, &session, terms, &policy, now)?;
             info!(account = %full.label(), by = ?ident.uuid(), token = %session.id, label, "API token issued");
             Ok(signed)
         })

@@ -11,9 +11,10 @@ use crate::authsession::{AuthSession, Full, Mech, Phase, Reauth};
 use crate::identify::recorded_session;
 use crate::policy::{self, AccountPolicy, GENERATED_PASSWORD_PRIVILEGE};
 use crate::softlock::Refused;
+use crate::token_form;
 use idm_core::builtins::UUID_ANONYMOUS;
 use idm_core::entry::{Entry, StoredEntry};
-use idm_core::proto::{AuthCred, AuthState, AuthStep, UatPurpose, UserAuthToken};
+use idm_core::proto::{AuthCred, AuthState, AuthStep, TokenForm, UatPurpose, UserAuthToken};
 use idm_core::server::QueryServerTransaction;
 use idm_core::session::{AuthMech, Session, SessionScope};
 use idm_core::value::{Credential, Value};
@@ -42,6 +43,12 @@ fn at_most(t: OffsetDateTime, limit: Option<OffsetDateTime>) -> OffsetDateTime {
     }
 }
 
+/// What a token states beyond its session: what it lets its holder do, and its form.
+pub(crate) struct TokenTerms {
+    pub purpose: UatPurpose,
+    pub form: TokenForm,
+}
+
 impl IdmServer {
     /// One step of a login. `session` is the id the previous step answered with; `client` the
     /// address the request came from (for the soft-lock and the logs).
@@ -56,8 +63,8 @@ impl IdmServer {
             OperationError::InvalidRequest("this step needs the auth session id the previous step answered with".into())
         };
         match step {
-            AuthStep::Init(name) => self.auth_init(&name, false, client, now),
-            AuthStep::Init2(i) => self.auth_init(&i.username, i.privileged, client, now),
+            AuthStep::Init(name) => self.auth_init(&name, false, TokenForm::Legacy2022, client, now),
+            AuthStep::Init2(i) => self.auth_init(&i.username, i.privileged, TokenForm::Current, client, now),
             AuthStep::Begin(mech) => self.auth_begin(session.ok_or_else(need)?, &mech, now),
             AuthStep::Cred(cred) => self.auth_cred(session.ok_or_else(need)?, cred, now),
         }
@@ -76,6 +83,7 @@ impl IdmServer {
         &self,
         name: &str,
         privileged: bool,
+        form: TokenForm,
         client: Option<IpAddr>,
         now: OffsetDateTime,
     ) -> Result<(Uuid, AuthState)> {
@@ -97,6 +105,7 @@ impl IdmServer {
         let names = offered.iter().map(|m| m.name().to_string()).collect();
         let mut s = AuthSession::new(uuid, Phase::Choosing(offered), client, now);
         s.privileged = privileged;
+        s.form = form;
         let id = self.start(s, now)?;
         Ok((id, AuthState::Choose(names)))
     }
@@ -220,7 +229,8 @@ impl IdmServer {
             };
             let policy = policy::evaluate(&mut r, &acct)?;
             let session = self.new_session(&acct, &policy, mech, SessionScope::ReadOnly, s.client, now);
-            let token = self.sign(&mut r, &acct, &session, UatPurpose::ReadOnly, &policy, now)?;
+            let terms = TokenTerms { purpose: UatPurpose::ReadOnly, form: s.form };
+            let token = self.sign(&mut r, &acct, &session, terms, &policy, now)?;
             info!(account = %acct.label(), "anonymous authentication succeeded");
             return Ok((id, AuthState::Success(token)));
         }
@@ -269,7 +279,7 @@ impl IdmServer {
                 (session, UatPurpose::ReadWrite { expiry })
             }
         };
-        let token = self.sign(&mut w, &acct, &session, purpose, &policy, now)?;
+        let token = self.sign(&mut w, &acct, &session, TokenTerms { purpose, form: s.form }, &policy, now)?;
         w.commit()?;
         info!(
             account = %acct.label(),
@@ -309,10 +319,11 @@ impl IdmServer {
         txn: &mut impl QueryServerTransaction,
         acct: &Entry,
         session: &Session,
-        purpose: UatPurpose,
+        terms: TokenTerms,
         policy: &AccountPolicy,
         now: OffsetDateTime,
     ) -> Result<String> {
+        let TokenTerms { purpose, form } = terms;
         let uat = UserAuthToken {
             session_id: session.id,
             issued_at: now.unix_timestamp(),
@@ -326,8 +337,8 @@ impl IdmServer {
             limit_search_max_results: Some(policy.limits.search_max_results as u64),
             limit_search_max_filter_test: Some(policy.limits.search_max_partial as u64),
         };
-        let payload = serde_json::to_vec(&uat).map_err(|e| OperationError::Serde(e.to_string()))?;
-        self.keys.current(&self.qs, txn)?.sign(&payload)
+        let payload = token_form::encode(&uat, form, session.mech, &policy.limits)?;
+        self.keys.current(&self.qs, txn)?.sign(&payload, form)
     }
 
     /// Starts re-authenticating the session of `token`: its holder proves the password again

@@ -6,6 +6,7 @@
 //! network (an IPv4 address, an IPv6 /64), and when it is full the network holding the most
 //! logins loses its oldest, so one source cannot lock everyone else out.
 
+use idm_core::proto::TokenForm;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -60,6 +61,8 @@ pub struct AuthSession {
     pub phase: Phase,
     /// Asked for a session that may make changes at once.
     pub privileged: bool,
+    /// How the token is written: the 2022 form for clients that started with `init`.
+    pub form: TokenForm,
     pub reauth: Option<Reauth>,
     pub client: Option<IpAddr>,
     started: OffsetDateTime,
@@ -69,7 +72,16 @@ pub struct AuthSession {
 impl AuthSession {
     pub fn new(account: Uuid, phase: Phase, client: Option<IpAddr>, now: OffsetDateTime) -> AuthSession {
         let life = if matches!(phase, Phase::Choosing(_)) { CHOOSE_LIFETIME } else { AUTH_SESSION_LIFETIME };
-        AuthSession { account, phase, privileged: false, reauth: None, client, started: now, deadline: now + life }
+        AuthSession {
+            account,
+            phase,
+            privileged: false,
+            form: TokenForm::Current,
+            reauth: None,
+            client,
+            started: now,
+            deadline: now + life,
+        }
     }
 
     /// Moves the login on to waiting for `mech`'s credential.

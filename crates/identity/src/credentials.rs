@@ -168,7 +168,7 @@ pub fn recover_account(
 ) -> Result<String> {
     let acct =
         account::find(w, name)?.ok_or_else(|| OperationError::InvalidRequest(format!("no account named '{name}'")))?;
-    let pw = random_password(24)?;
+    let pw = random_password(crate::password::GENERATED_PASSWORD_LEN)?;
     let mut mods = set_password_mods(password::hash(&pw, params, true)?);
     mods.extend([INTENT, "softlock_until", "softlock_level"].into_iter().map(|a| Modify::Purged(a.into())));
     let u = acct.uuid().unwrap_or_default();

@@ -203,6 +203,32 @@ impl IdmServer {
         Ok(status_of(&acct, staged.as_ref()))
     }
 
+    /// Sets the account's password in one call, as the 2022 API did
+    /// (`PUT /v1/account/{id}/_credential/primary`): a credential update session opened,
+    /// staged and committed, with every check the three steps make.
+    pub fn set_password_now(&self, token: &str, id: &str, password: &str) -> Result<()> {
+        let (cu, _) = self.cu_begin(token, id)?;
+        if let Err(e) = self.cu_update(&cu, CURequest::Password(password.to_string())) {
+            self.cu_cancel(&cu)?;
+            return Err(e);
+        }
+        self.cu_commit(&cu)
+    }
+
+    /// [`Self::set_password_now`] for the caller's own account.
+    pub fn set_own_password_now(&self, token: &str, password: &str) -> Result<()> {
+        let me = self.read_as(token, |_, ident| ident.uuid().ok_or(OperationError::NotAuthenticated))?;
+        self.set_password_now(token, &me.to_string(), password)
+    }
+
+    /// Sets a password the server generates and returns it (shown once), as the 2022 API's
+    /// `generatepassword` did.
+    pub fn set_generated_password_now(&self, token: &str, id: &str) -> Result<String> {
+        let pw = password::random_password(password::GENERATED_PASSWORD_LEN)?;
+        self.set_password_now(token, id, &pw)?;
+        Ok(pw)
+    }
+
     /// Commits a session's changes, all at once, after checking again that it may.
     pub fn cu_commit(&self, cu: &CUSessionToken) -> Result<()> {
         let now = self.now();

@@ -18,9 +18,10 @@
 use crate::account::{self, Window};
 use crate::keys::KeySet;
 use crate::policy;
+use crate::token_form;
 use idm_core::builtins::UUID_ANONYMOUS;
 use idm_core::identity::{AccessScope, Identity};
-use idm_core::proto::UserAuthToken;
+use idm_core::proto::{TokenForm, UserAuthToken};
 use idm_core::server::{QueryServer, QueryServerTransaction};
 use idm_core::session::{Session, SessionScope};
 use idm_core::value::Value;
@@ -37,7 +38,11 @@ const CACHE_MAX: usize = 16_384;
 /// A token whose signature was checked.
 #[derive(Debug)]
 pub struct Verified {
+    /// The payload in today's form, whichever form the token was written in.
     pub uat: UserAuthToken,
+    pub form: TokenForm,
+    /// The payload as signed: what `/v1/self` shows its holder.
+    pub payload: serde_json::Value,
     pub kid: String,
 }
 
@@ -105,8 +110,9 @@ impl IdentityCache {
             debug!("token refused: {why}");
             OperationError::NotAuthenticated
         })?;
-        let uat: UserAuthToken = serde_json::from_slice(&payload).map_err(|_| OperationError::NotAuthenticated)?;
-        let v = Arc::new(Verified { uat, kid });
+        let (uat, form) = token_form::decode(&payload).ok_or(OperationError::NotAuthenticated)?;
+        let payload = serde_json::from_slice(&payload).map_err(|_| OperationError::NotAuthenticated)?;
+        let v = Arc::new(Verified { uat, form, payload, kid });
         insert_bounded(&self.tokens, token.to_string(), v.clone());
         Ok(v)
     }

@@ -11,6 +11,7 @@ use idm_core::builtins::UUID_KEY_SESSIONS;
 use idm_core::entry::Entry;
 use idm_core::identity::Identity;
 use idm_core::keys::{KeyAlg, KeyRecord, KeyStatus};
+use idm_core::proto::TokenForm;
 use idm_core::server::{QueryServer, QueryServerTransaction, QueryServerWriteTransaction};
 use idm_core::value::Value;
 use idm_core::{OperationError, Result};
@@ -123,13 +124,19 @@ impl KeySet {
         }))
     }
 
-    /// Signs `payload` as a compact JWS with the active key.
-    pub fn sign(&self, payload: &[u8]) -> Result<String> {
+    /// Signs `payload` as a compact JWS with the active key. The 2022 form also embeds the
+    /// public key in the header, where Kanidm v1.1.0-alpha.8 clients verify with it; this
+    /// server never does: it verifies by `kid` with its own keys.
+    pub fn sign(&self, payload: &[u8], form: TokenForm) -> Result<String> {
         let kid = self.active.as_deref().ok_or_else(|| crypto("there is no active key"))?;
         let signer =
             self.keys.get(kid).and_then(|k| k.signer.as_ref()).ok_or_else(|| crypto("the active key is missing"))?;
-        let header = serde_json::to_vec(&Header { alg: "ES256".into(), kid: Some(kid.into()), crit: None })
-            .map_err(|e| OperationError::Serde(e.to_string()))?;
+        let (jwk, typ) = match form {
+            TokenForm::Current => (None, None),
+            TokenForm::Legacy2022 => (self.jwk(kid, OffsetDateTime::now_utc()), Some("JWT".to_string())),
+        };
+        let header = Header { alg: "ES256".into(), kid: Some(kid.into()), crit: None, jwk, typ };
+        let header = serde_json::to_vec(&header).map_err(|e| OperationError::Serde(e.to_string()))?;
         let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(payload));
         let sig = signer.sign(&SystemRandom::new(), input.as_bytes()).map_err(|_| crypto("signing failed"))?;
         Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref())))
@@ -173,6 +180,11 @@ struct Header {
     kid: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     crit: Option<serde_json::Value>,
+    /// Written for 2022 clients, never read: a key a token brings is no reason to trust it.
+    #[serde(skip_serializing_if = "Option::is_none", skip_deserializing)]
+    jwk: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none", skip_deserializing)]
+    typ: Option<String>,
 }
 
 /// The session key object's keys, as stored.
@@ -350,7 +362,7 @@ mod tests {
         let key = generate(now).unwrap();
         assert_eq!(key.kid.len(), 12);
         let s = set(std::slice::from_ref(&key));
-        let t = s.sign(b"{\"a\":1}").unwrap();
+        let t = s.sign(b"{\"a\":1}", TokenForm::Current).unwrap();
         assert_eq!(s.verify(&t, now).unwrap(), (key.kid.clone(), b"{\"a\":1}".to_vec()));
         // Another key with the same kid claim: the signature fails.
         let mut other = generate(now).unwrap();
@@ -372,7 +384,7 @@ mod tests {
         let r = set(std::slice::from_ref(&retired));
         assert!(r.verify(&t, now).is_ok());
         assert!(r.verify(&t, now + time::Duration::seconds(11)).is_err());
-        assert!(r.sign(b"x").is_err(), "a retired key does not sign");
+        assert!(r.sign(b"x", TokenForm::Current).is_err(), "a retired key does not sign");
         retired.status = KeyStatus::Revoked;
         assert!(set(std::slice::from_ref(&retired)).verify(&t, now).is_err());
         assert!(set(&[retired]).jwk(&key.kid, now).is_none(), "a revoked key is not published");

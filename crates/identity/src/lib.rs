@@ -24,6 +24,7 @@ pub mod password;
 pub mod policy;
 mod sessions;
 pub mod softlock;
+pub mod token_form;
 
 pub use credentials::{CredentialStatus, MAX_RESET_TTL, MIN_RESET_TTL, PendingReset, recover_account};
 pub use sessions::SessionInfo;
@@ -152,6 +153,18 @@ impl IdmServer {
         let mut r = self.qs.read()?;
         let ident = self.identify(&mut r, token)?;
         f(&mut r, &ident)
+    }
+
+    /// Like [`Self::read_as`], also handing `f` the token's payload as signed (in the form it
+    /// was issued in): what `/v1/self` shows as `uat`.
+    pub fn read_as_with_token<T>(
+        &self,
+        token: &str,
+        f: impl FnOnce(&mut QueryServerReadTransaction<'_>, &Identity, &serde_json::Value) -> Result<T>,
+    ) -> Result<T> {
+        let mut r = self.qs.read()?;
+        let (ident, v) = self.identify_token(&mut r, token)?;
+        f(&mut r, &ident, &v.payload)
     }
 
     /// Runs `f` in the write transaction as the caller `token` stands for, and commits it if

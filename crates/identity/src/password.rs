@@ -38,6 +38,8 @@ impl PasswordParams {
 pub const DEFAULT_PASSWORD_MIN_LENGTH: u32 = 10;
 /// Longer passwords are refused: hashing unbounded input is a denial-of-service lever.
 pub const PASSWORD_MAX_LENGTH: usize = 256;
+/// Length of the passwords the server generates (recovery, the 2022 `generatepassword`).
+pub const GENERATED_PASSWORD_LEN: usize = 24;
 
 /// Hashes `password` as a credential (`generated`: the server chose it).
 pub fn hash(password: &str, params: &PasswordParams, generated: bool) -> Result<Credential> {

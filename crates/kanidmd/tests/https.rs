@@ -25,10 +25,21 @@ impl Server {
         reqwest::Client::builder().tls_certs_only([ca]).timeout(Duration::from_secs(30)).build().unwrap()
     }
 
+    /// A login as today's clients do it (`init2`): today's token form.
     async fn login(&self, name: &str, password: &str) -> Result<String, String> {
+        let init = json!({"init2": {"username": name, "issue": "token", "privileged": false}});
+        self.login_with(init, name, password).await
+    }
+
+    /// A login as the 2022 CLI does it (`init`): the 2022 token form.
+    async fn login_2022(&self, name: &str, password: &str) -> Result<String, String> {
+        self.login_with(json!({"init": name}), name, password).await
+    }
+
+    async fn login_with(&self, init: Value, name: &str, password: &str) -> Result<String, String> {
         let c = self.client();
         let url = format!("{}/v1/auth", self.url);
-        let r = c.post(&url).json(&json!({"step": {"init": name}})).send().await.unwrap();
+        let r = c.post(&url).json(&json!({ "step": init })).send().await.unwrap();
         let session = r.headers().get("x-kanidm-auth-session-id").map(|v| v.to_str().unwrap().to_string());
         let body: Value = r.json().await.unwrap();
         let Some(session) = session.filter(|_| body["state"]["choose"].is_array()) else {
@@ -45,14 +56,16 @@ impl Server {
     }
 
     async fn post(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
-        let r = self
-            .client()
-            .post(format!("{}{path}", self.url))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{path}: {e:?}"));
+        self.call(reqwest::Method::POST, token, path, Some(body)).await
+    }
+
+    /// A request as the 2022 client makes it: DELETE and GET without a body.
+    async fn call(&self, method: reqwest::Method, token: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.client().request(method, format!("{}{path}", self.url)).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap_or_else(|e| panic!("{path}: {e:?}"));
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
@@ -68,7 +81,8 @@ async fn the_documents_raw_commands_over_https() {
     let status: Value = s.client().get(format!("{}/status", s.url)).send().await.unwrap().json().await.unwrap();
     assert_eq!(status, json!(true));
 
-    let admin = s.login("admin", &s.passwords["admin"]).await.unwrap();
+    // The document is from 2022: its client logs in with `init`.
+    let admin = s.login_2022("admin", &s.passwords["admin"]).await.unwrap();
     let me: Value =
         s.client().get(format!("{}/v1/self", s.url)).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
     assert_eq!(me["youare"]["attrs"]["name"], json!(["admin"]), "{me}");
@@ -86,7 +100,7 @@ async fn the_documents_raw_commands_over_https() {
     assert_eq!(code, 200, "{body}");
 
     // idm_admin creates a group and a person, but may not change idm_admins.
-    let idm = s.login("idm_admin", &s.passwords["idm_admin"]).await.unwrap();
+    let idm = s.login_2022("idm_admin", &s.passwords["idm_admin"]).await.unwrap();
     let (code, body) = s
         .post(&idm, "/v1/raw/create", json!({"entries": [
             {"attrs": {"class": ["person", "account"], "name": ["test_account_delete_me"], "displayname": ["Test"]}},
@@ -184,7 +198,7 @@ async fn expired_and_forged_tokens_are_refused() {
     let mut other = idm_identity::keys::generate(time::OffsetDateTime::now_utc()).unwrap();
     other.kid = s.signing_keys()[0].kid.clone();
     let forger = idm_identity::keys::KeySet::load(&[other], 0).unwrap();
-    let forged = forger.sign(&serde_json::to_vec(&uat).unwrap()).unwrap();
+    let forged = forger.sign(&serde_json::to_vec(&uat).unwrap(), idm_core::proto::TokenForm::Current).unwrap();
     let (code, _) = s.post(&forged, "/v1/raw/search", json!({"filter": "self"})).await;
     assert_eq!(code, 401);
     // A token with its privilege window stretched by editing the payload: the signature fails.
@@ -225,4 +239,95 @@ fn a_read_only_replica_role_is_refused_rather_than_ignored() {
         let err = idm_testkit::server::kanidmd_fails(bin, dir.path(), &[cmd]);
         assert!(err.contains("role") && err.contains("replication"), "{cmd}: {err}");
     }
+}
+
+/// The part of a compact JWS at `i`, decoded.
+fn jws_part(token: &str, i: usize) -> Value {
+    use base64::Engine;
+    let part = token.split('.').nth(i).unwrap();
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_2022_login_gets_the_token_the_2022_cli_verifies_and_it_works_like_any_other() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let s = Server::start();
+    let old = s.login_2022("idm_admin", &s.passwords["idm_admin"]).await.unwrap();
+    // The header embeds the public key, and the signature verifies with it (as alpha.8's
+    // `validate_embeded` does), and it names the key the server verifies with.
+    let header = jws_part(&old, 0);
+    assert_eq!((&header["alg"], &header["typ"], &header["jwk"]["kty"]), (&json!("ES256"), &json!("JWT"), &json!("EC")));
+    assert_eq!(header["kid"], json!(s.signing_keys()[0].kid), "{header}");
+    let coord = |c: &str| URL_SAFE_NO_PAD.decode(header["jwk"][c].as_str().unwrap()).unwrap();
+    let point = [vec![4u8], coord("x"), coord("y")].concat();
+    let (signed, sig) = old.rsplit_once('.').unwrap();
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, point)
+        .verify(signed.as_bytes(), &URL_SAFE_NO_PAD.decode(sig).unwrap())
+        .expect("verifies with the embedded key");
+    // The 2022 payload: expiry as [year, ordinal day, seconds, nanoseconds], auth_type, lim_*.
+    let uat = jws_part(&old, 1);
+    let expiry = uat["expiry"].as_array().unwrap();
+    assert_eq!(expiry.len(), 4, "{uat}");
+    let year = time::OffsetDateTime::now_utc().year();
+    assert!(expiry[0].as_i64().unwrap() >= i64::from(year) && expiry[1].as_u64().unwrap() <= 366, "{uat}");
+    assert_eq!(uat["auth_type"], json!("generatedpassword"), "{uat}");
+    for lim in ["lim_uidx", "lim_rmax", "lim_pmax", "lim_fmax"] {
+        assert!(!uat[lim].is_null(), "{lim}: {uat}");
+    }
+    assert_eq!(uat["spn"], json!("idm_admin@localhost"));
+    // /v1/self shows it as `uat`, which the 2022 CLI requires; and it reads and writes.
+    let me: Value =
+        s.client().get(format!("{}/v1/self", s.url)).bearer_auth(&old).send().await.unwrap().json().await.unwrap();
+    assert_eq!((&me["uat"], &me["youare"]["attrs"]["name"]), (&uat, &json!(["idm_admin"])), "{me}");
+    let group = json!({"entries": [{"attrs": {"class": ["object", "group"], "name": ["from_2022"]}}]});
+    assert_eq!(s.post(&old, "/v1/raw/create", group).await.0, 200);
+    // Today's login still gets today's form: a kid and no embedded key.
+    let new = s.login("idm_admin", &s.passwords["idm_admin"]).await.unwrap();
+    assert!(jws_part(&new, 0).get("jwk").is_none() && jws_part(&new, 1)["expiry"].is_i64());
+    // A token that brings its own key is not trusted for it: signed by another key, with
+    // that key embedded and our kid claimed, it is refused.
+    let mut other = idm_identity::keys::generate(time::OffsetDateTime::now_utc()).unwrap();
+    other.kid = s.signing_keys()[0].kid.clone();
+    let forger = idm_identity::keys::KeySet::load(&[other], 0).unwrap();
+    let forged = forger.sign(&serde_json::to_vec(&uat).unwrap(), idm_core::proto::TokenForm::Legacy2022).unwrap();
+    let (code, _) = s.post(&forged, "/v1/raw/search", json!({"filter": "self"})).await;
+    assert_eq!(code, 401);
+    // The 2022 CLI's account routes.
+    use reqwest::Method;
+    let (code, list) = s.call(Method::GET, &old, "/v1/account", None).await;
+    assert_eq!(code, 200, "{list}");
+    assert!(list.to_string().contains("idm_admin@localhost"), "{list}");
+    let svc = json!({"attrs": {"name": ["svc22"], "displayname": ["Svc 22"]}});
+    assert_eq!(s.post(&old, "/v1/account", svc).await.0, 200);
+    let (_, e) = s.call(Method::GET, &old, "/v1/account/svc22", None).await;
+    assert!(e["attrs"]["class"].as_array().unwrap().contains(&json!("service_account")), "{e}");
+    let expire = json!(["2999-01-01T00:00:00Z"]);
+    assert_eq!(s.call(Method::PUT, &old, "/v1/account/svc22/_attr/account_expire", Some(expire)).await.0, 200);
+    let pw = json!({"password": "a passphrase from 2022"});
+    let (code, said) = s.call(Method::PUT, &old, "/v1/account/svc22/_credential/primary", Some(pw)).await;
+    assert_eq!((code, said), (200, json!("success")));
+    s.login_2022("svc22", "a passphrase from 2022").await.unwrap();
+    let (code, said) =
+        s.call(Method::PUT, &old, "/v1/account/svc22/_credential/primary", Some(json!("generatepassword"))).await;
+    assert_eq!(code, 200, "{said}");
+    s.login_2022("svc22", said["token"].as_str().unwrap()).await.unwrap();
+    let (code, said) =
+        s.call(Method::PUT, &old, "/v1/account/svc22/_credential/primary", Some(json!("totpgenerate"))).await;
+    assert_eq!(code, 400, "{said}");
+    assert!(said.to_string().contains("credential update session"), "{said}");
+    assert_eq!(s.call(Method::DELETE, &old, "/v1/account/svc22", None).await.0, 200);
+    assert_eq!(s.call(Method::GET, &old, "/v1/account/svc22", None).await, (200, json!(null)));
+    // Logging out ends a 2022 session like any other.
+    let r = s.client().get(format!("{}/v1/logout", s.url)).bearer_auth(&old).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(s.post(&old, "/v1/raw/search", json!({"filter": "self"})).await.0, 401);
+    // Changing one's own password the 2022 way.
+    let again = s.login_2022("idm_admin", &s.passwords["idm_admin"]).await.unwrap();
+    let body = json!({"value": "a new passphrase of 2022"});
+    let (code, said) = s.post(&again, "/v1/self/_credential/primary/set_password", body).await;
+    assert_eq!(code, 200, "{said}");
+    s.login_2022("idm_admin", "a new passphrase of 2022").await.unwrap();
+    s.stop();
 }

@@ -104,6 +104,44 @@ pub struct UserAuthToken {
     pub limit_search_max_filter_test: Option<u64>,
 }
 
+/// How a session token is written. Both are checked by the same identity path.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenForm {
+    /// Today's Kanidm: `kid` in the header, the key at `/v1/jwk/{kid}`, [`UserAuthToken`].
+    #[default]
+    Current,
+    /// Kanidm v1.1.0-alpha.8 (2022), for clients that log in with `{"step":{"init":…}}`: the
+    /// public key embedded in the header (next to the `kid` the server verifies with) and
+    /// [`UserAuthToken2022`].
+    Legacy2022,
+}
+
+/// The 2022 `UserAuthToken` (Kanidm v1.1.0-alpha.8). `expiry` is `time` 0.2's form
+/// `[year, ordinal day, seconds since midnight UTC, nanoseconds]`. `issued_at` and
+/// `purpose` are this server's additions (2022 clients ignore keys they do not know), so the
+/// privilege window is signed in both forms.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct UserAuthToken2022 {
+    pub session_id: Uuid,
+    /// `anonymous`, `password`, `generatedpassword`, …
+    pub auth_type: String,
+    pub expiry: (i32, u16, u32, u32),
+    pub uuid: Uuid,
+    pub displayname: String,
+    pub spn: String,
+    pub mail_primary: Option<String>,
+    /// Whether unindexed searches are refused.
+    pub lim_uidx: bool,
+    /// Most results a search returns.
+    pub lim_rmax: usize,
+    /// Most candidates a search tests.
+    pub lim_pmax: usize,
+    /// Most elements a filter has.
+    pub lim_fmax: usize,
+    pub issued_at: i64,
+    pub purpose: UatPurpose,
+}
+
 impl UserAuthToken {
     /// Whether the token lets its holder make changes at `now` (unix seconds).
     pub fn privileged_at(&self, now: i64) -> bool {

@@ -54,7 +54,8 @@ impl Api {
 
     /// A whole password (or anonymous) login: the token, or what the server answered instead.
     pub async fn login(&self, name: &str, password: &str) -> Result<String, String> {
-        let (code, body, session) = self.step(None, json!({ "init": name })).await;
+        let init = json!({ "init2": { "username": name, "issue": "token", "privileged": false } });
+        let (code, body, session) = self.step(None, init).await;
         let Some(session) = session.filter(|_| code == 200 && body["state"]["choose"].is_array()) else {
             return Err(format!("{code} {body}"));
         };

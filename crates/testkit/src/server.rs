@@ -99,7 +99,8 @@ impl TestServer {
     /// its signature goes.
     pub fn sign(&self, uat: &idm_core::proto::UserAuthToken) -> String {
         let set = idm_identity::keys::KeySet::load(&self.signing_keys(), 0).unwrap_or_else(|e| panic!("{e}"));
-        set.sign(&serde_json::to_vec(uat).unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"))
+        let payload = serde_json::to_vec(uat).unwrap_or_default();
+        set.sign(&payload, idm_core::proto::TokenForm::Current).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Starts the `kanidmd` at `bin` and waits until it listens.

@@ -40,9 +40,14 @@ fn step(idm: &IdmServer, step: AuthStep, id: Option<uuid::Uuid>) -> (uuid::Uuid,
     idm.auth_step(step, id, None).unwrap()
 }
 
+/// How today's clients start a login.
+fn init2(name: &str) -> AuthStep {
+    AuthStep::Init2(idm_core::proto::AuthInit2 { username: name.into(), issue: Default::default(), privileged: false })
+}
+
 /// A password login: the token.
 fn login(idm: &IdmServer, name: &str) -> String {
-    let (id, _) = step(idm, AuthStep::Init(name.into()), None);
+    let (id, _) = step(idm, init2(name), None);
     let (id, _) = step(idm, AuthStep::Begin("password".into()), Some(id));
     match step(idm, AuthStep::Cred(AuthCred::Password(format!("the password of {}", name.len()))), Some(id)).1 {
         AuthState::Success(t) => t,
@@ -223,7 +228,7 @@ fn account_policy_on_the_account_itself_bounds_its_sessions() {
 /// reading the account and before its write; then lets it finish and returns its answer.
 fn paused_login(w: &World, name: &'static str, during: impl FnOnce()) -> AuthState {
     let idm = &w.idm;
-    let (id, _) = step(idm, AuthStep::Init(name.into()), None);
+    let (id, _) = step(idm, init2(name), None);
     let (id, _) = step(idm, AuthStep::Begin("password".into()), Some(id));
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let slots: Vec<_> = (0..cores).map(|_| idm.hashing().acquire().unwrap()).collect();

@@ -19,6 +19,9 @@ use idm_core::server::{QueryServerTransaction, name_filter};
 pub(super) enum Kind {
     Person,
     ServiceAccount,
+    /// The 2022 API's `/v1/account`: every account (people and service accounts). What it
+    /// creates is a service account: people are created under `/v1/person`.
+    Account,
     Group,
 }
 
@@ -27,6 +30,7 @@ impl Kind {
         match self {
             Kind::Person => "person",
             Kind::ServiceAccount => "service_account",
+            Kind::Account => "account",
             Kind::Group => "group",
         }
     }
@@ -34,7 +38,7 @@ impl Kind {
     fn create_classes(self) -> &'static [&'static str] {
         match self {
             Kind::Person => &["object", "account", "person"],
-            Kind::ServiceAccount => &["object", "account", "service_account"],
+            Kind::ServiceAccount | Kind::Account => &["object", "account", "service_account"],
             Kind::Group => &["object", "group"],
         }
     }

@@ -93,6 +93,55 @@ fn service_account_routes() -> Router<AppState> {
         )
 }
 
+/// The 2022 API's credential request (`SetCredentialRequest`): only the password forms.
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum SetCredential2022 {
+    Password(String),
+    GeneratePassword,
+}
+
+/// `PUT /v1/account/{id}/_credential/primary`, as the 2022 CLI sets passwords: `"success"`, or
+/// `{"token": PASSWORD}` for a generated one. Its TOTP and WebAuthn requests are refused by
+/// name (passkeys and TOTP come through credential update sessions).
+async fn primary_credential_2022(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let req: SetCredential2022 = serde_json::from_slice(&body).map_err(|e| {
+        ApiError(OperationError::InvalidRequest(format!(
+            "only {{\"password\": …}} and \"generatepassword\" are supported here; use a credential update \
+             session for other credentials ({e})"
+        )))
+    })?;
+    match req {
+        SetCredential2022::Password(pw) => {
+            s.with_token(&h, move |idm, t| idm.set_password_now(t, &id, &pw)).await?;
+            Ok(Json(json!("success")))
+        }
+        SetCredential2022::GeneratePassword => {
+            let pw = s.with_token(&h, move |idm, t| idm.set_generated_password_now(t, &id)).await?;
+            Ok(Json(json!({ "token": pw })))
+        }
+    }
+}
+
+/// `POST /v1/self/_credential/primary/set_password` `{"value": PASSWORD}` (2022 CLI).
+async fn own_password_2022(
+    State(s): State<AppState>,
+    h: HeaderMap,
+    body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<()>, ApiError> {
+    let body = super::json_body(body)?;
+    let pw = body["value"]
+        .as_str()
+        .ok_or_else(|| ApiError(OperationError::InvalidRequest("expected {\"value\": PASSWORD}".into())))?
+        .to_string();
+    s.with_token(&h, move |idm, t| idm.set_own_password_now(t, &pw)).await.map(Json)
+}
+
 #[derive(Deserialize, Default)]
 struct SessionQuery {
     session: Option<uuid::Uuid>,
@@ -197,7 +246,13 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .nest("/person", account_routes(Kind::Person))
         .nest("/service_account", service_account_routes())
-        .nest("/account", account_session_routes())
+        .nest(
+            "/account",
+            account_routes(Kind::Account)
+                .merge(account_session_routes())
+                .route("/{id}/_credential/primary", axum::routing::put(primary_credential_2022)),
+        )
+        .route("/self/_credential/primary/set_password", post(own_password_2022))
         .nest("/group", entries::routes(Kind::Group))
         .nest("/recycle_bin", recycle_bin_routes())
         .route("/domain", get(domain_show))

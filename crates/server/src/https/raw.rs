@@ -11,19 +11,25 @@ use idm_core::proto::{Filter as ProtoFilter, ModifyList, OperationError, ProtoEn
 use idm_core::server::QueryServerTransaction;
 use serde::{Deserialize, Serialize};
 
+/// `GET /v1/self`: the caller's entry, and its token's payload as issued (2022 clients
+/// require `uat`; today's ignore it).
 #[derive(Serialize)]
 struct WhoAmI {
     youare: ProtoEntry,
+    uat: serde_json::Value,
 }
 
 async fn whoami(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<WhoAmI>, ApiError> {
-    let youare = state
-        .read(&headers, |r, ident| {
+    let token = super::bearer(&headers)?;
+    let idm = state.idm.clone();
+    let who = super::blocking(move || {
+        idm.read_as_with_token(&token, |r, ident, uat| {
             let me = r.search(ident, &ProtoFilter::SelfUuid)?.pop().ok_or(OperationError::NotAuthenticated)?;
-            r.to_proto_entry(&me)
+            Ok(WhoAmI { youare: r.to_proto_entry(&me)?, uat: uat.clone() })
         })
-        .await?;
-    Ok(Json(WhoAmI { youare }))
+    })
+    .await?;
+    Ok(Json(who))
 }
 
 #[derive(Deserialize)]

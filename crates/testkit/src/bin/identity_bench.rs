@@ -20,7 +20,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const PASSWORD: &str = "a benchmark passphrase";
 
 fn login(idm: &IdmServer, name: &str) -> String {
-    let (id, _) = idm.auth_step(AuthStep::Init(name.into()), None, None).unwrap();
+    let init = AuthStep::Init2(idm_core::proto::AuthInit2 {
+        username: name.into(),
+        issue: Default::default(),
+        privileged: false,
+    });
+    let (id, _) = idm.auth_step(init, None, None).unwrap();
     let (id, _) = idm.auth_step(AuthStep::Begin("password".into()), Some(id), None).unwrap();
     match idm.auth_step(AuthStep::Cred(AuthCred::Password(PASSWORD.into())), Some(id), None).unwrap().1 {
         AuthState::Success(t) => t,
