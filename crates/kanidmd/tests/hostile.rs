@@ -138,3 +138,64 @@ async fn bad_requests_get_clear_errors() {
     alive(&s).await;
     s.stop();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_to_the_kanidm_api_gets_its_status_and_changes_nothing() {
+    use base64::Engine;
+    use reqwest::Method;
+    let s = TestServer::start(bin());
+    let c = idm_client::KanidmClient::new(&s.url, Some(&s.ca)).unwrap();
+    let token = c.login("idm_admin", Some(&s.passwords["idm_admin"])).await.unwrap();
+    let http = client(&s);
+    let send = |m: Method, path: &str, bearer: Option<&str>, body: Option<&str>| {
+        let mut r = http.request(m, format!("{}{path}", s.url));
+        if let Some(t) = bearer {
+            r = r.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            r = r.header("content-type", "application/json").body(b.to_string());
+        }
+        async move {
+            let r = r.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let t = Some(token.as_str());
+    /// Method, path, bearer, body; the status and what the answer must say.
+    type Case<'a> = (Method, &'a str, Option<&'a str>, Option<&'a str>, u16, &'a str);
+    let cases: Vec<Case> = vec![
+        (Method::GET, "/v1/nothing/here", t, None, 404, "Route not found"),
+        (Method::GET, "/scim/v2/Users", None, None, 404, "Route not found"),
+        (Method::DELETE, "/v1/auth", None, None, 405, ""),
+        (Method::PATCH, "/scim/v1/Entry", t, Some("{}"), 405, ""),
+        (Method::POST, "/v1/person", t, Some(r#"{"attrs": {"name": ["x"]"#), 400, "line 1 column"),
+        (Method::POST, "/v1/group", t, Some(r#"{"attrs": 5}"#), 400, "invalid type"),
+        (Method::PUT, "/scim/v1/Entry", t, Some("[1]"), 400, "invalid type"),
+        (Method::POST, "/v1/service_account/idm_admin/_api_token", t, Some(r#"{"label": 5}"#), 400, "column"),
+        (Method::POST, "/v1/auth", None, Some(r#"{"step": {"init": 5}}"#), 400, "column"),
+        (Method::GET, "/scim/v1/Entry?count=many", t, None, 400, "count"),
+        (Method::GET, "/scim/v1/Entry?filter=name%20eq%20%22x", t, None, 400, "character"),
+        (Method::GET, "/v1/self", Some("abc"), None, 401, ""),
+        (Method::GET, "/v1/self", Some("a.b.c"), None, 401, ""),
+    ];
+    for (m, path, bearer, body, status, says) in cases {
+        let (code, text) = send(m.clone(), path, bearer, body).await;
+        assert_eq!(code, status, "{m} {path} {body:?}: {text}");
+        assert!(text.contains(says), "{m} {path}: {text} should say {says}");
+    }
+    // Tokens of the wrong form: unsigned, another algorithm, our kid with no valid signature.
+    let b64 = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let kid = token.split('.').next().map(|h| {
+        let h = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(h).unwrap();
+        serde_json::from_slice::<Value>(&h).unwrap()["kid"].clone()
+    });
+    let payload = token.split('.').nth(1).unwrap();
+    for header in [json!({"alg": "none"}), json!({"alg": "HS256", "kid": kid}), json!({"alg": "ES256", "kid": kid})] {
+        let forged = format!("{}.{payload}.{}", b64(header.clone()), b64(json!("sig")));
+        assert_eq!(send(Method::GET, "/v1/self", Some(&forged), None).await.0, 401, "{header}");
+    }
+    // None of it wrote anything.
+    assert_eq!(send(Method::GET, "/v1/person/x", t, None).await, (200, "null".to_string()));
+    alive(&s).await;
+    s.stop();
+}

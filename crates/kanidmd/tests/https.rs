@@ -331,3 +331,41 @@ async fn a_2022_login_gets_the_token_the_2022_cli_verifies_and_it_works_like_any
     s.login_2022("idm_admin", "a new passphrase of 2022").await.unwrap();
     s.stop();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_login_in_progress_rides_in_the_cookie_as_well_as_the_header() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let s = Server::start();
+    let c = s.client();
+    let url = format!("{}/v1/auth", s.url);
+    let init = json!({"step": {"init2": {"username": "idm_admin", "issue": "token", "privileged": false}}});
+    let r = c.post(&url).json(&init).send().await.unwrap();
+    let set = r.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
+    for attr in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/v1"] {
+        assert!(set.contains(attr), "{set}");
+    }
+    let cookie = set.split(';').next().unwrap().to_string();
+    assert!(cookie.starts_with("auth-session-id="), "{cookie}");
+    // Only the cookie from here on: begin, then the credential.
+    let step = |body: Value| c.post(&url).header("cookie", format!("theme=dark; {cookie}")).json(&body).send();
+    let b: Value = step(json!({"step": {"begin": "password"}})).await.unwrap().json().await.unwrap();
+    assert_eq!(b["state"]["continue"], json!(["password"]), "{b}");
+    let r = step(json!({"step": {"cred": {"password": s.passwords["idm_admin"]}}})).await.unwrap();
+    let cleared = r.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
+    assert!(cleared.contains("Max-Age=0"), "the ended login's cookie is cleared: {cleared}");
+    let b: Value = r.json().await.unwrap();
+    assert!(b["state"]["success"].is_string(), "{b}");
+    // A cookie naming no login in progress is no login.
+    let b: Value = c
+        .post(&url)
+        .header("cookie", format!("auth-session-id={}", uuid::Uuid::new_v4()))
+        .json(&json!({"step": {"begin": "password"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(b["state"]["denied"].is_string(), "{b}");
+    s.stop();
+}

@@ -132,6 +132,17 @@ async fn the_published_kanidm_cli_works_against_our_server() {
     let refused = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     assert!(!refused.contains("spn: robot@localhost"), "a destroyed API token works no more: {refused}");
 
+    // Server settings (`/v1/system`): the password badlist, as a system administrator.
+    let o = up.run("admin", &["login"], Some(&s.passwords["admin"]));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let words = up.home.path().join("badlist.txt");
+    std::fs::write(&words, "Zq8#vLp2!mW9xR4t\n").unwrap();
+    up.ok("admin", &["system", "pw-badlist", "upload", words.to_str().unwrap()]);
+    assert!(up.ok("admin", &["system", "pw-badlist", "show"]).contains("zq8#vlp2!mw9xr4t"));
+    let admin = api.login("admin", &s.passwords["admin"]).await.unwrap();
+    let (_, listed) = api.get("/v1/system/_attr/badlist_password", &admin).await;
+    assert!(listed.to_string().contains("zq8#vlp2!mw9xr4t"), "{listed}");
+
     // The domain, and a reset token.
     assert!(up.ok("idm_admin", &["system", "domain", "show"]).contains("domain_name: localhost"));
     let out = up.ok("idm_admin", &["person", "credential", "create-reset-token", "alice"]);
@@ -205,5 +216,124 @@ async fn the_published_python_client_works_against_our_server() {
     }
     let (_, bin) = api.get("/v1/recycle_bin", &idm).await;
     assert!(bin.to_string().contains("pyperson"), "the deletes went to the recycle bin: {bin}");
+    s.stop();
+}
+
+/// The 2022 CLI (kanidm_tools 1.1.0-alpha.8), run in a pseudo-terminal: it reads passwords
+/// from the terminal only.
+struct Cli2022<'a> {
+    bin: PathBuf,
+    s: &'a TestServer,
+    home: tempfile::TempDir,
+}
+
+impl Cli2022<'_> {
+    fn run(&self, args: &[&str], password: &str) -> (bool, String) {
+        let pty = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/pty_run.py");
+        let o = Command::new("python3")
+            .arg(pty)
+            .arg(&self.bin)
+            .args(args)
+            .env("HOME", self.home.path())
+            .env("PTY_PASSWORD", password)
+            .env("RUST_LOG", "error")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned())
+    }
+
+    /// A document command line: its `-H`/`-C` pointed at the test server.
+    fn doc(&self, line: &str) -> (bool, String) {
+        let line = line
+            .replace("https://localhost:8443", &self.s.url)
+            .replace("../insecure/ca.pem", self.s.ca.to_str().unwrap());
+        let words = shell_words(&line);
+        let args: Vec<&str> = words.iter().skip(1).map(String::as_str).collect();
+        self.run(&args, "")
+    }
+}
+
+/// Splits a command line as a shell would for the document's lines: words, and single-quoted
+/// strings kept whole.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut rest = line.trim();
+    while !rest.is_empty() {
+        if let Some(quoted) = rest.strip_prefix('\'') {
+            let end = quoted.find('\'').unwrap();
+            words.push(quoted[..end].to_string());
+            rest = quoted[end + 1..].trim_start();
+        } else {
+            let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            words.push(rest[..end].to_string());
+            rest = rest[end..].trim_start();
+        }
+    }
+    words
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_2022_cli_runs_the_documents_raw_commands() {
+    let s = TestServer::start(Path::new(env!("CARGO_BIN_EXE_kanidmd")));
+    let cli = Cli2022 {
+        bin: installed("KANIDM_2022_CLI", "kanidm-1.1.0-alpha.8/bin/kanidm"),
+        s: &s,
+        home: tempfile::tempdir().unwrap(),
+    };
+    let api = Api::new(&s);
+    let idm = api.login("idm_admin", &s.passwords["idm_admin"]).await.unwrap();
+    let ca = s.ca.to_str().unwrap();
+    for who in ["admin", "idm_admin"] {
+        let (ok, out) = cli.run(&["login", "-H", &s.url, "-C", ca, "-D", who], &s.passwords[who]);
+        assert!(ok && out.contains(&format!("Login Success for {who}")), "{out}");
+    }
+    // whoami prints the `uat` of /v1/self, decoded in the 2022 form.
+    let (ok, out) = cli.run(&["self", "whoami", "-H", &s.url, "-C", ca, "-D", "idm_admin"], "");
+    assert!(ok && out.contains("spn: idm_admin@localhost"), "{out}");
+
+    // The document's raw commands, run from the examples folder as the document does.
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let ex = |f: &str| examples.join(f).to_str().unwrap().to_string();
+    let doc = |line: &str| cli.doc(&line.replace("example.", &ex("example.")));
+    let (ok, out) =
+        doc("kanidm raw create -H https://localhost:8443 -C ../insecure/ca.pem -D admin example.create.account.json");
+    assert!(ok && !out.contains("Error"), "{out}");
+    // The document's second line names no file, which no kanidm CLI accepts; with the group's:
+    let (ok, out) = doc(
+        "kanidm raw create  -H https://localhost:8443 -C ../insecure/ca.pem -D idm_admin example.create.group.json",
+    );
+    assert!(ok && !out.contains("Error"), "{out}");
+    let (ok, out) = doc(
+        r#"kanidm raw modify -H https://localhost:8443 -C ../insecure/ca.pem -D admin '{"or": [ {"eq": ["name", "idm_person_account_create_priv"]}, {"eq": ["name", "idm_service_account_create_priv"]}, {"eq": ["name", "idm_account_write_priv"]}, {"eq": ["name", "idm_group_write_priv"]}, {"eq": ["name", "idm_people_write_priv"]}, {"eq": ["name", "idm_group_create_priv"]} ]}' example.modify.idm_admin.json"#,
+    );
+    assert!(ok && !out.contains("Error"), "{out}");
+    let (_, out) = doc(
+        r#"kanidm raw modify -H https://localhost:8443 -C ../insecure/ca.pem -D idm_admin '{"eq": ["name", "idm_admins"]}' example.modify.idm_admin.json"#,
+    );
+    assert!(out.contains("Error") && out.contains("403"), "idm_admins is high privilege: {out}");
+    let (ok, out) = doc(
+        r#"kanidm raw search -H https://localhost:8443 -C ../insecure/ca.pem -D admin '{"eq": ["name", "idm_admin"]}'"#,
+    );
+    assert!(ok && out.contains("idm_admin@localhost"), "{out}");
+    let (_, person) = api.get("/v1/person/test_account_delete_me", &idm).await;
+    assert_eq!(person["attrs"]["mail"], json!(["test_account_delete_me@example.com"]), "{person}");
+    let (_, priv_group) = api.get("/v1/group/idm_group_create_priv/_attr/member", &idm).await;
+    assert!(priv_group.to_string().contains("idm_admin@localhost"), "{priv_group}");
+    let (ok, out) = doc(
+        r#"kanidm raw delete -H https://localhost:8443 -C ../insecure/ca.pem -D idm_admin '{"eq": ["name", "test_account_delete_me"]}'"#,
+    );
+    assert!(ok && !out.contains("Error"), "{out}");
+    assert_eq!(api.get("/v1/person/test_account_delete_me", &idm).await.1, json!(null));
+
+    // Its account commands (the 2022 /v1/account routes). (Its logout only edits its own
+    // token file.)
+    let (ok, out) = cli.run(&["account", "list", "-H", &s.url, "-C", ca, "-D", "idm_admin"], "");
+    assert!(ok && out.contains("idm_admin@localhost"), "{out}");
+    let (ok, out) =
+        cli.run(&["account", "create", "-H", &s.url, "-C", ca, "-D", "idm_admin", "svc2022", "Svc 2022"], "");
+    assert!(ok && !out.contains("Error"), "{out}");
+    let (_, svc) = api.get("/v1/service_account/svc2022", &idm).await;
+    assert_eq!(svc["attrs"]["displayname"], json!(["Svc 2022"]), "{svc}");
     s.stop();
 }

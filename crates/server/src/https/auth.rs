@@ -1,11 +1,13 @@
 //! `POST /v1/auth` (init → begin → cred), `POST /v1/reauth`, `/v1/logout` and
 //! `GET /v1/auth/valid`. The state machine, the soft-lock and token issuing are the identity
 //! layer's; this module carries the auth session id in the `X-KANIDM-AUTH-SESSION-ID` header
-//! and the client address from the connection.
+//! and the `auth-session-id` cookie (today's clients keep the cookie, 2022's the header), and
+//! the client address from the connection.
 
 use super::{AUTH_SESSION_HEADER, ApiError, AppState, MAX_UNAUTHENTICATED_BYTES, blocking, json_body_within};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
+use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -14,17 +16,43 @@ use idm_core::proto::{AuthIssueSession, AuthRequest, AuthResponse, AuthState};
 use std::net::SocketAddr;
 use uuid::Uuid;
 
+/// The cookie today's clients carry the login in progress with.
+const AUTH_SESSION_COOKIE: &str = "auth-session-id";
+
+/// A step's answer. While the login continues, its id goes out in the header and in a
+/// cookie only this server's `/v1` routes get back (HTTPS only, no scripts, no cross-site
+/// requests); once it has ended, the cookie is cleared.
 fn answer(id: Uuid, state: AuthState) -> Response {
     let continues = matches!(state, AuthState::Choose(_) | AuthState::Continue(_));
     let mut resp = Json(AuthResponse { sessionid: id, state }).into_response();
-    if continues && let Ok(v) = HeaderValue::from_str(&id.to_string()) {
-        resp.headers_mut().insert(AUTH_SESSION_HEADER, v);
+    let h = resp.headers_mut();
+    if continues {
+        if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
+            h.insert(AUTH_SESSION_HEADER, v);
+        }
+        let cookie = format!("{AUTH_SESSION_COOKIE}={id}; Path=/v1; Secure; HttpOnly; SameSite=Strict");
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            h.insert(SET_COOKIE, v);
+        }
+    } else {
+        let expired = format!("{AUTH_SESSION_COOKIE}=; Path=/v1; Secure; HttpOnly; SameSite=Strict; Max-Age=0");
+        if let Ok(v) = HeaderValue::from_str(&expired) {
+            h.insert(SET_COOKIE, v);
+        }
     }
     resp
 }
 
+/// The login in progress: from the header, else from the cookie.
 fn session_id(headers: &HeaderMap) -> Option<Uuid> {
-    headers.get(AUTH_SESSION_HEADER).and_then(|v| v.to_str().ok()).and_then(|v| Uuid::parse_str(v.trim()).ok())
+    let from_header = headers.get(AUTH_SESSION_HEADER).and_then(|v| v.to_str().ok());
+    let from_cookie = || {
+        headers.get_all(COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
+            let (name, value) = c.trim().split_once('=')?;
+            (name == AUTH_SESSION_COOKIE).then_some(value)
+        })
+    };
+    from_header.or_else(from_cookie).and_then(|v| Uuid::parse_str(v.trim()).ok())
 }
 
 /// One login step. A bearer token on this route is ignored (some clients send a stale one).

@@ -8,10 +8,11 @@ use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use axum::{Json, Router};
 use idm_core::proto::{Filter, Modify, ModifyList, OperationError, ProtoEntry};
 use idm_core::server::{QueryServerTransaction, name_filter};
+use serde::de::DeserializeOwned;
 
 /// What an endpoint family manages: the class that marks its entries and the classes a new
 /// one gets.
@@ -63,7 +64,7 @@ impl Kind {
     }
 }
 
-async fn search(state: &AppState, headers: &HeaderMap, f: Filter) -> Result<Vec<ProtoEntry>, ApiError> {
+pub(super) async fn search(state: &AppState, headers: &HeaderMap, f: Filter) -> Result<Vec<ProtoEntry>, ApiError> {
     state
         .read(headers, move |r, ident| {
             let found = r.search(ident, &f)?;
@@ -150,41 +151,53 @@ pub(super) fn routes(kind: Kind) -> Router<AppState> {
                 s.write(&h, move |w, ident| w.delete(ident, &f).map(drop)).await.map(Json)
             }),
         )
-        .route(
-            "/{id}/_attr/{attr}",
-            get(move |State(s): State<AppState>, h: HeaderMap, Path((id, attr)): Path<(String, String)>| async move {
-                let e = one(&s, &h, kind.named(&id), &id).await?;
-                Ok::<_, ApiError>(Json(e.and_then(|mut e| e.attrs.remove(&attr.to_lowercase()))))
-            })
-            .put(
-                move |State(s): State<AppState>,
-                      h: HeaderMap,
-                      Path((id, attr)): Path<(String, String)>,
-                      body: Result<Json<Vec<String>>, JsonRejection>| async move {
-                    let values = json_body(body)?;
-                    modify(&s, &h, kind.named(&id), replace(&attr, values)).await
-                },
-            )
-            .post(
-                move |State(s): State<AppState>,
-                      h: HeaderMap,
-                      Path((id, attr)): Path<(String, String)>,
-                      body: Result<Json<Vec<String>>, JsonRejection>| async move {
-                    let values = json_body(body)?;
-                    let mods = values.into_iter().map(|v| Modify::Present(attr.clone(), v)).collect();
-                    modify(&s, &h, kind.named(&id), mods).await
-                },
-            )
-            .delete(
-                move |State(s): State<AppState>, h: HeaderMap, Path((id, attr)): Path<(String, String)>, body: Bytes| async move {
-                    let values = optional_values(&body)?;
-                    let mods = if values.is_empty() {
-                        vec![Modify::Purged(attr)]
-                    } else {
-                        values.into_iter().map(|v| Modify::Removed(attr.clone(), v)).collect()
-                    };
-                    modify(&s, &h, kind.named(&id), mods).await
-                },
-            ),
-        )
+        .route("/{id}/_attr/{attr}", one_attribute(move |(id, attr): (String, String)| (kind.named(&id), id, attr)))
+}
+
+/// `GET` (the values, or `null`), `PUT` (set), `POST` (add) and `DELETE` (remove the listed
+/// values, or all) of one attribute of the entry `target` finds from the path: the filter,
+/// a name for messages, and the attribute.
+pub(super) fn one_attribute<P>(
+    target: impl Fn(P) -> (Filter, String, String) + Clone + Send + Sync + 'static,
+) -> MethodRouter<AppState>
+where
+    P: DeserializeOwned + Send + 'static,
+{
+    let (t1, t2, t3, t4) = (target.clone(), target.clone(), target.clone(), target);
+    get(move |State(s): State<AppState>, h: HeaderMap, Path(p): Path<P>| async move {
+        let (f, id, attr) = t1(p);
+        let e = one(&s, &h, f, &id).await?;
+        Ok::<_, ApiError>(Json(e.and_then(|mut e| e.attrs.remove(&attr.to_lowercase()))))
+    })
+    .put(
+        move |State(s): State<AppState>,
+              h: HeaderMap,
+              Path(p): Path<P>,
+              body: Result<Json<Vec<String>>, JsonRejection>| async move {
+            let (f, _, attr) = t2(p);
+            let values = json_body(body)?;
+            modify(&s, &h, f, replace(&attr, values)).await
+        },
+    )
+    .post(
+        move |State(s): State<AppState>,
+              h: HeaderMap,
+              Path(p): Path<P>,
+              body: Result<Json<Vec<String>>, JsonRejection>| async move {
+            let (f, _, attr) = t3(p);
+            let values = json_body(body)?;
+            let mods = values.into_iter().map(|v| Modify::Present(attr.clone(), v)).collect();
+            modify(&s, &h, f, mods).await
+        },
+    )
+    .delete(move |State(s): State<AppState>, h: HeaderMap, Path(p): Path<P>, body: Bytes| async move {
+        let (f, _, attr) = t4(p);
+        let values = optional_values(&body)?;
+        let mods = if values.is_empty() {
+            vec![Modify::Purged(attr)]
+        } else {
+            values.into_iter().map(|v| Modify::Removed(attr.clone(), v)).collect()
+        };
+        modify(&s, &h, f, mods).await
+    })
 }

@@ -1,5 +1,7 @@
-//! Server administration: online backups and the session signing keys. Who may use them is
-//! data: the `online_backup` and `signing_keys` server rights of the caller's groups.
+//! Server administration: the server-wide settings (`/v1/system`, the `system_config` entry
+//! under access control), online backups and the session signing keys. Who may use backups
+//! and keys is data: the `online_backup` and `signing_keys` server rights of the caller's
+//! groups.
 
 use super::{ApiError, AppState, blocking};
 use crate::online_backup::{BackupStatus, OnlineBackups};
@@ -8,7 +10,7 @@ use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use idm_core::identity::ServerRight;
-use idm_core::proto::OperationError;
+use idm_core::proto::{Filter, OperationError, ProtoEntry};
 use idm_identity::keys::KeyInfo;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -65,8 +67,23 @@ async fn revoke(
     state.with_token(&headers, move |idm, token| idm.revoke_key(token, &kid)).await.map(Json)
 }
 
+/// The server-wide settings entry.
+fn system_config() -> Filter {
+    Filter::Eq("uuid".into(), idm_core::builtins::UUID_SYSTEM_CONFIG.to_string())
+}
+
+/// `GET /v1/system`: the settings entry as the caller may read it, as Kanidm's list.
+async fn system_get(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Vec<ProtoEntry>>, ApiError> {
+    super::entries::search(&state, &headers, system_config()).await.map(Json)
+}
+
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
+        .route("/v1/system", get(system_get))
+        .route(
+            "/v1/system/_attr/{attr}",
+            super::entries::one_attribute(|attr: String| (system_config(), "system_config".to_string(), attr)),
+        )
         .route("/v1/system/backup", get(backup_status).post(backup_now))
         .route("/v1/system/key", get(keys))
         .route("/v1/system/key/_rotate", post(rotate))
