@@ -53,6 +53,11 @@ echo "$out" | grep -E "Requests/sec|requests|^p"
 n=$(echo "$out" | awk '/^requests/ {print $2}' | tr -d ,)
 echo "server_cpu_us_per_search $(echo "($c1 - $c0) * 1000000 / $(getconf CLK_TCK) / $n" | bc -l | cut -c1-6)"
 echo "server_rss_after_search_kib $(awk '/VmRSS/ {print $2}' /proc/$pid/status)"
+# SEARCH_2022=1: the same search with a token of the 2022 form (a login with `init`).
+if [ -n "${SEARCH_2022:-}" ]; then
+  TOKEN=$(LOGIN_INIT=init python3 "$repo/scripts/login_rate.py" localhost "$port" insecure/ca.pem idm_admin "$pw" 1 1 --token) \
+    wrk -t2 -c16 -d20s -s "$repo/scripts/wrk_search.lua" "$url" | grep -E "Requests/sec|requests|^p" | sed 's/^/token_2022 /'
+fi
 # The same load while online backups run back to back (issue 5).
 echo "online_backup_s $(t "$k/kanidm" system backup-now -H "$url" -C insecure/ca.pem -D admin)"
 ( end=$((SECONDS + 20)); n=0; while [ $SECONDS -lt $end ]; do

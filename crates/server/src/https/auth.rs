@@ -4,14 +4,15 @@
 //! and the `auth-session-id` cookie (today's clients keep the cookie, 2022's the header), and
 //! the client address from the connection.
 
+use super::openapi::{ApiRouter, get, post};
 use super::{AUTH_SESSION_HEADER, ApiError, AppState, MAX_UNAUTHENTICATED_BYTES, blocking, json_body_within};
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::routing::MethodRouter;
 use idm_core::proto::{AuthIssueSession, AuthRequest, AuthResponse, AuthState};
 use std::net::SocketAddr;
 use uuid::Uuid;
@@ -96,10 +97,11 @@ async fn valid(State(state): State<AppState>, headers: HeaderMap) -> Result<Json
     state.read(&headers, |_, _| Ok(())).await.map(Json)
 }
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/auth", post(auth).layer(DefaultBodyLimit::max(MAX_UNAUTHENTICATED_BYTES)))
-        .route("/v1/reauth", post(reauth).layer(DefaultBodyLimit::max(MAX_UNAUTHENTICATED_BYTES)))
-        .route("/v1/auth/valid", get(valid))
-        .route("/v1/logout", get(logout).post(logout))
+pub(super) fn routes() -> ApiRouter {
+    let small = |m: MethodRouter<AppState>| m.layer(DefaultBodyLimit::max(MAX_UNAUTHENTICATED_BYTES));
+    ApiRouter::new()
+        .route("/v1/auth", post("A login step: init2 (or the 2022 init), begin, cred.", auth).with(small))
+        .route("/v1/reauth", post("Re-authenticate the bearer's session for a privilege window.", reauth).with(small))
+        .route("/v1/auth/valid", get("200 while the bearer token is valid, else 401.", valid))
+        .route("/v1/logout", get("End the bearer's session.", logout).post("End the bearer's session.", logout))
 }

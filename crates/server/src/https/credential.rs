@@ -2,11 +2,11 @@
 //! to open one, a reset token) rather than a bearer token. Bodies are small and limited as
 //! for other requests made before authentication.
 
+use super::openapi::{ApiRouter, post};
 use super::{ApiError, AppState, MAX_UNAUTHENTICATED_BYTES, blocking, json_body_within};
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::routing::post;
-use axum::{Json, Router};
 use idm_core::proto::OperationError;
 use idm_core::proto::credupdate::{CURequest, CUSessionToken, CUStatus};
 
@@ -58,12 +58,15 @@ async fn cancel(
     blocking(move || idm.cu_cancel(&cu)).await.map(Json)
 }
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/credential/_exchange_intent", post(exchange_intent))
-        .route("/v1/credential/_status", post(status))
-        .route("/v1/credential/_update", post(update))
-        .route("/v1/credential/_commit", post(commit))
-        .route("/v1/credential/_cancel", post(cancel))
-        .layer(DefaultBodyLimit::max(MAX_UNAUTHENTICATED_BYTES))
+pub(super) fn routes() -> ApiRouter {
+    ApiRouter::new()
+        .route(
+            "/v1/credential/_exchange_intent",
+            post("Open a credential update session with a reset token.", exchange_intent),
+        )
+        .route("/v1/credential/_status", post("The state of a credential update session.", status))
+        .route("/v1/credential/_update", post("Stage a change in a credential update session.", update))
+        .route("/v1/credential/_commit", post("Commit a credential update session.", commit))
+        .route("/v1/credential/_cancel", post("Abandon a credential update session.", cancel))
+        .map_router(|r| r.layer(DefaultBodyLimit::max(MAX_UNAUTHENTICATED_BYTES)))
 }

@@ -3,13 +3,13 @@
 //! `null`, `PATCH` with the attributes to replace, and `…/{id}/_attr/{attr}` to read, set, add
 //! to and remove from one attribute. Every operation runs as the caller, under access control.
 
+use super::openapi::{ApiRouter, Methods, get};
 use super::{ApiError, AppState, json_body};
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::routing::{MethodRouter, get};
-use axum::{Json, Router};
 use idm_core::proto::{Filter, Modify, ModifyList, OperationError, ProtoEntry};
 use idm_core::server::{QueryServerTransaction, name_filter};
 use serde::de::DeserializeOwned;
@@ -107,14 +107,14 @@ fn optional_values(body: &Bytes) -> Result<Vec<String>, ApiError> {
         .map_err(|e| ApiError(OperationError::InvalidRequest(format!("the body must be a JSON list of strings: {e}"))))
 }
 
-pub(super) fn routes(kind: Kind) -> Router<AppState> {
-    Router::new()
+pub(super) fn routes(kind: Kind) -> ApiRouter {
+    ApiRouter::new()
         .route(
             "/",
-            get(move |State(s): State<AppState>, h: HeaderMap| async move {
+            get("List the entries of this kind.", move |State(s): State<AppState>, h: HeaderMap| async move {
                 search(&s, &h, kind.listing(None)).await.map(Json)
             })
-            .post(move |State(s): State<AppState>, h: HeaderMap, body: Result<Json<ProtoEntry>, JsonRejection>| async move {
+            .post("Create one: {\"attrs\":{…}} (its classes are added).", move |State(s): State<AppState>, h: HeaderMap, body: Result<Json<ProtoEntry>, JsonRejection>| async move {
                 let mut e = json_body(body)?;
                 let classes = e.attrs.entry("class".into()).or_default();
                 for c in kind.create_classes() {
@@ -127,16 +127,17 @@ pub(super) fn routes(kind: Kind) -> Router<AppState> {
         )
         .route(
             "/_search/{s}",
-            get(move |State(s): State<AppState>, h: HeaderMap, Path(q): Path<String>| async move {
+            get("Those whose name, mail or display name contains the text.", move |State(s): State<AppState>, h: HeaderMap, Path(q): Path<String>| async move {
                 search(&s, &h, kind.listing(Some(&q))).await.map(Json)
             }),
         )
         .route(
             "/{id}",
-            get(move |State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
+            get("One entry, or null.", move |State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
                 one(&s, &h, kind.named(&id), &id).await.map(Json)
             })
             .patch(
+                "Replace the attributes given.",
                 move |State(s): State<AppState>,
                       h: HeaderMap,
                       Path(id): Path<String>,
@@ -146,7 +147,7 @@ pub(super) fn routes(kind: Kind) -> Router<AppState> {
                     modify(&s, &h, kind.named(&id), mods).await
                 },
             )
-            .delete(move |State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
+            .delete("Delete it (to the recycle bin).", move |State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
                 let f = kind.named(&id);
                 s.write(&h, move |w, ident| w.delete(ident, &f).map(drop)).await.map(Json)
             }),
@@ -159,17 +160,21 @@ pub(super) fn routes(kind: Kind) -> Router<AppState> {
 /// a name for messages, and the attribute.
 pub(super) fn one_attribute<P>(
     target: impl Fn(P) -> (Filter, String, String) + Clone + Send + Sync + 'static,
-) -> MethodRouter<AppState>
+) -> Methods
 where
     P: DeserializeOwned + Send + 'static,
 {
     let (t1, t2, t3, t4) = (target.clone(), target.clone(), target.clone(), target);
-    get(move |State(s): State<AppState>, h: HeaderMap, Path(p): Path<P>| async move {
-        let (f, id, attr) = t1(p);
-        let e = one(&s, &h, f, &id).await?;
-        Ok::<_, ApiError>(Json(e.and_then(|mut e| e.attrs.remove(&attr.to_lowercase()))))
-    })
+    get(
+        "The values of one attribute, or null.",
+        move |State(s): State<AppState>, h: HeaderMap, Path(p): Path<P>| async move {
+            let (f, id, attr) = t1(p);
+            let e = one(&s, &h, f, &id).await?;
+            Ok::<_, ApiError>(Json(e.and_then(|mut e| e.attrs.remove(&attr.to_lowercase()))))
+        },
+    )
     .put(
+        "Set the attribute to these values.",
         move |State(s): State<AppState>,
               h: HeaderMap,
               Path(p): Path<P>,
@@ -180,6 +185,7 @@ where
         },
     )
     .post(
+        "Add these values.",
         move |State(s): State<AppState>,
               h: HeaderMap,
               Path(p): Path<P>,
@@ -190,14 +196,17 @@ where
             modify(&s, &h, f, mods).await
         },
     )
-    .delete(move |State(s): State<AppState>, h: HeaderMap, Path(p): Path<P>, body: Bytes| async move {
-        let (f, _, attr) = t4(p);
-        let values = optional_values(&body)?;
-        let mods = if values.is_empty() {
-            vec![Modify::Purged(attr)]
-        } else {
-            values.into_iter().map(|v| Modify::Removed(attr.clone(), v)).collect()
-        };
-        modify(&s, &h, f, mods).await
-    })
+    .delete(
+        "Remove these values (all without a body).",
+        move |State(s): State<AppState>, h: HeaderMap, Path(p): Path<P>, body: Bytes| async move {
+            let (f, _, attr) = t4(p);
+            let values = optional_values(&body)?;
+            let mods = if values.is_empty() {
+                vec![Modify::Purged(attr)]
+            } else {
+                values.into_iter().map(|v| Modify::Removed(attr.clone(), v)).collect()
+            };
+            modify(&s, &h, f, mods).await
+        },
+    )
 }

@@ -4,11 +4,11 @@
 //! decides who may do what exactly as for the raw API.
 
 use super::entries::{self, Kind};
+use super::openapi::{ApiRouter, delete, get, post, put};
 use super::{ApiError, AppState};
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use idm_core::proto::credupdate::{CUIntentToken, CUSessionToken, CUStatus};
 use idm_core::proto::{Filter, OperationError, ProtoEntry};
 use idm_core::server::{QueryServerTransaction, name_filter};
@@ -36,44 +36,60 @@ async fn update_intent(
 }
 
 /// The routes of people and service accounts: their entries, and their credentials.
-fn account_routes(kind: Kind) -> Router<AppState> {
+fn account_routes(kind: Kind) -> ApiRouter {
     entries::routes(kind)
         .route(
             "/{id}/_credential/_status",
-            get(|State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
-                s.with_token(&h, move |idm, t| idm.credential_status(t, &id)).await.map(Json::<CredentialStatus>)
-            }),
+            get(
+                "Credential status: credentials, reset token, lock, sessions.",
+                |State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
+                    s.with_token(&h, move |idm, t| idm.credential_status(t, &id)).await.map(Json::<CredentialStatus>)
+                },
+            ),
         )
         .route(
             "/{id}/_credential/_update",
-            get(|State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
-                s.with_token(&h, move |idm, t| idm.cu_begin(t, &id)).await.map(Json::<(CUSessionToken, CUStatus)>)
-            }),
+            get(
+                "Open a credential update session.",
+                |State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
+                    s.with_token(&h, move |idm, t| idm.cu_begin(t, &id)).await.map(Json::<(CUSessionToken, CUStatus)>)
+                },
+            ),
         )
         .route(
             "/{id}/_credential/_update_intent",
-            get(|State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
-                update_intent(&s, &h, id, None).await
-            }),
+            get(
+                "Create a reset token (default lifetime).",
+                |State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
+                    update_intent(&s, &h, id, None).await
+                },
+            ),
         )
         .route(
             "/{id}/_credential/_update_intent/{ttl}",
-            get(|State(s): State<AppState>, h: HeaderMap, Path((id, ttl)): Path<(String, u64)>| async move {
-                update_intent(&s, &h, id, Some(ttl)).await
-            }),
+            get(
+                "Create a reset token valid for ttl seconds.",
+                |State(s): State<AppState>, h: HeaderMap, Path((id, ttl)): Path<(String, u64)>| async move {
+                    update_intent(&s, &h, id, Some(ttl)).await
+                },
+            ),
         )
 }
 
 /// Service accounts: what every account has, and API tokens.
-fn service_account_routes() -> Router<AppState> {
+fn service_account_routes() -> ApiRouter {
     use idm_identity::api_tokens::{ApiToken, ApiTokenGenerate};
     account_routes(Kind::ServiceAccount)
         .route(
             "/{id}/_api_token",
-            get(|State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
-                s.with_token(&h, move |idm, t| idm.list_api_tokens(t, &id)).await.map(Json::<Vec<ApiToken>>)
-            })
+            get(
+                "The service account's API tokens.",
+                |State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
+                    s.with_token(&h, move |idm, t| idm.list_api_tokens(t, &id)).await.map(Json::<Vec<ApiToken>>)
+                },
+            )
             .post(
+                "Issue an API token: {label, expiry, read_write}.",
                 |State(s): State<AppState>,
                  h: HeaderMap,
                  Path(id): Path<String>,
@@ -86,6 +102,7 @@ fn service_account_routes() -> Router<AppState> {
         .route(
             "/{id}/_api_token/{token_id}",
             delete(
+                "Destroy an API token.",
                 |State(s): State<AppState>, h: HeaderMap, Path((id, token_id)): Path<(String, uuid::Uuid)>| async move {
                     s.with_token(&h, move |idm, t| idm.revoke_sessions(t, &id, Some(token_id))).await.map(|_| Json(()))
                 },
@@ -148,34 +165,34 @@ struct SessionQuery {
 }
 
 /// Sessions and locks of any kind of account: `/v1/account/{id}/...`.
-fn account_session_routes() -> Router<AppState> {
-    Router::new()
+fn account_session_routes() -> ApiRouter {
+    ApiRouter::new()
         .route(
             "/{id}/_user_auth_token",
-            get(|State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
+            get("The account's sessions.", |State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
                 s.with_token(&h, move |idm, t| idm.list_sessions(t, &id)).await.map(Json::<Vec<SessionInfo>>)
             })
-            .delete(|State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>, Query(q): Query<SessionQuery>| async move {
+            .delete("Revoke sessions (one with ?session=, else all).", |State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>, Query(q): Query<SessionQuery>| async move {
                 let n = s.with_token(&h, move |idm, t| idm.revoke_sessions(t, &id, q.session)).await?;
                 Ok::<Json<Value>, ApiError>(Json(json!({ "revoked": n })))
             }),
         )
         .route(
             "/{id}/_user_auth_token/{session}",
-            delete(|State(s): State<AppState>, h: HeaderMap, Path((id, session)): Path<(String, uuid::Uuid)>| async move {
+            delete("Revoke one session.", |State(s): State<AppState>, h: HeaderMap, Path((id, session)): Path<(String, uuid::Uuid)>| async move {
                 let n = s.with_token(&h, move |idm, t| idm.revoke_sessions(t, &id, Some(session))).await?;
                 Ok::<Json<Value>, ApiError>(Json(json!({ "revoked": n })))
             }),
         )
         .route(
             "/{id}/_lock",
-            post(|State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
+            post("Lock the account (its sessions end).", |State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
                 s.with_token(&h, move |idm, t| idm.lock_account(t, &id)).await.map(Json)
             }),
         )
         .route(
             "/{id}/_unlock",
-            post(|State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
+            post("Unlock the account.", |State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
                 s.with_token(&h, move |idm, t| idm.unlock_account(t, &id)).await.map(Json)
             }),
         )
@@ -215,17 +232,17 @@ async fn recycled(state: &AppState, headers: &HeaderMap, f: Filter) -> Result<Ve
         .await
 }
 
-fn recycle_bin_routes() -> Router<AppState> {
-    Router::new()
+fn recycle_bin_routes() -> ApiRouter {
+    ApiRouter::new()
         .route(
             "/",
-            get(|State(s): State<AppState>, h: HeaderMap| async move {
+            get("Deleted entries you may see.", |State(s): State<AppState>, h: HeaderMap| async move {
                 recycled(&s, &h, Filter::Pres("class".into())).await.map(Json)
             }),
         )
         .route(
             "/{id}",
-            get(|State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
+            get("One deleted entry.", |State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
                 let mut found = recycled(&s, &h, name_filter(&id)).await?;
                 if found.len() != 1 {
                     return Err(ApiError(OperationError::NoMatchingEntries));
@@ -235,27 +252,33 @@ fn recycle_bin_routes() -> Router<AppState> {
         )
         .route(
             "/{id}/_revive",
-            post(|State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
-                s.write(&h, move |w, ident| w.revive(ident, &id)).await.map(Json)
-            }),
+            post(
+                "Revive a deleted entry, with its memberships.",
+                |State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
+                    s.write(&h, move |w, ident| w.revive(ident, &id)).await.map(Json)
+                },
+            ),
         )
 }
 
 /// The routes under `/v1` this module serves.
-pub fn routes() -> Router<AppState> {
-    Router::new()
+pub fn routes() -> ApiRouter {
+    ApiRouter::new()
         .nest("/person", account_routes(Kind::Person))
         .nest("/service_account", service_account_routes())
         .nest(
             "/account",
             account_routes(Kind::Account)
                 .merge(account_session_routes())
-                .route("/{id}/_credential/primary", axum::routing::put(primary_credential_2022)),
+                .route("/{id}/_credential/primary", put("Set a password (the 2022 API).", primary_credential_2022)),
         )
-        .route("/self/_credential/primary/set_password", post(own_password_2022))
+        .route(
+            "/self/_credential/primary/set_password",
+            post("Set your own password (the 2022 API).", own_password_2022),
+        )
         .nest("/group", entries::routes(Kind::Group))
         .nest("/recycle_bin", recycle_bin_routes())
-        .route("/domain", get(domain_show))
+        .route("/domain", get("The domain entry, with counts.", domain_show))
 }
 
 /// Parameters for hashing passwords set through the API.

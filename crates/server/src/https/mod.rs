@@ -7,6 +7,7 @@ pub mod auth;
 mod credential;
 mod entries;
 mod idm;
+mod openapi;
 mod raw;
 mod scim;
 mod system;
@@ -23,10 +24,11 @@ use axum::routing::get;
 use axum::{Json, Router};
 use idm_core::builtins::UUID_DOMAIN_INFO;
 use idm_core::identity::Identity;
-use idm_core::proto::OperationError;
+use idm_core::proto::{KANIDM_PROTOCOL_VERSION, OperationError};
 use idm_core::server::{QueryServer, QueryServerReadTransaction, QueryServerTransaction, QueryServerWriteTransaction};
 use idm_identity::IdmServer;
 use idm_sqlite::SqliteBackend;
+use openapi::ApiRouter;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -224,23 +226,38 @@ async fn status(State(state): State<AppState>) -> Result<Json<bool>, ApiError> {
 }
 
 fn router(state: AppState) -> Router {
-    let authenticated = Router::new()
+    let signed = state.clone();
+    let authenticated = ApiRouter::new()
         .merge(raw::routes())
         .merge(scim::routes())
         .merge(system::routes())
         .nest("/v1", idm::routes())
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), signed_bearer));
-    Router::new()
-        .route("/status", get(status))
-        .route("/v1/jwk/{kid}", get(jwk))
+        .authenticated(|r| r.route_layer(axum::middleware::from_fn_with_state(signed, signed_bearer)));
+    let api = ApiRouter::new()
+        .route("/status", openapi::get("true once the database answers.", status))
+        .route("/v1/jwk/{kid}", openapi::get("A session signing key's public JWK.", jwk))
         .merge(auth::routes())
         .merge(credential::routes())
-        .merge(authenticated)
+        .merge(authenticated);
+    // The document lists the routes just registered, and itself.
+    let mut ops = api.operations().to_vec();
+    ops.push(openapi::Operation {
+        path: OPENAPI_PATH.into(),
+        method: axum::http::Method::GET,
+        summary: "This document.",
+        authenticated: false,
+    });
+    let doc = Arc::new(openapi::document(&ops, KANIDM_PROTOCOL_VERSION));
+    api.into_router()
+        .route(OPENAPI_PATH, get(move || async move { Json(doc.as_ref().clone()) }))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .layer(axum::middleware::from_fn(kanidm_headers))
         .with_state(state)
 }
+
+/// Where the OpenAPI document of the API is served (as Kanidm serves its own).
+const OPENAPI_PATH: &str = "/docs/v1/openapi.json";
 
 /// Every ten minutes: turns old recycle-bin entries into tombstones, purges old tombstones,
 /// and removes retired signing keys that nothing can still use.

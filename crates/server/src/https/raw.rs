@@ -1,12 +1,12 @@
 //! `GET /v1/self` and the raw `POST /v1/raw/{search,create,modify,delete}` endpoints the
 //! document uses: filters and entries as the caller writes them, under access control.
 
+use super::openapi::{ApiRouter, get, post};
 use super::{ApiError, AppState, json_body};
+use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::HeaderMap;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use idm_core::proto::{Filter as ProtoFilter, ModifyList, OperationError, ProtoEntry};
 use idm_core::server::QueryServerTransaction;
 use serde::{Deserialize, Serialize};
@@ -95,11 +95,11 @@ async fn raw_delete(
     state.write(&headers, move |w, ident| w.delete(ident, &req.filter).map(drop)).await.map(Json)
 }
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/self", get(whoami))
-        .route("/v1/raw/search", post(raw_search))
-        .route("/v1/raw/create", post(raw_create))
-        .route("/v1/raw/modify", post(raw_modify))
-        .route("/v1/raw/delete", post(raw_delete))
+pub(super) fn routes() -> ApiRouter {
+    ApiRouter::new()
+        .route("/v1/self", get("The caller's entry and token payload.", whoami))
+        .route("/v1/raw/search", post("Entries matching a JSON filter.", raw_search))
+        .route("/v1/raw/create", post("Create entries.", raw_create))
+        .route("/v1/raw/modify", post("Apply a modify list to the entries a filter matches.", raw_modify))
+        .route("/v1/raw/delete", post("Delete the entries a filter matches.", raw_delete))
 }

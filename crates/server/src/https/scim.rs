@@ -3,12 +3,12 @@
 //! to replace) and delete. The mapping of values and queries is `idm_core::server::scim`;
 //! these handlers parse, call it as the caller, and render.
 
+use super::openapi::{ApiRouter, get};
 use super::{ApiError, AppState, json_body};
+use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use axum::routing::get;
-use axum::{Json, Router};
 use idm_core::proto::OperationError;
 use idm_core::proto::scim::{ScimListResponse, ScimQuery};
 use idm_core::server::ScimRead;
@@ -59,8 +59,13 @@ async fn delete(State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>)
     s.write(&h, move |w, ident| w.scim_delete(ident, &id)).await.map(Json)
 }
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/scim/v1/Entry", get(search).post(create).put(update))
-        .route("/scim/v1/Entry/{id}", get(get_one).delete(delete))
+pub(super) fn routes() -> ApiRouter {
+    ApiRouter::new()
+        .route(
+            "/scim/v1/Entry",
+            get("Entries matching a SCIM filter, sorted and paged.", search)
+                .post("Create an entry.", create)
+                .put("Replace the named attributes of an entry.", update),
+        )
+        .route("/scim/v1/Entry/{id}", get("One entry.", get_one).delete("Delete an entry.", delete))
 }

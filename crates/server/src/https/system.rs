@@ -3,12 +3,12 @@
 //! and keys is data: the `online_backup` and `signing_keys` server rights of the caller's
 //! groups.
 
+use super::openapi::{ApiRouter, get, post};
 use super::{ApiError, AppState, blocking};
 use crate::online_backup::{BackupStatus, OnlineBackups};
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use idm_core::identity::ServerRight;
 use idm_core::proto::{Filter, OperationError, ProtoEntry};
 use idm_identity::keys::KeyInfo;
@@ -77,15 +77,18 @@ async fn system_get(State(state): State<AppState>, headers: HeaderMap) -> Result
     super::entries::search(&state, &headers, system_config()).await.map(Json)
 }
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/system", get(system_get))
+pub(super) fn routes() -> ApiRouter {
+    ApiRouter::new()
+        .route("/v1/system", get("The server settings entry.", system_get))
         .route(
             "/v1/system/_attr/{attr}",
             super::entries::one_attribute(|attr: String| (system_config(), "system_config".to_string(), attr)),
         )
-        .route("/v1/system/backup", get(backup_status).post(backup_now))
-        .route("/v1/system/key", get(keys))
-        .route("/v1/system/key/_rotate", post(rotate))
-        .route("/v1/system/key/{kid}/_revoke", post(revoke))
+        .route(
+            "/v1/system/backup",
+            get("Online backups: schedule, last result.", backup_status).post("Run an online backup now.", backup_now),
+        )
+        .route("/v1/system/key", get("The session signing keys.", keys))
+        .route("/v1/system/key/_rotate", post("Rotate the session signing key.", rotate))
+        .route("/v1/system/key/{kid}/_revoke", post("Revoke a signing key and the sessions it signed.", revoke))
 }
