@@ -56,6 +56,29 @@ impl Upstream<'_> {
         assert!(!err.contains("ERROR"), "kanidm {args:?} as {who} reported an error:\n{out}\n{err}");
         out.into_owned()
     }
+
+    /// Runs an interactive command in a pseudo-terminal, typing each reply once its prompt
+    /// has appeared (`tests/clients/pty_run.py`); its output, after asserting it succeeded.
+    fn dialog(&self, who: &str, args: &[&str], steps: &[(&str, &str)]) -> String {
+        let pty = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/pty_run.py");
+        let ca = self.s.ca.to_str().unwrap().to_string();
+        let o = Command::new("python3")
+            .arg(pty)
+            .arg(&self.bin)
+            .args(args)
+            .args(["-H", &self.s.url, "-C", &ca, "-D", who])
+            .env("HOME", self.home.path())
+            .env("RUST_LOG", "error")
+            .env("PTY_DIALOG", serde_json::to_string(steps).unwrap())
+            .env_remove("KANIDM_NAME")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        // A terminal ends lines with CR LF.
+        let out = String::from_utf8_lossy(&o.stdout).replace("\r\n", "\n");
+        assert!(o.status.success(), "kanidm {args:?} as {who} failed:\n{out}");
+        out
+    }
 }
 
 /// The token the upstream CLI cached (its token store: `instances."".tokens`).
@@ -149,6 +172,29 @@ async fn the_published_kanidm_cli_works_against_our_server() {
     assert!(out.contains("kanidm person credential use-reset-token"), "{out}");
     let status = entry("/v1/person/alice/_credential/_status".into()).await;
     assert!(status["reset_token"].is_object(), "{status}");
+
+    // A password set through a credential update session, in the CLI's interactive menu:
+    // begin, status (the menu's first screen), set the password, commit.
+    let alice_pw = "Vq4#tunnel-orchid-ledger";
+    let typed = format!("{alice_pw}\r");
+    let menu = "cred update (? for help) # ";
+    let out = up.dialog(
+        "idm_admin",
+        &["person", "credential", "update", "alice"],
+        &[
+            (menu, "pw\r"),
+            ("New password", &typed),
+            ("Confirm password", &typed),
+            ("Successfully reset password.", ""),
+            (menu, "status\r"),
+            ("Can Commit: true", ""),
+            (menu, "commit\r"),
+            ("Do you want to commit your changes?", "y"),
+            ("Success - Changes have been saved.", ""),
+        ],
+    );
+    assert!(out.contains("Primary Credential:\n  not set") && out.contains("password: set"), "{out}");
+    assert!(api.login("alice", alice_pw).await.is_ok(), "the committed password signs alice in");
 
     // SCIM through `kanidm raw`: the CLI parses the filter, prints it back fully parenthesised
     // in the query, and reads our list response.
