@@ -47,6 +47,8 @@ echo "server_rss_after_load_kib $(awk '/VmRSS/ {print $2}' /proc/$pid/status)"
 export TOKEN=$(python3 -c "import json,sys; print(json.load(open('$HOME/.cache/kanidm_tokens'))['$url']['idm_admin'])")
 cpu() { awk '{print $14 + $15}' /proc/$pid/stat; }   # server user+system time, in clock ticks
 c0=$(cpu)
+# PERF_OUT=FILE: a perf profile of the server during the search run (perf record -F 499).
+[ -n "${PERF_OUT:-}" ] && { perf record -q -F 499 -g -p "$pid" -o "$PERF_OUT" -- sleep 15 2>/dev/null & }
 out=$(wrk -t2 -c16 -d20s -s "$repo/scripts/wrk_search.lua" "$url")
 c1=$(cpu)
 echo "$out" | grep -E "Requests/sec|requests|^p"

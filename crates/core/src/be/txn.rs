@@ -21,6 +21,10 @@ pub type Inspect<'i> = dyn FnMut(EntryId, &mut Entry) -> Result<bool> + 'i;
 
 type IndexLists = Vec<FxHashMap<String, Vec<EntryId>>>;
 
+/// When the terms of an `and` planned so far leave this few candidates, the remaining terms
+/// are tested on the entries instead of read from indexes (Kanidm's filter-test threshold).
+const FILTER_TEST_THRESHOLD: u64 = 8;
+
 /// Reports progress of long operations (reindex, restore, rename).
 pub trait Progress {
     fn start(&mut self, _what: &str, _total: u64) {}
@@ -79,8 +83,15 @@ pub trait BeTxn {
         Ok(out)
     }
 
-    /// Turns a filter into candidate ids using the indexes schema declares and storage has.
+    /// Turns a filter into candidate ids using the indexes schema declares and storage has,
+    /// as exactly as they allow (callers may use an `Indexed` answer without reading entries).
     fn plan(&mut self, f: &Filter, schema: &Schema) -> Result<Plan> {
+        self.plan_terms(f, schema, false)
+    }
+
+    /// [`Self::plan`]; with `shortcut`, for a caller that reads and tests the candidates
+    /// anyway, an `and` stops reading indexes once it is down to a few candidates.
+    fn plan_terms(&mut self, f: &Filter, schema: &Schema, shortcut: bool) -> Result<Plan> {
         let declares = |attr: &str, t: IndexType| schema.attribute(attr).is_some_and(|a| a.index.contains(&t));
         Ok(match f {
             Filter::Eq(a, k) if declares(a, IndexType::Equality) => match self.idl(IndexType::Equality, a, k)? {
@@ -131,7 +142,7 @@ pub trait BeTxn {
             Filter::Or(fs) => {
                 let mut parts = Vec::with_capacity(fs.len());
                 for f in fs {
-                    let p = self.plan(f, schema)?;
+                    let p = self.plan_terms(f, schema, shortcut)?;
                     if p == Plan::AllIds {
                         return Ok(Plan::AllIds);
                     }
@@ -145,7 +156,7 @@ pub trait BeTxn {
                 let mut acc: Option<Arc<IdSet>> = None;
                 let mut partial = false;
                 for f in fs.iter().filter(|f| !matches!(f, Filter::AndNot(_))) {
-                    let s = match self.plan(f, schema)? {
+                    let s = match self.plan_terms(f, schema, shortcut)? {
                         Plan::Indexed(s) => s,
                         Plan::Partial(s) => {
                             partial = true;
@@ -163,11 +174,17 @@ pub trait BeTxn {
                     if next.is_empty() {
                         return Ok(Plan::Indexed(next));
                     }
+                    // A handful of candidates is cheaper to test against the rest of the
+                    // filter than to narrow with more index reads (access control appends
+                    // terms such as `entry_managed_by` to every search).
+                    if shortcut && next.len() <= FILTER_TEST_THRESHOLD {
+                        return Ok(Plan::Partial(next));
+                    }
                     acc = Some(next);
                 }
                 for f in fs {
                     let Filter::AndNot(inner) = f else { continue };
-                    match (&mut acc, self.plan(inner, schema)?) {
+                    match (&mut acc, self.plan_terms(inner, schema, shortcut)?) {
                         (Some(a), Plan::Indexed(s)) => *a = Arc::new(&**a - &*s),
                         _ => partial = true,
                     }
@@ -187,7 +204,8 @@ pub trait BeTxn {
     /// many entries a caller may receive is decided above, after access control, so these
     /// refusals name the limit, never a count of candidates.
     fn search(&mut self, f: &Filter, schema: &Schema, limits: &Limits) -> Result<Vec<StoredEntry>> {
-        let plan = self.plan(f, schema)?;
+        // Every candidate is read and tested below, so a short list need not be narrowed.
+        let plan = self.plan_terms(f, schema, true)?;
         debug!(
             ?f,
             plan = match &plan {
