@@ -13,7 +13,8 @@
 #     today's rustc accepts (kanidm_client/kanidm_proto 1.1.0-alpha.8, compact_jwt 0.2 and
 #     time 0.2 unchanged). About 4 minutes on one core;
 #   - the Python client `kanidm` 1.3.0 from PyPI, in a virtual environment (it declares
-#     Python >= 3.12 but runs on 3.11, hence --ignore-requires-python).
+#     Python >= 3.12 but runs on 3.11, hence --ignore-requires-python), with `pyotp` 2.9.0
+#     beside it (TOTP codes computed independently of the server, for the tests).
 # Prints the paths it set up. IDM_UPSTREAM_CACHE overrides the cache folder.
 set -euo pipefail
 cache=${IDM_UPSTREAM_CACHE:-$HOME/.cache/idm-upstream}
@@ -52,6 +53,8 @@ if [ ! -x "$py" ] || ! "$py" -c "import kanidm" 2>/dev/null; then
   python3 -m venv "$cache/pykanidm-1.3.0"
   "$cache/pykanidm-1.3.0/bin/pip" install -q --ignore-requires-python kanidm==1.3.0
 fi
+# pyotp: an implementation of TOTP independent of the server's, for the second-factor tests.
+"$py" -c "import pyotp" 2>/dev/null || "$cache/pykanidm-1.3.0/bin/pip" install -q pyotp==2.9.0
 echo "KANIDM_UPSTREAM_CLI=$cli"
 echo "KANIDM_2022_CLI=$old_cli"
 echo "KANIDM_UPSTREAM_PYTHON=$py"

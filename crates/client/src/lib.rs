@@ -50,6 +50,26 @@ pub fn read_token(token: &str) -> Option<UserAuthToken> {
     serde_json::from_slice(&bytes).ok()
 }
 
+/// A second factor typed at sign-in.
+#[derive(Clone, PartialEq, Eq)]
+pub enum SecondFactor {
+    /// The code a TOTP authenticator shows.
+    Totp(u32),
+    /// One of the account's single-use backup codes.
+    BackupCode(String),
+}
+
+impl SecondFactor {
+    /// What a person typed: six digits are a TOTP code, anything else a backup code.
+    pub fn parse(typed: &str) -> SecondFactor {
+        let t = typed.trim();
+        match t.parse::<u32>() {
+            Ok(code) if t.len() == 6 => SecondFactor::Totp(code),
+            _ => SecondFactor::BackupCode(t.to_string()),
+        }
+    }
+}
+
 pub struct KanidmClient {
     url: String,
     http: reqwest::Client,
@@ -156,15 +176,38 @@ impl KanidmClient {
     }
 
     /// Logs in with a password (or as anonymous when `name` is "anonymous") and returns the
-    /// bearer token.
+    /// bearer token. An account with a TOTP is refused: see [`Self::login_with`].
     pub async fn login(&self, name: &str, password: Option<&str>) -> Result<String> {
+        self.login_with(name, password, || {
+            Err(ClientError::Denied("this account signs in with a TOTP code (or a backup code) as well".into()))
+        })
+        .await
+    }
+
+    /// Logs in, asking `second` for a TOTP code or a backup code only when the account has
+    /// them (the server offers `passwordmfa` instead of `password`).
+    pub async fn login_with(
+        &self,
+        name: &str,
+        password: Option<&str>,
+        second: impl FnOnce() -> Result<SecondFactor>,
+    ) -> Result<String> {
         let init = json!({"step": {"init2": {"username": name, "issue": "token", "privileged": false}}});
         let (state, session) = self.auth_post("/v1/auth", None, None, init).await?;
         let offered: Vec<String> = serde_json::from_value(state["choose"].clone()).unwrap_or_default();
-        let mech = if offered.iter().any(|m| m == "anonymous") {
-            "anonymous"
-        } else if offered.iter().any(|m| m == "password") {
-            "password"
+        let has = |m: &str| offered.iter().any(|o| o == m);
+        let (mech, factor) = if has("anonymous") {
+            ("anonymous", None)
+        } else if has("password") {
+            ("password", None)
+        } else if has("passwordmfa") {
+            match second()? {
+                f @ SecondFactor::Totp(_) => ("passwordmfa", Some(f)),
+                f @ SecondFactor::BackupCode(_) if has("passwordbackupcode") => ("passwordbackupcode", Some(f)),
+                SecondFactor::BackupCode(_) => {
+                    return Err(ClientError::Denied("the account has no backup codes left; use a TOTP code".into()));
+                }
+            }
         } else {
             return Err(ClientError::Denied(format!("no supported authentication mechanism offered: {offered:?}")));
         };
@@ -179,17 +222,55 @@ impl KanidmClient {
                 .map(str::to_string)
                 .ok_or_else(|| ClientError::Protocol(state.to_string()));
         }
+        let session = match factor {
+            Some(f) => self.factor_step(None, session, &f).await?,
+            None => session,
+        };
         self.password_step(None, session, password).await
     }
 
-    /// Re-authenticates the session of `token` with its password and returns the new token,
-    /// which may make changes for the account's privilege window.
-    pub async fn reauth(&self, token: &str, password: &str) -> Result<String> {
+    /// Sends a second factor; the session id for the password step that follows.
+    async fn factor_step(
+        &self,
+        bearer: Option<&str>,
+        session: Option<String>,
+        factor: &SecondFactor,
+    ) -> Result<Option<String>> {
+        let session = session.ok_or_else(|| ClientError::Protocol("no auth session header".into()))?;
+        let cred = match factor {
+            SecondFactor::Totp(code) => json!({ "totp": code }),
+            SecondFactor::BackupCode(code) => json!({ "backupcode": code }),
+        };
+        let (state, next) = self.auth_post("/v1/auth", bearer, Some(&session), json!({"step": {"cred": cred}})).await?;
+        if state["continue"] != json!(["password"]) {
+            return Err(ClientError::Protocol(state.to_string()));
+        }
+        Ok(next)
+    }
+
+    /// Re-authenticates the session of `token` with its password (after a TOTP code from
+    /// `second` when the account has one) and returns the new token, which may make changes
+    /// for the account's privilege window.
+    pub async fn reauth(
+        &self,
+        token: &str,
+        password: &str,
+        second: impl FnOnce() -> Result<SecondFactor>,
+    ) -> Result<String> {
         let (state, session) = self.auth_post("/v1/reauth", Some(token), None, json!("token")).await?;
         let next: Vec<String> = serde_json::from_value(state["continue"].clone()).unwrap_or_default();
-        if !next.iter().any(|m| m == "password") {
+        let session = if next.iter().any(|m| m == "totp") {
+            match second()? {
+                f @ SecondFactor::Totp(_) => self.factor_step(Some(token), session, &f).await?,
+                SecondFactor::BackupCode(_) => {
+                    return Err(ClientError::Denied("re-authentication takes a TOTP code, not a backup code".into()));
+                }
+            }
+        } else if next.iter().any(|m| m == "password") {
+            session
+        } else {
             return Err(ClientError::Denied(format!("re-authentication needs a step this client cannot do: {next:?}")));
-        }
+        };
         self.password_step(Some(token), session, Some(password)).await
     }
 

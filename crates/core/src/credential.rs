@@ -1,5 +1,6 @@
-//! The stored form of credential reset tokens. (Password hashes are [`crate::value::Credential`]
-//! values; hashing and checking them is the identity layer's.)
+//! The stored forms of credential reset tokens and of second factors (TOTP authenticators,
+//! backup codes). Passwords and these are parts of [`crate::value::Credential`] values;
+//! generating, hashing and checking them is the identity layer's.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -32,4 +33,51 @@ impl std::fmt::Display for IntentToken {
             t(&self.expiry)
         )
     }
+}
+
+/// The hash a TOTP uses (RFC 6238). Authenticator apps implement SHA-1 only, reliably.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TotpAlgo {
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+/// A TOTP authenticator enrolled on an account. Its `Debug` leaves the secret out.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Totp {
+    pub secret: Vec<u8>,
+    pub algo: TotpAlgo,
+    /// Seconds per code.
+    pub step: u64,
+    pub digits: u8,
+    /// Unix seconds.
+    pub created: i64,
+    /// The time step of the last code accepted: that code and earlier ones are refused, so a
+    /// code works once.
+    #[serde(default)]
+    pub last_step: u64,
+    /// Unix seconds of the last sign-in with it.
+    #[serde(default)]
+    pub last_used: Option<i64>,
+}
+
+impl std::fmt::Debug for Totp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Totp")
+            .field("algo", &self.algo)
+            .field("step", &self.step)
+            .field("digits", &self.digits)
+            .field("created", &self.created)
+            .field("last_step", &self.last_step)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Single-use backup codes: SHA-256 of each normalised code, hex. A used code is removed.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BackupCodes {
+    pub codes: std::collections::BTreeSet<String>,
+    /// Unix seconds.
+    pub created: i64,
 }

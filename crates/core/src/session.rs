@@ -16,6 +16,10 @@ pub enum AuthMech {
     GeneratedPassword,
     /// A service account's API token, issued by an administrator.
     ApiToken,
+    /// A TOTP code, then the password.
+    PasswordMfa,
+    /// A backup code (standing in for a TOTP), then the password.
+    PasswordBackupCode,
 }
 
 impl AuthMech {
@@ -25,6 +29,8 @@ impl AuthMech {
             AuthMech::Password => "password",
             AuthMech::GeneratedPassword => "generatedpassword",
             AuthMech::ApiToken => "apitoken",
+            AuthMech::PasswordMfa => "passwordmfa",
+            AuthMech::PasswordBackupCode => "passwordbackupcode",
         }
     }
 }

@@ -140,8 +140,8 @@ impl SyntaxType {
     }
 }
 
-/// A stored password credential. The hash is a PHC string (argon2id); it is never shown to
-/// callers and never produces an index key.
+/// A stored primary credential. The password hash is a PHC string (argon2id); no part of a
+/// credential is ever shown to callers or produces an index key.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Credential {
     Password {
@@ -151,6 +151,25 @@ pub enum Credential {
     GeneratedPassword {
         phc: String,
     },
+    /// A password with second factors (Kanidm's `PasswordMfa`): TOTP authenticators by label,
+    /// and backup codes. There is always at least one TOTP; backup codes need one.
+    PasswordMfa {
+        phc: String,
+        totp: std::collections::BTreeMap<String, crate::credential::Totp>,
+        #[serde(default)]
+        backup_codes: Option<crate::credential::BackupCodes>,
+    },
+}
+
+impl Credential {
+    /// The password hash every form holds.
+    pub fn phc(&self) -> &str {
+        match self {
+            Credential::Password { phc }
+            | Credential::GeneratedPassword { phc }
+            | Credential::PasswordMfa { phc, .. } => phc,
+        }
+    }
 }
 
 /// One typed attribute value. The short serde tags keep stored entries and backups compact and
@@ -445,6 +464,11 @@ impl Value {
         match self {
             Value::Credential(Credential::Password { .. }) => "password (argon2id)".to_string(),
             Value::Credential(Credential::GeneratedPassword { .. }) => "generated password (argon2id)".to_string(),
+            Value::Credential(Credential::PasswordMfa { totp, backup_codes, .. }) => format!(
+                "password (argon2id) with {} TOTP and {} backup codes",
+                totp.len(),
+                backup_codes.as_ref().map_or(0, |b| b.codes.len())
+            ),
             Value::Secret(_) => "(hidden)".to_string(),
             Value::Session(s) => s.to_string(),
             Value::Key(k) => k.to_string(),

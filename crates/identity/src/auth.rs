@@ -7,13 +7,15 @@
 
 use crate::IdmServer;
 use crate::account::{self, Window};
-use crate::authsession::{AuthSession, Full, Mech, Phase, Reauth};
+use crate::authsession::{AuthSession, Factor, Full, Mech, Phase, Reauth};
 use crate::identify::recorded_session;
 use crate::policy::{self, AccountPolicy, GENERATED_PASSWORD_PRIVILEGE};
+use crate::second_factor::{self, TotpRefusal};
 use crate::softlock::Refused;
 use crate::token_form;
 use idm_core::builtins::UUID_ANONYMOUS;
 use idm_core::entry::{Entry, StoredEntry};
+use idm_core::modify::ModifyList;
 use idm_core::proto::{AuthCred, AuthState, AuthStep, TokenForm, UatPurpose, UserAuthToken};
 use idm_core::server::QueryServerTransaction;
 use idm_core::session::{AuthMech, Session, SessionScope};
@@ -100,7 +102,7 @@ impl IdmServer {
             }
             vec![Mech::Anonymous]
         } else {
-            vec![Mech::Password]
+            offered_for(&acct, form)
         };
         let names = offered.iter().map(|m| m.name().to_string()).collect();
         let mut s = AuthSession::new(uuid, Phase::Choosing(offered), client, now);
@@ -120,7 +122,7 @@ impl IdmServer {
             Some(m) => {
                 s.chose(m, now);
                 self.auth.put(id, s);
-                Ok((id, AuthState::Continue(vec![m.name().to_string()])))
+                Ok((id, AuthState::Continue(vec![m.first_step().to_string()])))
             }
         }
     }
@@ -131,11 +133,113 @@ impl IdmServer {
         let Phase::Waiting(mech) = s.phase else {
             return denied(id, "choose a mechanism (begin) before sending a credential");
         };
+        let second_factor_done = s.factor.is_some();
         match (mech, cred) {
             (Mech::Anonymous, AuthCred::Anonymous) => self.succeed(id, &s, AuthMech::Anonymous, None),
             (Mech::Password, AuthCred::Password(pw)) => self.check_password(id, &s, &pw, now),
+            (Mech::PasswordMfa | Mech::PasswordBackupCode, AuthCred::Password(pw)) if second_factor_done => {
+                self.check_password(id, &s, &pw, now)
+            }
+            (Mech::PasswordMfa, c @ AuthCred::Totp(_)) | (Mech::PasswordBackupCode, c @ AuthCred::BackupCode(_))
+                if !second_factor_done =>
+            {
+                self.check_second_factor(id, s, c, now)
+            }
+            (Mech::PasswordMfa | Mech::PasswordBackupCode, _) if !second_factor_done => {
+                denied(id, format!("send the {} first", mech.first_step()))
+            }
             _ => denied(id, "the credential does not match the chosen mechanism"),
         }
+    }
+
+    /// The soft-lock's admission of one credential attempt, or the answer refusing it.
+    fn admit_attempt(
+        &self,
+        id: Uuid,
+        s: &AuthSession,
+        acct: &StoredEntry,
+        now: OffsetDateTime,
+    ) -> std::result::Result<crate::softlock::Admitted, (Uuid, AuthState)> {
+        let name = acct.label();
+        let client = s.client.map(|a| a.to_string()).unwrap_or_else(|| "unknown".into());
+        self.softlock.admit(s.account, account::stored_lock(acct), s.client, now).map_err(|refused| {
+            let why = match refused {
+                Refused::Account(until) => {
+                    warn!(account = %name, %client, "attempt refused: the account is soft-locked");
+                    format!(
+                        "account is temporarily locked after repeated failures; try again in {} s",
+                        seconds_until(until, now)
+                    )
+                }
+                Refused::Client(until) => {
+                    warn!(account = %name, %client, "attempt refused: too many failures from this address");
+                    format!("too many failed logins from your address; try again in {} s", seconds_until(until, now))
+                }
+            };
+            (id, AuthState::Denied(why))
+        })
+    }
+
+    /// The first step of a two-factor login: a TOTP code or a backup code, counted by the
+    /// soft-lock like a password. On success the login waits for the password, and the
+    /// factor is used up only when the login succeeds.
+    fn check_second_factor(
+        &self,
+        id: Uuid,
+        mut s: AuthSession,
+        cred: AuthCred,
+        now: OffsetDateTime,
+    ) -> Result<(Uuid, AuthState)> {
+        let mut r = self.qs.read()?;
+        let Some(acct) = account::by_uuid(&mut r, s.account)? else {
+            return denied(id, "account no longer exists");
+        };
+        drop(r);
+        let admitted = match self.admit_attempt(id, &s, &acct, now) {
+            Ok(a) => a,
+            Err(answer) => return Ok(answer),
+        };
+        let (totps, codes) = match acct.first("primary_credential") {
+            Some(Value::Credential(Credential::PasswordMfa { totp, backup_codes, .. })) => {
+                (Some(totp), backup_codes.as_ref())
+            }
+            _ => (None, None),
+        };
+        let (proof, refusal) = match cred {
+            AuthCred::Totp(code) => {
+                let mut replayed = false;
+                let found =
+                    totps.into_iter().flatten().find_map(|(label, t)| match second_factor::check_totp(t, code, now) {
+                        Ok(step) => Some(Factor::Totp { label: label.clone(), created: t.created, step }),
+                        Err(TotpRefusal::Replayed) => {
+                            replayed = true;
+                            None
+                        }
+                        Err(TotpRefusal::Wrong) => None,
+                    });
+                let why = if replayed {
+                    "this TOTP code was used already; wait for the next one"
+                } else {
+                    "incorrect TOTP code"
+                };
+                (found, why)
+            }
+            AuthCred::BackupCode(code) => (
+                codes.and_then(|c| second_factor::match_backup_code(c, &code)).map(Factor::BackupCode),
+                "incorrect backup code (each works once)",
+            ),
+            _ => (None, "the credential does not match the chosen mechanism"),
+        };
+        let Some(proof) = proof else {
+            if let Some((until, level)) = admitted.engaged {
+                self.record_lock(s.account, until, level)?;
+            }
+            warn!(account = %acct.label(), client = %s.client.map(|a| a.to_string()).unwrap_or_default(), "authentication failed: {refusal}");
+            return denied(id, refusal);
+        };
+        s.factor = Some(proof);
+        self.auth.put(id, s);
+        Ok((id, AuthState::Continue(vec![Mech::Password.first_step().to_string()])))
     }
 
     fn check_password(&self, id: Uuid, s: &AuthSession, pw: &str, now: OffsetDateTime) -> Result<(Uuid, AuthState)> {
@@ -152,25 +256,9 @@ impl IdmServer {
         };
         let name = acct.label();
         let client = s.client.map(|a| a.to_string()).unwrap_or_else(|| "unknown".into());
-        let admitted = match self.softlock.admit(s.account, account::stored_lock(&acct), s.client, now) {
+        let admitted = match self.admit_attempt(id, s, &acct, now) {
             Ok(a) => a,
-            Err(Refused::Account(until)) => {
-                warn!(account = %name, %client, "password attempt refused: the account is soft-locked");
-                return denied(
-                    id,
-                    format!(
-                        "account is temporarily locked after repeated failures; try again in {} s",
-                        seconds_until(until, now)
-                    ),
-                );
-            }
-            Err(Refused::Client(until)) => {
-                warn!(account = %name, %client, "password attempt refused: too many failures from this address");
-                return denied(
-                    id,
-                    format!("too many failed logins from your address; try again in {} s", seconds_until(until, now)),
-                );
-            }
+            Err(answer) => return Ok(answer),
         };
         let checked = self.hashing.verify(&cred, pw).map(|ok| ok && real);
         // A lock this attempt engaged is recorded whatever became of the check (a refused
@@ -190,16 +278,18 @@ impl IdmServer {
         if let Some(why) = Window::of(&acct).problem(self.now()) {
             return denied(id, why);
         }
-        let mech = match cred {
-            Credential::GeneratedPassword { .. } => AuthMech::GeneratedPassword,
-            Credential::Password { .. } => AuthMech::Password,
+        let mech = match (&s.factor, &cred) {
+            (Some(Factor::Totp { .. }), _) => AuthMech::PasswordMfa,
+            (Some(Factor::BackupCode(_)), _) => AuthMech::PasswordBackupCode,
+            (None, Credential::GeneratedPassword { .. }) => AuthMech::GeneratedPassword,
+            (None, _) => AuthMech::Password,
         };
         self.succeed(id, s, mech, Some(&cred))
     }
 
     /// Records an engaged soft-lock on the account, so it holds across a restart.
     fn record_lock(&self, account: Uuid, until: OffsetDateTime, level: u32) -> Result<()> {
-        use idm_core::modify::{Modify, ModifyList};
+        use idm_core::modify::Modify;
         let mut w = self.qs.write()?;
         let ml = ModifyList::new(vec![
             Modify::Purged("softlock_until".into()),
@@ -243,15 +333,23 @@ impl IdmServer {
         if let Some(why) = Window::of(&acct).problem(now) {
             return denied(id, why);
         }
-        // The password was checked against a snapshot; if it was changed meanwhile (an
-        // administrator answering a compromise), the old one must not open a new session.
+        // The credentials were checked against a snapshot; if they changed meanwhile (an
+        // administrator answering a compromise, a second factor added or used), what was
+        // checked must still hold, and a second factor is used up now.
         let current = match acct.first("primary_credential") {
             Some(Value::Credential(c)) => Some(c),
             _ => None,
         };
-        if current != verified {
-            warn!(account = %acct.label(), "login refused: the password changed while it was being checked");
-            return denied(id, "the password was changed meanwhile; log in again");
+        let used = match still_valid(current, verified, s.factor.as_ref(), now) {
+            Ok(used) => used,
+            Err(why) => {
+                warn!(account = %acct.label(), "login refused: {why}");
+                return denied(id, format!("{why}; log in again"));
+            }
+        };
+        if let Some(cred) = used {
+            let ml = ModifyList::new(crate::credentials::set_password_mods(cred));
+            w.internal_modify(&account::filter_for(s.account), &ml)?;
         }
         let policy = policy::evaluate(&mut w, &acct)?;
         let privilege_until = |expiry: Option<OffsetDateTime>, window: std::time::Duration| {
@@ -357,14 +455,80 @@ impl IdmServer {
                 "this session may not re-authenticate; log in instead".into(),
             ));
         }
-        if !acct.has("primary_credential") {
-            return Err(OperationError::AccessDeniedReason(
-                "the account has no password to re-authenticate with".into(),
-            ));
-        }
-        let mut s = AuthSession::new(account, Phase::Waiting(Mech::Password), client, now);
+        // The same proof as a login: the password, after a TOTP code when the account has one.
+        let mech = match acct.first("primary_credential") {
+            Some(Value::Credential(Credential::PasswordMfa { .. })) => Mech::PasswordMfa,
+            Some(Value::Credential(_)) => Mech::Password,
+            _ => {
+                return Err(OperationError::AccessDeniedReason(
+                    "the account has no password to re-authenticate with".into(),
+                ));
+            }
+        };
+        let mut s = AuthSession::new(account, Phase::Waiting(mech), client, now);
         s.reauth = Some(Reauth { session: v.uat.session_id });
         let id = self.start(s, now)?;
-        Ok((id, AuthState::Continue(vec![Mech::Password.name().to_string()])))
+        Ok((id, AuthState::Continue(vec![mech.first_step().to_string()])))
     }
+}
+
+/// The mechanisms offered to an account (Kanidm's model: those its credential supports). An
+/// account without a password is offered one all the same, so whether it has one is told
+/// only to someone who proves it.
+fn offered_for(acct: &Entry, form: TokenForm) -> Vec<Mech> {
+    let offered = match acct.first("primary_credential") {
+        Some(Value::Credential(Credential::PasswordMfa { backup_codes, .. })) => {
+            let mut m = vec![Mech::PasswordMfa];
+            if backup_codes.as_ref().is_some_and(|b| !b.codes.is_empty()) {
+                m.push(Mech::PasswordBackupCode);
+            }
+            m
+        }
+        _ => vec![Mech::Password],
+    };
+    offered.into_iter().filter(|m| form != TokenForm::Legacy2022 || m.known_in_2022()).collect()
+}
+
+/// Whether what a login checked against a snapshot still holds in the account's current
+/// credential: the same password, no second factor added since a password-only check, and
+/// the second factor proved still there and unused. Returns the credential with that factor
+/// used up, to store with the new session.
+fn still_valid(
+    current: Option<&Credential>,
+    verified: Option<&Credential>,
+    factor: Option<&Factor>,
+    now: OffsetDateTime,
+) -> std::result::Result<Option<Credential>, &'static str> {
+    let (Some(current), Some(verified)) = (current, verified) else {
+        return if current.is_none() && verified.is_none() {
+            Ok(None)
+        } else {
+            Err("the password was changed meanwhile")
+        };
+    };
+    if current.phc() != verified.phc() {
+        return Err("the password was changed meanwhile");
+    }
+    let Credential::PasswordMfa { phc, totp, backup_codes } = current else {
+        return if factor.is_none() { Ok(None) } else { Err("the second factor was removed meanwhile") };
+    };
+    let (mut totp, mut backup_codes) = (totp.clone(), backup_codes.clone());
+    match factor {
+        None => return Err("a second factor was added to the account meanwhile"),
+        Some(Factor::Totp { label, created, step }) => {
+            let t = totp.get_mut(label).filter(|t| t.created == *created).ok_or("the TOTP was replaced meanwhile")?;
+            if *step <= t.last_step {
+                return Err("this TOTP code was used already");
+            }
+            t.last_step = *step;
+            t.last_used = Some(now.unix_timestamp());
+        }
+        Some(Factor::BackupCode(hash)) => {
+            let codes = backup_codes.as_mut().ok_or("the backup codes were replaced meanwhile")?;
+            if !codes.codes.remove(hash) {
+                return Err("this backup code was used already");
+            }
+        }
+    }
+    Ok(Some(Credential::PasswordMfa { phc: phc.clone(), totp, backup_codes }))
 }

@@ -26,18 +26,42 @@ pub const MAX_AUTH_SESSIONS_PER_CLIENT: usize = 256;
 pub enum Mech {
     Anonymous,
     Password,
+    /// A TOTP code, then the password.
+    PasswordMfa,
+    /// A backup code, then the password.
+    PasswordBackupCode,
 }
 
 impl Mech {
+    pub const ALL: [Mech; 4] = [Mech::Anonymous, Mech::Password, Mech::PasswordMfa, Mech::PasswordBackupCode];
+
     pub fn name(self) -> &'static str {
         match self {
             Mech::Anonymous => "anonymous",
             Mech::Password => "password",
+            Mech::PasswordMfa => "passwordmfa",
+            Mech::PasswordBackupCode => "passwordbackupcode",
         }
     }
 
     pub fn from_name(s: &str) -> Option<Mech> {
-        [Mech::Anonymous, Mech::Password].into_iter().find(|m| m.name() == s)
+        Mech::ALL.into_iter().find(|m| m.name() == s)
+    }
+
+    /// The credential asked for first, once the mechanism is chosen.
+    pub fn first_step(self) -> &'static str {
+        match self {
+            Mech::Anonymous => "anonymous",
+            Mech::Password => "password",
+            Mech::PasswordMfa => "totp",
+            Mech::PasswordBackupCode => "backupcode",
+        }
+    }
+
+    /// Whether the 2022 clients (kanidm_tools 1.1.0-alpha.8) know this mechanism: they fail
+    /// on a name they do not know.
+    pub fn known_in_2022(self) -> bool {
+        !matches!(self, Mech::PasswordBackupCode)
     }
 }
 
@@ -45,8 +69,17 @@ impl Mech {
 pub enum Phase {
     /// `init` answered with these mechanisms.
     Choosing(Vec<Mech>),
-    /// `begin` chose this one; its credential is awaited.
+    /// `begin` chose this one; its (next) credential is awaited.
     Waiting(Mech),
+}
+
+/// A second factor proved in this login, to be used up when the login succeeds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Factor {
+    /// The TOTP of this label (enrolled at `created`) accepted a code of this time step.
+    Totp { label: String, created: i64, step: u64 },
+    /// The backup code with this hash.
+    BackupCode(String),
 }
 
 /// A re-authentication continues an existing session instead of creating one.
@@ -64,6 +97,8 @@ pub struct AuthSession {
     /// How the token is written: the 2022 form for clients that started with `init`.
     pub form: TokenForm,
     pub reauth: Option<Reauth>,
+    /// The second factor already proved, when the mechanism has one.
+    pub factor: Option<Factor>,
     pub client: Option<IpAddr>,
     started: OffsetDateTime,
     deadline: OffsetDateTime,
@@ -78,6 +113,7 @@ impl AuthSession {
             privileged: false,
             form: TokenForm::Current,
             reauth: None,
+            factor: None,
             client,
             started: now,
             deadline: now + life,

@@ -56,11 +56,17 @@ pub struct CredentialStatus {
 
 /// A credential as Kanidm lists it, with a stable id derived from its hash.
 pub(crate) fn detail(c: &Credential) -> CredentialDetail {
-    let (phc, type_) = match c {
-        Credential::Password { phc } => (phc, CredentialDetailType::Password),
-        Credential::GeneratedPassword { phc } => (phc, CredentialDetailType::GeneratedPassword),
+    let type_ = match c {
+        Credential::Password { .. } => CredentialDetailType::Password,
+        Credential::GeneratedPassword { .. } => CredentialDetailType::GeneratedPassword,
+        Credential::PasswordMfa { totp, backup_codes, .. } => CredentialDetailType::PasswordMfa(
+            totp.keys().cloned().collect(),
+            Vec::new(),
+            backup_codes.as_ref().map_or(0, |b| b.codes.len()),
+        ),
     };
-    let digest = sha2::Sha256::digest(phc.as_bytes());
+    // The password's hash names the credential: it stays the same while factors come and go.
+    let digest = sha2::Sha256::digest(c.phc().as_bytes());
     let mut b = [0u8; 16];
     b.copy_from_slice(&digest[..16]);
     CredentialDetail { uuid: uuid::Builder::from_random_bytes(b).into_uuid(), type_ }

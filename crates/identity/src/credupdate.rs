@@ -12,12 +12,14 @@ use crate::IdmServer;
 use crate::account::{self, Window, memberships};
 use crate::credentials::{detail, end_sessions, set_password_mods, token_hash};
 use crate::password::{self, random_password};
+use crate::second_factor;
 use crate::sessions::visible_account;
-use idm_core::credential::IntentToken;
+use idm_core::credential::{IntentToken, Totp, TotpAlgo};
 use idm_core::entry::StoredEntry;
 use idm_core::modify::{Modify, ModifyList};
 use idm_core::proto::credupdate::{
-    CUCredState, CUExtPortal, CURegState, CURegWarning, CURequest, CUSessionToken, CUStatus,
+    CUCredState, CUExtPortal, CURegState, CURegWarning, CURequest, CUSessionToken, CUStatus, TotpAlgo as ProtoTotpAlgo,
+    TotpSecret,
 };
 use idm_core::server::QueryServerTransaction;
 use idm_core::value::{Credential, Value};
@@ -43,10 +45,29 @@ enum Source {
     Intent(IntentToken),
 }
 
-#[derive(Clone, Debug)]
-enum Staged {
-    Password(Credential),
-    RemovePrimary,
+/// What a session will do to the primary credential at commit.
+#[derive(Clone, Debug, Default)]
+enum Primary {
+    #[default]
+    Unchanged,
+    Set(Credential),
+    Removed,
+}
+
+/// A second factor being enrolled.
+#[derive(Clone, Debug, Default)]
+enum Reg {
+    #[default]
+    None,
+    /// A TOTP secret handed out and waiting for a code from the authenticator.
+    Totp(Totp, TotpCheck),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TotpCheck {
+    Waiting,
+    WrongCode,
+    BadLabel,
 }
 
 #[derive(Clone, Debug)]
@@ -54,7 +75,32 @@ struct CuSession {
     account: Uuid,
     source: Source,
     opened: OffsetDateTime,
-    staged: Option<Staged>,
+    primary: Primary,
+    reg: Reg,
+    /// Bumped by every change, so two changes racing on one session cannot both apply.
+    version: u64,
+}
+
+impl CuSession {
+    fn new(account: Uuid, source: Source, now: OffsetDateTime) -> CuSession {
+        CuSession { account, source, opened: now, primary: Primary::Unchanged, reg: Reg::None, version: 0 }
+    }
+
+    fn changed(&self) -> bool {
+        !matches!(self.primary, Primary::Unchanged)
+    }
+
+    /// The primary credential as it would be after commit.
+    fn effective(&self, acct: &StoredEntry) -> Option<Credential> {
+        match &self.primary {
+            Primary::Unchanged => match acct.first("primary_credential") {
+                Some(Value::Credential(c)) => Some(c.clone()),
+                _ => None,
+            },
+            Primary::Set(c) => Some(c.clone()),
+            Primary::Removed => None,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -81,10 +127,19 @@ impl CuSessions {
         m.get(&token_hash(&token.token)).filter(|s| now - s.opened < CU_SESSION_LIFETIME).cloned().ok_or_else(ended)
     }
 
-    fn stage(&self, token: &CUSessionToken, staged: Option<Staged>) {
-        if let Some(s) = self.map.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&token_hash(&token.token)) {
-            s.staged = staged;
+    /// Stores a changed session, unless another change was stored since `next` was read.
+    fn replace(&self, token: &CUSessionToken, mut next: CuSession) -> Result<()> {
+        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = m.get_mut(&token_hash(&token.token)).ok_or_else(ended)?;
+        if slot.version != next.version {
+            return Err(OperationError::InvalidRequest(
+                "another change to this credential update session was made at the same time; check its status and try again"
+                    .into(),
+            ));
         }
+        next.version += 1;
+        *slot = next;
+        Ok(())
     }
 
     fn take(&self, token: &CUSessionToken, now: OffsetDateTime) -> Result<CuSession> {
@@ -140,10 +195,10 @@ impl IdmServer {
                 access.check_modify(&full, &probe)?;
             }
             let by = ident.uuid().unwrap_or_default();
-            Ok((full.uuid().unwrap_or_default(), ident.session, by, status_of(&full, None)))
+            let status = status_of(&full, &CuSession::new(Uuid::nil(), Source::Caller { by, session: None }, now));
+            Ok((full.uuid().unwrap_or_default(), ident.session, by, status))
         })?;
-        let s = CuSession { account, source: Source::Caller { by, session }, opened: now, staged: None };
-        let token = self.cu.open(s, now)?;
+        let token = self.cu.open(CuSession::new(account, Source::Caller { by, session }, now), now)?;
         info!(%account, %by, "credential update session opened");
         Ok((token, status))
     }
@@ -164,10 +219,10 @@ impl IdmServer {
             info!(account = %acct.label(), "reset token refused and dropped: {why}");
             return Err(OperationError::InvalidRequest(why.into()));
         }
-        let status = status_of(&acct, None);
         let account = acct.uuid().unwrap_or_default();
-        let token =
-            self.cu.open(CuSession { account, source: Source::Intent(intent), opened: now, staged: None }, now)?;
+        let session = CuSession::new(account, Source::Intent(intent), now);
+        let status = status_of(&acct, &session);
+        let token = self.cu.open(session, now)?;
         info!(%account, "credential update session opened with a reset token");
         Ok((token, status))
     }
@@ -177,30 +232,133 @@ impl IdmServer {
         let s = self.cu.get(cu, self.now())?;
         let mut r = self.qs.read()?;
         let acct = account::by_uuid(&mut r, s.account)?.ok_or_else(gone)?;
-        Ok(status_of(&acct, s.staged.as_ref()))
+        Ok(status_of(&acct, &s))
     }
 
     /// Stages one change in a session and returns its new state. A password is checked
     /// against the policy and hashed now, so commit cannot fail on it.
     pub fn cu_update(&self, cu: &CUSessionToken, req: CURequest) -> Result<CUStatus> {
-        let s = self.cu.get(cu, self.now())?;
+        let now = self.now();
+        let mut s = self.cu.get(cu, now)?;
         let mut r = self.qs.read()?;
         let acct = account::by_uuid(&mut r, s.account)?.ok_or_else(gone)?;
-        let staged = match req {
+        let mut shown_codes = None;
+        match req {
             CURequest::Password(pw) => {
                 password::check_policy(&mut r, &acct, &pw)?;
                 drop(r);
-                Some(Staged::Password(self.hashing.hash(&pw, &self.params, false)?))
+                let hashed = self.hashing.hash(&pw, &self.params, false)?;
+                // A new password keeps the second factors it had.
+                let cred = match s.effective(&acct) {
+                    Some(Credential::PasswordMfa { totp, backup_codes, .. }) => {
+                        Credential::PasswordMfa { phc: hashed.phc().to_string(), totp, backup_codes }
+                    }
+                    _ => hashed,
+                };
+                s.primary = Primary::Set(cred);
             }
-            CURequest::PasswordQualityCheck(pw) => {
-                password::check_policy(&mut r, &acct, &pw)?;
-                s.staged.clone()
+            CURequest::PasswordQualityCheck(pw) => password::check_policy(&mut r, &acct, &pw)?,
+            CURequest::PrimaryRemove => s.primary = Primary::Removed,
+            CURequest::CancelMfaReg => s.reg = Reg::None,
+            CURequest::TotpGenerate => {
+                match s.effective(&acct) {
+                    Some(Credential::Password { .. } | Credential::PasswordMfa { .. }) => {}
+                    Some(Credential::GeneratedPassword { .. }) => {
+                        return Err(OperationError::InvalidRequest(
+                            "choose your own password before adding a TOTP: the generated one is for recovery only"
+                                .into(),
+                        ));
+                    }
+                    None => {
+                        return Err(OperationError::InvalidRequest(
+                            "set a password first: a TOTP is a second factor to a password".into(),
+                        ));
+                    }
+                }
+                s.reg = Reg::Totp(second_factor::generate_totp(now)?, TotpCheck::Waiting);
             }
-            CURequest::PrimaryRemove => Some(Staged::RemovePrimary),
-            CURequest::CancelMfaReg => s.staged.clone(),
-        };
-        self.cu.stage(cu, staged.clone());
-        Ok(status_of(&acct, staged.as_ref()))
+            CURequest::TotpVerify(code, label) => {
+                let Reg::Totp(mut totp, _) = s.reg.clone() else {
+                    return Err(OperationError::InvalidRequest(
+                        "no TOTP is being enrolled in this session; generate one first".into(),
+                    ));
+                };
+                let current = s.effective(&acct);
+                let label = second_factor::totp_label(&label).ok().filter(|l| match &current {
+                    Some(Credential::PasswordMfa { totp, .. }) => !totp.contains_key(l),
+                    _ => true,
+                });
+                s.reg = match (label, second_factor::check_totp(&totp, code, now)) {
+                    (None, _) => Reg::Totp(totp, TotpCheck::BadLabel),
+                    (Some(_), Err(_)) => Reg::Totp(totp, TotpCheck::WrongCode),
+                    (Some(label), Ok(step)) => {
+                        // The code that proved the enrolment cannot also sign in.
+                        totp.last_step = step;
+                        s.primary = Primary::Set(match current {
+                            Some(Credential::PasswordMfa { phc, totp: mut all, backup_codes }) => {
+                                all.insert(label, totp);
+                                Credential::PasswordMfa { phc, totp: all, backup_codes }
+                            }
+                            Some(Credential::Password { phc }) => {
+                                Credential::PasswordMfa { phc, totp: [(label, totp)].into(), backup_codes: None }
+                            }
+                            _ => {
+                                return Err(OperationError::InvalidRequest(
+                                    "the password was removed in this session; set one before adding a TOTP".into(),
+                                ));
+                            }
+                        });
+                        Reg::None
+                    }
+                };
+            }
+            CURequest::TotpAcceptSha1 => {
+                return Err(OperationError::InvalidRequest(
+                    "nothing to accept: this server's TOTP secrets use SHA-1 already".into(),
+                ));
+            }
+            CURequest::TotpRemove(label) => {
+                let Some(Credential::PasswordMfa { phc, mut totp, backup_codes }) = s.effective(&acct) else {
+                    return Err(OperationError::InvalidRequest("the account has no TOTP to remove".into()));
+                };
+                if totp.remove(label.trim()).is_none() {
+                    let known: Vec<&str> = totp.keys().map(String::as_str).collect();
+                    return Err(OperationError::InvalidRequest(format!(
+                        "no TOTP is labelled '{label}'; the account's are: {}",
+                        known.join(", ")
+                    )));
+                }
+                // Backup codes stand in for a TOTP, so they go with the last one.
+                s.primary = Primary::Set(if totp.is_empty() {
+                    Credential::Password { phc }
+                } else {
+                    Credential::PasswordMfa { phc, totp, backup_codes }
+                });
+            }
+            CURequest::BackupCodeGenerate => {
+                let Some(Credential::PasswordMfa { phc, totp, .. }) = s.effective(&acct) else {
+                    return Err(OperationError::InvalidRequest(
+                        "backup codes stand in for a TOTP: add a TOTP first".into(),
+                    ));
+                };
+                let (shown, codes) = second_factor::generate_backup_codes(now)?;
+                s.primary = Primary::Set(Credential::PasswordMfa { phc, totp, backup_codes: Some(codes) });
+                shown_codes = Some(shown);
+            }
+            CURequest::BackupCodeRemove => {
+                let Some(Credential::PasswordMfa { phc, totp, backup_codes: Some(_) }) = s.effective(&acct) else {
+                    return Err(OperationError::InvalidRequest("the account has no backup codes to remove".into()));
+                };
+                s.primary = Primary::Set(Credential::PasswordMfa { phc, totp, backup_codes: None });
+            }
+        }
+        self.cu.replace(cu, s.clone())?;
+        let mut status = status_of(&acct, &s);
+        if let Some(codes) = shown_codes {
+            // Shown in this answer only; the session keeps just their hashes.
+            status.mfaregstate = CURegState::BackupCodes(codes);
+        }
+        Ok(status)
     }
 
     /// Sets the account's password in one call, as the 2022 API did
@@ -254,18 +412,24 @@ impl IdmServer {
                 None
             }
         };
-        if matches!(s.staged, Some(Staged::RemovePrimary)) {
-            return Err(OperationError::InvalidRequest(
-                "the account would be left without any credential; set a new password instead; nothing was changed"
-                    .into(),
-            ));
-        }
-        let mut mods = match &s.staged {
-            Some(Staged::Password(c)) => set_password_mods(c.clone()),
-            Some(Staged::RemovePrimary) => vec![Modify::Purged("primary_credential".into())],
-            None => Vec::new(),
+        let mut mods = match &s.primary {
+            Primary::Unchanged => Vec::new(),
+            Primary::Removed => {
+                return Err(OperationError::InvalidRequest(
+                    "the account would be left without any credential; set a new password instead; nothing was changed"
+                        .into(),
+                ));
+            }
+            Primary::Set(c) => {
+                let stored = match acct.first("primary_credential") {
+                    Some(Value::Credential(c)) => Some(c),
+                    _ => None,
+                };
+                set_password_mods(keep_usage(c.clone(), stored))
+            }
         };
-        if s.staged.is_some() {
+        let changed = s.changed();
+        if changed {
             mods.extend(["softlock_until", "softlock_level"].into_iter().map(|a| Modify::Purged(a.into())));
         }
         if matches!(s.source, Source::Intent(_)) {
@@ -274,10 +438,10 @@ impl IdmServer {
         if !mods.is_empty() {
             w.internal_modify(&account::filter_for(s.account), &ModifyList::new(mods))?;
         }
-        let ended = if s.staged.is_some() { end_sessions(&mut w, s.account, keep)? } else { 0 };
+        let ended = if changed { end_sessions(&mut w, s.account, keep)? } else { 0 };
         w.commit()?;
         self.softlock.clear(s.account);
-        info!(account = %acct.label(), changed = s.staged.is_some(), sessions_ended = ended, "credential update committed");
+        info!(account = %acct.label(), changed, sessions_ended = ended, "credential update committed");
         Ok(())
     }
 
@@ -287,27 +451,50 @@ impl IdmServer {
     }
 }
 
-/// The status Kanidm's clients read: the primary credential as it would be after commit;
-/// passkeys, the unix password and SSH keys are not offered by this server yet.
-fn status_of(acct: &StoredEntry, staged: Option<&Staged>) -> CUStatus {
-    let current = match acct.first("primary_credential") {
-        Some(Value::Credential(c)) => Some(detail(c)),
-        _ => None,
-    };
-    let primary = match staged {
-        Some(Staged::Password(c)) => Some(detail(c)),
-        Some(Staged::RemovePrimary) => None,
-        None => current,
-    };
+/// A staged credential with what sign-ins did to the stored one meanwhile: a TOTP keeps the
+/// latest step used (so a code used during the session stays used), and backup codes of the
+/// same generation lose those used.
+fn keep_usage(staged: Credential, stored: Option<&Credential>) -> Credential {
+    let Credential::PasswordMfa { phc, mut totp, mut backup_codes } = staged else { return staged };
+    if let Some(Credential::PasswordMfa { totp: was, backup_codes: was_codes, .. }) = stored {
+        for (label, t) in totp.iter_mut() {
+            if let Some(old) = was.get(label).filter(|old| old.secret == t.secret) {
+                t.last_step = t.last_step.max(old.last_step);
+                t.last_used = t.last_used.max(old.last_used);
+            }
+        }
+        if let (Some(codes), Some(old)) = (backup_codes.as_mut(), was_codes)
+            && codes.created == old.created
+        {
+            codes.codes.retain(|c| old.codes.contains(c));
+        }
+    }
+    Credential::PasswordMfa { phc, totp, backup_codes }
+}
+
+/// The status Kanidm's clients read: the primary credential as it would be after commit and
+/// the second factor being enrolled; passkeys, the unix password and SSH keys are not offered
+/// by this server yet.
+fn status_of(acct: &StoredEntry, s: &CuSession) -> CUStatus {
+    let primary = s.effective(acct).as_ref().map(detail);
     let warnings = if primary.is_none() { vec![CURegWarning::NoValidCredentials] } else { Vec::new() };
+    let spn = acct.first("spn").map(Value::to_proto_string).unwrap_or_default();
+    let mfaregstate = match &s.reg {
+        Reg::None => CURegState::None,
+        Reg::Totp(totp, TotpCheck::Waiting) => CURegState::TotpCheck(totp_secret(acct, &spn, totp)),
+        Reg::Totp(_, TotpCheck::WrongCode) => CURegState::TotpTryAgain,
+        Reg::Totp(_, TotpCheck::BadLabel) => {
+            CURegState::TotpNameTryAgain("the label is empty, too long or already used".into())
+        }
+    };
     CUStatus {
-        spn: acct.first("spn").map(Value::to_proto_string).unwrap_or_default(),
         displayname: acct.first_str("displayname").unwrap_or_default().to_string(),
+        spn,
         ext_cred_portal: CUExtPortal::None,
-        mfaregstate: CURegState::None,
+        mfaregstate,
         can_commit: primary.is_some(),
         warnings,
-        dirty: staged.is_some(),
+        dirty: s.changed(),
         primary,
         primary_state: CUCredState::Modifiable,
         passkeys: Vec::new(),
@@ -319,5 +506,23 @@ fn status_of(acct: &StoredEntry, staged: Option<&Staged>) -> CUStatus {
         unixcred_state: CUCredState::PolicyDeny,
         sshkeys: BTreeMap::new(),
         sshkeys_state: CUCredState::PolicyDeny,
+    }
+}
+
+/// A TOTP being enrolled as an authenticator app takes it: the account's name, and the domain
+/// as the issuer.
+fn totp_secret(acct: &StoredEntry, spn: &str, totp: &Totp) -> TotpSecret {
+    let issuer = spn.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_default();
+    TotpSecret {
+        accountname: acct.first_str("name").unwrap_or(spn).to_string(),
+        issuer,
+        secret: totp.secret.clone(),
+        algo: match totp.algo {
+            TotpAlgo::Sha1 => ProtoTotpAlgo::Sha1,
+            TotpAlgo::Sha256 => ProtoTotpAlgo::Sha256,
+            TotpAlgo::Sha512 => ProtoTotpAlgo::Sha512,
+        },
+        step: totp.step,
+        digits: totp.digits,
     }
 }

@@ -22,6 +22,7 @@ pub mod identify;
 pub mod keys;
 pub mod password;
 pub mod policy;
+pub mod second_factor;
 mod sessions;
 pub mod softlock;
 pub mod token_form;

@@ -57,11 +57,7 @@ pub fn verify(credential: &Credential, password: &str) -> bool {
     if password.len() > PASSWORD_MAX_LENGTH * 4 {
         return false;
     }
-    match credential {
-        Credential::Password { phc } | Credential::GeneratedPassword { phc } => {
-            Argon2::default().verify_password(password.as_bytes(), phc.as_str()).is_ok()
-        }
-    }
+    Argon2::default().verify_password(password.as_bytes(), credential.phc()).is_ok()
 }
 
 /// A random password from an alphabet without look-alike characters.

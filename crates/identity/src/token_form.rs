@@ -34,7 +34,12 @@ pub fn encode(uat: &UserAuthToken, form: TokenForm, mech: AuthMech, limits: &Lim
                 .map_err(|e| OperationError::InvalidState(format!("token expiry: {e}")))?;
             serde_json::to_vec(&UserAuthToken2022 {
                 session_id: uat.session_id,
-                auth_type: mech.name().to_string(),
+                // 2022's clients know no backup-code mechanism; it is a second factor like TOTP.
+                auth_type: match mech {
+                    AuthMech::PasswordBackupCode => AuthMech::PasswordMfa.name(),
+                    m => m.name(),
+                }
+                .to_string(),
                 expiry: to_2022_time(expiry),
                 uuid: uat.uuid,
                 displayname: uat.displayname.clone(),

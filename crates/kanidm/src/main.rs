@@ -5,7 +5,7 @@
 //! non-zero with a message that says what to do.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use idm_client::{ClientError, KanidmClient, Method, read_token};
+use idm_client::{ClientError, KanidmClient, Method, SecondFactor, read_token};
 use idm_proto::{Filter, Modify, ModifyList, ProtoEntry};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -40,7 +40,8 @@ enum Output {
 
 #[derive(Subcommand, Debug, Clone)]
 enum Command {
-    /// Log in and cache a session token (password from a prompt or KANIDM_PASSWORD).
+    /// Log in and cache a session token (password from a prompt or KANIDM_PASSWORD; a TOTP code
+    /// or backup code, when the account has them, from a prompt or KANIDM_TOTP).
     Login,
     /// End the cached session of the account (on the server too) and forget it.
     Logout,
@@ -467,7 +468,7 @@ async fn run(cli: Cli, url: String, ca: Option<PathBuf>, name: Option<String>) -
                 std::io::stdin().read_line(&mut line).map_err(|e| format!("cannot read the password: {e}"))?;
                 Some(line.trim_end_matches(['\n', '\r']).to_string())
             };
-            let token = client.login(&name, password.as_deref()).await.map_err(|e| match e {
+            let token = client.login_with(&name, password.as_deref(), second_factor).await.map_err(|e| match e {
                 ClientError::Api { status: 404, .. } => format!("there is no account named '{name}'"),
                 e => describe(e),
             })?;
@@ -579,6 +580,23 @@ fn unix_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
+/// The second factor of an account that has one: `KANIDM_TOTP` (a code, or a backup code),
+/// else asked for on the terminal.
+fn second_factor() -> Result<SecondFactor, ClientError> {
+    if let Ok(typed) = std::env::var("KANIDM_TOTP") {
+        return Ok(SecondFactor::parse(&typed));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(ClientError::Denied(
+            "this account signs in with a TOTP code as well: set KANIDM_TOTP to the code (or a backup code)".into(),
+        ));
+    }
+    eprint!("TOTP code (or a backup code): ");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).map_err(|e| ClientError::Denied(format!("cannot read the code: {e}")))?;
+    Ok(SecondFactor::parse(&line))
+}
+
 /// Re-authenticates the cached session of `who`, caching and returning the new token.
 async fn reauthenticate(
     client: &KanidmClient,
@@ -601,7 +619,7 @@ async fn reauthenticate(
             ));
         }
     };
-    let new = client.reauth(token, &pw).await.map_err(describe)?;
+    let new = client.reauth(token, &pw, second_factor).await.map_err(describe)?;
     cache.tokens.entry(url.to_string()).or_default().insert(who.to_string(), new.clone());
     cache.save()?;
     Ok(new)

@@ -62,7 +62,8 @@ impl Upstream<'_> {
     fn dialog(&self, who: &str, args: &[&str], steps: &[(&str, &str)]) -> String {
         let pty = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/pty_run.py");
         let ca = self.s.ca.to_str().unwrap().to_string();
-        let o = Command::new("python3")
+        // The venv's Python: it has pyotp, for replies that type TOTP codes.
+        let o = Command::new(installed("KANIDM_UPSTREAM_PYTHON", "pykanidm-1.3.0/bin/python"))
             .arg(pty)
             .arg(&self.bin)
             .args(args)
@@ -76,7 +77,7 @@ impl Upstream<'_> {
             .unwrap();
         // A terminal ends lines with CR LF.
         let out = String::from_utf8_lossy(&o.stdout).replace("\r\n", "\n");
-        assert!(o.status.success(), "kanidm {args:?} as {who} failed:\n{out}");
+        assert!(o.status.success(), "kanidm {args:?} as {who} failed:\n{out}\n{}", String::from_utf8_lossy(&o.stderr));
         out
     }
 }
@@ -236,6 +237,78 @@ async fn the_published_kanidm_cli_works_against_our_server() {
     up.ok("idm_admin", &["logout"]);
     let after = entry("/v1/account/idm_admin/_user_auth_token".into()).await.as_array().unwrap().len();
     assert_eq!(after + 1, before, "logout revoked the CLI's session");
+    s.stop();
+}
+
+/// The words of `out` shaped like the server's backup codes (`xxxx-xxxx-xxxx`).
+fn backup_codes_in(out: &str) -> Vec<String> {
+    out.split_whitespace()
+        .filter(|w| {
+            let parts: Vec<&str> = w.split('-').collect();
+            parts.len() == 3 && parts.iter().all(|p| p.len() == 4 && p.chars().all(|c| c.is_ascii_alphanumeric()))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_published_cli_enrols_a_totp_and_backup_codes_and_logs_in_with_them() {
+    let s = TestServer::start(Path::new(env!("CARGO_BIN_EXE_kanidmd")));
+    let up = Upstream { bin: upstream_cli(), s: &s, home: tempfile::tempdir().unwrap() };
+    let api = Api::new(&s);
+    let idm = api.login("idm_admin", &s.passwords["idm_admin"]).await.unwrap();
+    let carol_pw = "Hx3$quarry-velvet-ember";
+    api.post("/v1/person", &idm, json!({"attrs": {"name": ["carol"], "displayname": ["Carol"]}})).await;
+    assert_eq!(api.set_password(&idm, "carol", carol_pw).await.0, 200);
+    let o = up.run("idm_admin", &["login"], Some(&s.passwords["idm_admin"]));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // The menu's TOTP enrolment: the CLI shows the secret (and its QR code); the code typed is
+    // pyotp's for that secret. Then backup codes, and commit.
+    let menu = "cred update (? for help) # ";
+    let out = up.dialog(
+        "idm_admin",
+        &["person", "credential", "update", "carol"],
+        &[
+            (menu, "totp\r"),
+            ("TOTP Label", "phone\r"),
+            ("Enter a TOTP from your authenticator", ""),
+            ("TOTP: ", "@totp"),
+            ("success", ""),
+            (menu, "bcg\r"),
+            ("They will only be displayed ONCE", ""),
+            (menu, "commit\r"),
+            ("Do you want to commit your changes?", "y"),
+            ("Success - Changes have been saved.", ""),
+        ],
+    );
+    let secret = out.split("Secret: ").nth(1).and_then(|r| r.split_whitespace().next()).unwrap().to_string();
+    assert!(out.contains("otpauth://totp/localhost:carol?secret="), "{out}");
+    let codes = backup_codes_in(&out);
+    assert_eq!(codes.len(), 8, "{out}");
+    let (_, status) = api.get("/v1/person/carol/_credential/_status", &idm).await;
+    assert_eq!(status["creds"][0]["type_"]["PasswordMfa"], json!([["phone"], [], 8]), "{status}");
+
+    // `kanidm login` with TOTP then password (offered first), and with a backup code.
+    let login = |steps: &[(&str, &str)]| up.dialog("carol", &["login"], steps);
+    let next_code = format!("@totp-next:{secret}");
+    let typed_pw = format!("{carol_pw}\r");
+    let out = login(&[
+        ("Please choose how you want to authenticate", "\r"),
+        ("Enter TOTP: ", &next_code),
+        ("Enter password", &typed_pw),
+        ("Login Success for carol@localhost", ""),
+    ]);
+    assert!(up.ok("carol", &["self", "whoami"]).contains("spn: carol@localhost"), "{out}");
+    let typed_code = format!("{}\r", codes[0]);
+    login(&[
+        ("Please choose how you want to authenticate", "\x1b[B\r"),
+        ("Enter Backup Code: ", &typed_code),
+        ("Enter password", &typed_pw),
+        ("Login Success for carol@localhost", ""),
+    ]);
+    let (_, status) = api.get("/v1/person/carol/_credential/_status", &idm).await;
+    assert_eq!(status["creds"][0]["type_"]["PasswordMfa"][2], json!(7), "the code was used: {status}");
     s.stop();
 }
 

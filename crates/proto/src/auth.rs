@@ -43,14 +43,19 @@ pub enum AuthStep {
 pub enum AuthCred {
     Anonymous,
     Password(String),
+    /// The code a TOTP authenticator shows.
+    Totp(u32),
+    BackupCode(String),
 }
 
-/// Never shows the password, so a step can be logged.
+/// Never shows a secret, so a step can be logged.
 impl std::fmt::Debug for AuthCred {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             AuthCred::Anonymous => f.write_str("Anonymous"),
             AuthCred::Password(_) => f.write_str("Password(..)"),
+            AuthCred::Totp(_) => f.write_str("Totp(..)"),
+            AuthCred::BackupCode(_) => f.write_str("BackupCode(..)"),
         }
     }
 }

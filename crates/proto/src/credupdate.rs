@@ -30,16 +30,33 @@ pub enum CURequest {
     Password(String),
     #[serde(rename = "cancelmfareg")]
     CancelMfaReg,
+    /// Start enrolling a TOTP authenticator: the answer holds its secret.
+    TotpGenerate,
+    /// The code the authenticator shows now, and the label to keep it under.
+    TotpVerify(u32, String),
+    /// Kanidm's answer to apps that ignore the SHA-256 it asks for; this server asks for
+    /// SHA-1 in the first place, so there is nothing to accept.
+    #[serde(rename = "totpacceptsha1")]
+    TotpAcceptSha1,
+    TotpRemove(String),
+    BackupCodeGenerate,
+    BackupCodeRemove,
 }
 
 impl std::fmt::Debug for CURequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            CURequest::PrimaryRemove => "PrimaryRemove",
-            CURequest::PasswordQualityCheck(_) => "PasswordQualityCheck(..)",
-            CURequest::Password(_) => "Password(..)",
-            CURequest::CancelMfaReg => "CancelMfaReg",
-        })
+        match self {
+            CURequest::PrimaryRemove => f.write_str("PrimaryRemove"),
+            CURequest::PasswordQualityCheck(_) => f.write_str("PasswordQualityCheck(..)"),
+            CURequest::Password(_) => f.write_str("Password(..)"),
+            CURequest::CancelMfaReg => f.write_str("CancelMfaReg"),
+            CURequest::TotpGenerate => f.write_str("TotpGenerate"),
+            CURequest::TotpVerify(_, label) => write!(f, "TotpVerify(.., {label:?})"),
+            CURequest::TotpAcceptSha1 => f.write_str("TotpAcceptSha1"),
+            CURequest::TotpRemove(label) => write!(f, "TotpRemove({label:?})"),
+            CURequest::BackupCodeGenerate => f.write_str("BackupCodeGenerate"),
+            CURequest::BackupCodeRemove => f.write_str("BackupCodeRemove"),
+        }
     }
 }
 
@@ -52,7 +69,9 @@ impl CURequest {
                 serde_json::Value::Object(o) => o.keys().next().cloned().unwrap_or_default(),
                 other => other.to_string(),
             };
-            format!("credential update '{name}' is not offered by this server (password changes are): {e}")
+            format!(
+                "credential update '{name}' is not offered by this server (password, TOTP and backup code changes are): {e}"
+            )
         })
     }
 }
@@ -64,9 +83,98 @@ pub enum CUExtPortal {
     Some(String),
 }
 
+/// A second factor being enrolled, or codes to show once.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub enum CURegState {
     None,
+    /// Enter the secret in an authenticator, then send one of its codes.
+    TotpCheck(TotpSecret),
+    /// The code did not match; the same secret is still waiting.
+    TotpTryAgain,
+    /// The label is empty, too long or taken; the same secret is still waiting.
+    TotpNameTryAgain(String),
+    TotpInvalidSha1,
+    /// New backup codes, shown this once.
+    BackupCodes(Vec<String>),
+}
+
+/// How a TOTP's codes are computed, in Kanidm's lowercase names.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TotpAlgo {
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+impl TotpAlgo {
+    /// The name in an `otpauth://` URI.
+    pub fn uri_name(self) -> &'static str {
+        match self {
+            TotpAlgo::Sha1 => "SHA1",
+            TotpAlgo::Sha256 => "SHA256",
+            TotpAlgo::Sha512 => "SHA512",
+        }
+    }
+}
+
+/// A TOTP secret being enrolled, as an authenticator app needs it.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+pub struct TotpSecret {
+    pub accountname: String,
+    /// Who issues the codes, as the app shows it: the domain.
+    pub issuer: String,
+    pub secret: Vec<u8>,
+    pub algo: TotpAlgo,
+    pub step: u64,
+    pub digits: u8,
+}
+
+impl std::fmt::Debug for TotpSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TotpSecret").field("accountname", &self.accountname).finish_non_exhaustive()
+    }
+}
+
+impl TotpSecret {
+    /// The secret in base32 (RFC 4648, no padding), as apps take it typed in.
+    pub fn base32(&self) -> String {
+        const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+        let mut out = String::new();
+        let (mut acc, mut bits) = (0u32, 0u32);
+        for b in &self.secret {
+            acc = (acc << 8) | u32::from(*b);
+            bits += 8;
+            while bits >= 5 {
+                bits -= 5;
+                out.push(ALPHABET[((acc >> bits) & 31) as usize] as char);
+            }
+        }
+        if bits > 0 {
+            out.push(ALPHABET[((acc << (5 - bits)) & 31) as usize] as char);
+        }
+        out
+    }
+
+    /// The `otpauth://totp/` URI (Google's key URI format) a QR code carries.
+    pub fn uri(&self) -> String {
+        let enc = |s: &str| -> String {
+            s.bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+                    _ => format!("%{b:02X}"),
+                })
+                .collect()
+        };
+        let (issuer, account) = (enc(&self.issuer), enc(&self.accountname));
+        format!(
+            "otpauth://totp/{issuer}:{account}?secret={}&issuer={issuer}&algorithm={}&digits={}&period={}",
+            self.base32(),
+            self.algo.uri_name(),
+            self.digits,
+            self.step
+        )
+    }
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,9 +244,35 @@ mod tests {
         let r = CURequest::parse(&serde_json::json!({"password": "x"})).unwrap();
         assert_eq!(r, CURequest::Password("x".into()));
         assert_eq!(CURequest::parse(&serde_json::json!("primaryremove")).unwrap(), CURequest::PrimaryRemove);
-        let err = CURequest::parse(&serde_json::json!("totpgenerate")).unwrap_err();
-        assert!(err.contains("totpgenerate"), "{err}");
+        assert_eq!(CURequest::parse(&serde_json::json!("totpgenerate")).unwrap(), CURequest::TotpGenerate);
+        assert_eq!(
+            CURequest::parse(&serde_json::json!({"totpverify": [123456, "phone"]})).unwrap(),
+            CURequest::TotpVerify(123456, "phone".into())
+        );
+        let err = CURequest::parse(&serde_json::json!("passkeyinit")).unwrap_err();
+        assert!(err.contains("passkeyinit"), "{err}");
         assert_eq!(format!("{:?}", CURequest::Password("secret".into())), "Password(..)");
         assert_eq!(serde_json::to_string(&CUCredState::PolicyDeny).unwrap(), r#""PolicyDeny""#);
+    }
+
+    #[test]
+    fn totp_secrets_as_apps_read_them() {
+        // RFC 4648 §10: base32 of "foobar" is MZXW6YTBOI (padding dropped).
+        let s = TotpSecret {
+            accountname: "alice@example.com".into(),
+            issuer: "example.com".into(),
+            secret: b"foobar".to_vec(),
+            algo: TotpAlgo::Sha1,
+            step: 30,
+            digits: 6,
+        };
+        assert_eq!(s.base32(), "MZXW6YTBOI");
+        assert_eq!(
+            s.uri(),
+            "otpauth://totp/example.com:alice%40example.com?secret=MZXW6YTBOI&issuer=example.com&algorithm=SHA1&digits=6&period=30"
+        );
+        let wire = serde_json::to_value(CURegState::TotpCheck(s.clone())).unwrap();
+        assert_eq!(wire["TotpCheck"]["algo"], "sha1");
+        assert!(!format!("{s:?}").contains("102"), "Debug leaves the secret out");
     }
 }

@@ -8,12 +8,16 @@ Two ways to answer the command, both from the environment:
 - PTY_DIALOG: a JSON list of [prompt, reply] pairs, answered in order: each reply is typed
   once its prompt has appeared after the previous prompt. A prompt that never appears ends
   the run (the command is killed) with exit status 90, so a test sees where it stalled.
+  A reply "@totp" types the current TOTP code (computed with pyotp, an implementation
+  independent of the server's) for the last "Secret: BASE32" the command printed;
+  "@totp:BASE32" for that secret; "@totp-next..." the code of the next 30 s step.
 
 The command's output goes to stdout; the exit status is the command's.
 Usage: pty_run.py COMMAND [ARGS...]"""
 
 import json
 import os
+import re
 import pty
 import select
 import signal
@@ -21,6 +25,26 @@ import sys
 import time
 
 STALLED = 90
+
+
+def keys_for(reply: str, seen: bytes) -> bytes:
+    """What to type for a dialog reply."""
+    if not reply.startswith("@totp"):
+        return reply.encode()
+    import pyotp  # only dialogs that need codes need it installed
+
+    spec = reply[len("@totp"):]
+    ahead = spec.startswith("-next")
+    spec = spec[len("-next"):] if ahead else spec
+    if spec.startswith(":"):
+        secret = spec[1:]
+    else:
+        found = re.findall(rb"Secret: ([A-Z2-7]+)", seen)
+        if not found:
+            raise SystemExit("pty_run: no 'Secret:' printed before a @totp reply")
+        secret = found[-1].decode()
+    at = time.time() + (30 if ahead else 0)
+    return pyotp.TOTP(secret).at(int(at)).encode() + b"\r"
 
 
 def main() -> int:
@@ -53,7 +77,7 @@ def main() -> int:
                     break
                 # Let the prompt finish drawing (raw-mode readers switch modes first).
                 time.sleep(0.2)
-                os.write(fd, reply.encode())
+                os.write(fd, keys_for(reply, seen))
                 searched_from = at + len(prompt)
                 answered += 1
         # One password per prompt shown so far.
