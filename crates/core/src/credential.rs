@@ -35,6 +35,35 @@ impl std::fmt::Display for IntentToken {
     }
 }
 
+/// The weakest kind of credential an account policy accepts (Kanidm's
+/// `credential_type_minimum`); the strictest of an account's policies applies.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialType {
+    /// A password alone will do.
+    Any,
+    /// A password with a second factor (TOTP or a backup code).
+    Mfa,
+    /// A passkey.
+    Passkey,
+}
+
+impl CredentialType {
+    pub const ALL: [CredentialType; 3] = [CredentialType::Any, CredentialType::Mfa, CredentialType::Passkey];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CredentialType::Any => "any",
+            CredentialType::Mfa => "mfa",
+            CredentialType::Passkey => "passkey",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<CredentialType> {
+        CredentialType::ALL.into_iter().find(|c| c.name() == s)
+    }
+}
+
 /// The hash a TOTP uses (RFC 6238). Authenticator apps implement SHA-1 only, reliably.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TotpAlgo {

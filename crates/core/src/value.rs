@@ -101,6 +101,7 @@ syntaxes! {
     KeyInternal => "KEY_INTERNAL",
     IntentToken => "INTENT_TOKEN",
     ServerRight => "SERVER_RIGHT",
+    CredentialType => "CREDENTIAL_TYPE",
 }
 
 impl fmt::Display for SyntaxType {
@@ -216,6 +217,8 @@ pub enum Value {
     Intent(Box<crate::credential::IntentToken>),
     #[serde(rename = "SR")]
     Right(crate::identity::ServerRight),
+    #[serde(rename = "CT")]
+    CredType(crate::credential::CredentialType),
 }
 
 static INAME_DENY: LazyLock<Regex> = LazyLock::new(|| {
@@ -308,6 +311,7 @@ impl Value {
             Value::Key(_) => SyntaxType::KeyInternal,
             Value::Intent(_) => SyntaxType::IntentToken,
             Value::Right(_) => SyntaxType::ServerRight,
+            Value::CredType(_) => SyntaxType::CredentialType,
         }
     }
 
@@ -397,6 +401,12 @@ impl Value {
                     syntax_err(attr, input, format!("unknown server right; expected one of {}", known.join(", ")))
                 })?,
             ),
+            SyntaxType::CredentialType => Value::CredType(
+                crate::credential::CredentialType::from_name(&input.trim().to_lowercase()).ok_or_else(|| {
+                    let known: Vec<&str> = crate::credential::CredentialType::ALL.iter().map(|c| c.name()).collect();
+                    syntax_err(attr, input, format!("unknown credential type; expected one of {}", known.join(", ")))
+                })?,
+            ),
             SyntaxType::Credential => {
                 return Err(OperationError::InvalidAttribute(format!(
                     "{attr}: credentials cannot be supplied as text; use the credential commands"
@@ -444,6 +454,7 @@ impl Value {
             // The hash of the token, so redemption finds the account through the index.
             Value::Intent(t) => t.hash.clone(),
             Value::Right(r) => r.name().to_string(),
+            Value::CredType(c) => c.name().to_string(),
             Value::Credential(_) | Value::Secret(_) => return None,
         })
     }
@@ -574,6 +585,24 @@ mod tests {
             Value::Spn("a".into(), "b.c".into()),
             Value::Index(IndexType::SubString),
             Value::Right(crate::identity::ServerRight::SigningKeys),
+            Value::CredType(crate::credential::CredentialType::Mfa),
+            Value::Credential(Credential::PasswordMfa {
+                phc: "$argon2id$x".into(),
+                totp: [(
+                    "phone".to_string(),
+                    crate::credential::Totp {
+                        secret: vec![1, 2, 3],
+                        algo: crate::credential::TotpAlgo::Sha1,
+                        step: 30,
+                        digits: 6,
+                        created: 1_700_000_000,
+                        last_step: 56_666_666,
+                        last_used: None,
+                    },
+                )]
+                .into(),
+                backup_codes: None,
+            }),
             Value::Credential(Credential::GeneratedPassword { phc: "$argon2id$x".into() }),
             Value::Intent(Box::new(crate::credential::IntentToken {
                 hash: "ab".into(),

@@ -14,6 +14,7 @@ use crate::second_factor::{self, TotpRefusal};
 use crate::softlock::Refused;
 use crate::token_form;
 use idm_core::builtins::UUID_ANONYMOUS;
+use idm_core::credential::CredentialType;
 use idm_core::entry::{Entry, StoredEntry};
 use idm_core::modify::ModifyList;
 use idm_core::proto::{AuthCred, AuthState, AuthStep, TokenForm, UatPurpose, UserAuthToken};
@@ -92,6 +93,7 @@ impl IdmServer {
         let mut r = self.qs.read()?;
         // Names are public (anonymous may list them), so an unknown one is simply not found.
         let acct = account::find(&mut r, name)?.ok_or(OperationError::NoMatchingEntries)?;
+        let minimum = policy::evaluate(&mut r, &acct)?.credential_minimum;
         drop(r);
         let uuid = acct.uuid().unwrap_or_default();
         // Whether an account has a password, or has expired, is told only to someone who
@@ -102,8 +104,18 @@ impl IdmServer {
             }
             vec![Mech::Anonymous]
         } else {
-            offered_for(&acct, form)
+            offered_for(&acct, form, minimum)
         };
+        if offered.is_empty() {
+            return denied(
+                Uuid::nil(),
+                format!(
+                    "the account's policy requires {}, which this account cannot sign in with; ask an \
+                     administrator for a reset link to enrol one",
+                    policy::requirement(minimum)
+                ),
+            );
+        }
         let names = offered.iter().map(|m| m.name().to_string()).collect();
         let mut s = AuthSession::new(uuid, Phase::Choosing(offered), client, now);
         s.privileged = privileged;
@@ -352,6 +364,17 @@ impl IdmServer {
             w.internal_modify(&account::filter_for(s.account), &ml)?;
         }
         let policy = policy::evaluate(&mut w, &acct)?;
+        // The policy may have changed (a group joined) while the credentials were checked.
+        if !policy::accepts(policy.credential_minimum, mech) {
+            warn!(account = %acct.label(), %mech, "login refused: the account's policy requires more");
+            return denied(
+                id,
+                format!(
+                    "the account's policy requires {}; sign in with it",
+                    policy::requirement(policy.credential_minimum)
+                ),
+            );
+        }
         let privilege_until = |expiry: Option<OffsetDateTime>, window: std::time::Duration| {
             Some(at_most(now + window, expiry).unix_timestamp())
         };
@@ -447,6 +470,7 @@ impl IdmServer {
         let (ident, v) = self.identify_token(&mut r, token)?;
         let account = ident.uuid().ok_or(OperationError::NotAuthenticated)?;
         let acct: StoredEntry = account::by_uuid(&mut r, account)?.ok_or(OperationError::NotAuthenticated)?;
+        let minimum = policy::evaluate(&mut r, &acct)?.credential_minimum;
         drop(r);
         let capable =
             recorded_session(&acct, v.uat.session_id).is_some_and(|s| s.scope == SessionScope::PrivilegeCapable);
@@ -458,7 +482,13 @@ impl IdmServer {
         // The same proof as a login: the password, after a TOTP code when the account has one.
         let mech = match acct.first("primary_credential") {
             Some(Value::Credential(Credential::PasswordMfa { .. })) => Mech::PasswordMfa,
-            Some(Value::Credential(_)) => Mech::Password,
+            Some(Value::Credential(_)) if minimum == CredentialType::Any => Mech::Password,
+            Some(Value::Credential(_)) => {
+                return Err(OperationError::AccessDeniedReason(format!(
+                    "the account's policy requires {} to re-authenticate; enrol it first",
+                    policy::requirement(minimum)
+                )));
+            }
             _ => {
                 return Err(OperationError::AccessDeniedReason(
                     "the account has no password to re-authenticate with".into(),
@@ -475,7 +505,7 @@ impl IdmServer {
 /// The mechanisms offered to an account (Kanidm's model: those its credential supports). An
 /// account without a password is offered one all the same, so whether it has one is told
 /// only to someone who proves it.
-fn offered_for(acct: &Entry, form: TokenForm) -> Vec<Mech> {
+fn offered_for(acct: &Entry, form: TokenForm, minimum: CredentialType) -> Vec<Mech> {
     let offered = match acct.first("primary_credential") {
         Some(Value::Credential(Credential::PasswordMfa { backup_codes, .. })) => {
             let mut m = vec![Mech::PasswordMfa];
@@ -486,7 +516,11 @@ fn offered_for(acct: &Entry, form: TokenForm) -> Vec<Mech> {
         }
         _ => vec![Mech::Password],
     };
-    offered.into_iter().filter(|m| form != TokenForm::Legacy2022 || m.known_in_2022()).collect()
+    offered
+        .into_iter()
+        .filter(|m| form != TokenForm::Legacy2022 || m.known_in_2022())
+        .filter(|m| policy::accepts(minimum, m.session_mech()))
+        .collect()
 }
 
 /// Whether what a login checked against a snapshot still holds in the account's current

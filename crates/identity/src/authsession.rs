@@ -58,6 +58,18 @@ impl Mech {
         }
     }
 
+    /// The mechanism a session it opens is recorded with (a generated password is told apart
+    /// only once the password is checked).
+    pub fn session_mech(self) -> idm_core::session::AuthMech {
+        use idm_core::session::AuthMech;
+        match self {
+            Mech::Anonymous => AuthMech::Anonymous,
+            Mech::Password => AuthMech::Password,
+            Mech::PasswordMfa => AuthMech::PasswordMfa,
+            Mech::PasswordBackupCode => AuthMech::PasswordBackupCode,
+        }
+    }
+
     /// Whether the 2022 clients (kanidm_tools 1.1.0-alpha.8) know this mechanism: they fail
     /// on a name they do not know.
     pub fn known_in_2022(self) -> bool {

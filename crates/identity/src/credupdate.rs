@@ -12,8 +12,10 @@ use crate::IdmServer;
 use crate::account::{self, Window, memberships};
 use crate::credentials::{detail, end_sessions, set_password_mods, token_hash};
 use crate::password::{self, random_password};
+use crate::policy;
 use crate::second_factor;
 use crate::sessions::visible_account;
+use idm_core::credential::CredentialType;
 use idm_core::credential::{IntentToken, Totp, TotpAlgo};
 use idm_core::entry::StoredEntry;
 use idm_core::modify::{Modify, ModifyList};
@@ -195,7 +197,9 @@ impl IdmServer {
                 access.check_modify(&full, &probe)?;
             }
             let by = ident.uuid().unwrap_or_default();
-            let status = status_of(&full, &CuSession::new(Uuid::nil(), Source::Caller { by, session: None }, now));
+            let minimum = policy::evaluate(r, &full)?.credential_minimum;
+            let opened = CuSession::new(Uuid::nil(), Source::Caller { by, session: None }, now);
+            let status = status_of(&full, &opened, minimum);
             Ok((full.uuid().unwrap_or_default(), ident.session, by, status))
         })?;
         let token = self.cu.open(CuSession::new(account, Source::Caller { by, session }, now), now)?;
@@ -221,7 +225,7 @@ impl IdmServer {
         }
         let account = acct.uuid().unwrap_or_default();
         let session = CuSession::new(account, Source::Intent(intent), now);
-        let status = status_of(&acct, &session);
+        let status = status_of(&acct, &session, policy::evaluate(&mut r, &acct)?.credential_minimum);
         let token = self.cu.open(session, now)?;
         info!(%account, "credential update session opened with a reset token");
         Ok((token, status))
@@ -232,7 +236,7 @@ impl IdmServer {
         let s = self.cu.get(cu, self.now())?;
         let mut r = self.qs.read()?;
         let acct = account::by_uuid(&mut r, s.account)?.ok_or_else(gone)?;
-        Ok(status_of(&acct, &s))
+        Ok(status_of(&acct, &s, policy::evaluate(&mut r, &acct)?.credential_minimum))
     }
 
     /// Stages one change in a session and returns its new state. A password is checked
@@ -242,6 +246,7 @@ impl IdmServer {
         let mut s = self.cu.get(cu, now)?;
         let mut r = self.qs.read()?;
         let acct = account::by_uuid(&mut r, s.account)?.ok_or_else(gone)?;
+        let minimum = policy::evaluate(&mut r, &acct)?.credential_minimum;
         let mut shown_codes = None;
         match req {
             CURequest::Password(pw) => {
@@ -353,7 +358,7 @@ impl IdmServer {
             }
         }
         self.cu.replace(cu, s.clone())?;
-        let mut status = status_of(&acct, &s);
+        let mut status = status_of(&acct, &s, minimum);
         if let Some(codes) = shown_codes {
             // Shown in this answer only; the session keeps just their hashes.
             status.mfaregstate = CURegState::BackupCodes(codes);
@@ -412,6 +417,13 @@ impl IdmServer {
                 None
             }
         };
+        let minimum = policy::evaluate(&mut w, &acct)?.credential_minimum;
+        if s.changed() && s.effective(&acct).is_some() && !meets(s.effective(&acct).as_ref(), minimum) {
+            return Err(OperationError::InvalidRequest(format!(
+                "the account's policy requires {}; add it before saving; nothing was changed",
+                crate::policy::requirement(minimum)
+            )));
+        }
         let mut mods = match &s.primary {
             Primary::Unchanged => Vec::new(),
             Primary::Removed => {
@@ -451,6 +463,16 @@ impl IdmServer {
     }
 }
 
+/// Whether `cred` is strong enough for an account policy's minimum.
+fn meets(cred: Option<&Credential>, minimum: CredentialType) -> bool {
+    match (minimum, cred) {
+        (_, None) => false,
+        (CredentialType::Any, Some(_)) => true,
+        (CredentialType::Mfa, Some(Credential::PasswordMfa { .. })) => true,
+        _ => false,
+    }
+}
+
 /// A staged credential with what sign-ins did to the stored one meanwhile: a TOTP keeps the
 /// latest step used (so a code used during the session stays used), and backup codes of the
 /// same generation lose those used.
@@ -475,9 +497,16 @@ fn keep_usage(staged: Credential, stored: Option<&Credential>) -> Credential {
 /// The status Kanidm's clients read: the primary credential as it would be after commit and
 /// the second factor being enrolled; passkeys, the unix password and SSH keys are not offered
 /// by this server yet.
-fn status_of(acct: &StoredEntry, s: &CuSession) -> CUStatus {
-    let primary = s.effective(acct).as_ref().map(detail);
-    let warnings = if primary.is_none() { vec![CURegWarning::NoValidCredentials] } else { Vec::new() };
+fn status_of(acct: &StoredEntry, s: &CuSession, minimum: CredentialType) -> CUStatus {
+    let effective = s.effective(acct);
+    let primary = effective.as_ref().map(detail);
+    let can_commit = meets(effective.as_ref(), minimum);
+    let warnings = match (&primary, minimum) {
+        (None, _) => vec![CURegWarning::NoValidCredentials],
+        _ if can_commit => Vec::new(),
+        (_, CredentialType::Passkey) => vec![CURegWarning::PasskeyRequired],
+        _ => vec![CURegWarning::MfaRequired],
+    };
     let spn = acct.first("spn").map(Value::to_proto_string).unwrap_or_default();
     let mfaregstate = match &s.reg {
         Reg::None => CURegState::None,
@@ -492,7 +521,7 @@ fn status_of(acct: &StoredEntry, s: &CuSession) -> CUStatus {
         spn,
         ext_cred_portal: CUExtPortal::None,
         mfaregstate,
-        can_commit: primary.is_some(),
+        can_commit,
         warnings,
         dirty: s.changed(),
         primary,

@@ -86,10 +86,12 @@ fn rejected(why: String) -> OperationError {
 /// why it fails.
 pub fn check_policy(txn: &mut impl QueryServerTransaction, account: &Entry, password: &str) -> Result<()> {
     let config = txn.entry_by_uuid(UUID_SYSTEM_CONFIG)?;
-    let min = match config.as_ref().and_then(|c| c.first("password_min_length")) {
+    let server_min = match config.as_ref().and_then(|c| c.first("password_min_length")) {
         Some(Value::Uint32(n)) => *n,
         _ => DEFAULT_PASSWORD_MIN_LENGTH,
     };
+    // An account policy may ask for longer passwords than the server does, never shorter.
+    let min = server_min.max(crate::policy::evaluate(txn, account)?.password_min_length.unwrap_or(0));
     let chars = password.chars().count();
     if chars < min as usize {
         return Err(rejected(format!("it has {chars} characters; at least {min} are required")));

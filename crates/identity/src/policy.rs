@@ -4,9 +4,11 @@
 
 use idm_core::Result;
 use idm_core::builtins::LIMIT_ATTRIBUTES;
+use idm_core::credential::CredentialType;
 use idm_core::entry::Entry;
 use idm_core::identity::{Limits, ServerRight};
 use idm_core::server::QueryServerTransaction;
+use idm_core::session::AuthMech;
 use idm_core::value::Value;
 use std::time::Duration;
 use uuid::Uuid;
@@ -28,6 +30,11 @@ pub const GENERATED_PASSWORD_PRIVILEGE: Duration = Duration::from_secs(3600);
 pub struct AccountPolicy {
     pub authsession_expiry: Duration,
     pub privilege_expiry: Duration,
+    /// The weakest credential the account may sign in with.
+    pub credential_minimum: CredentialType,
+    /// The shortest password its policies accept, when one sets it (the server-wide setting
+    /// applies as well; the longer wins).
+    pub password_min_length: Option<u32>,
     pub limits: Limits,
     pub rights: Vec<ServerRight>,
     /// The entries this policy was worked out from: the account, its groups and the server
@@ -88,13 +95,47 @@ pub fn evaluate(txn: &mut impl QueryServerTransaction, account: &Entry) -> Resul
             .map(|n| Duration::from_secs(u64::from(n)).clamp(MIN_EXPIRY, max))
             .unwrap_or(default)
     };
+    // Credential bounds: the strictest value.
+    let credential_minimum = granting
+        .iter()
+        .filter_map(|e| match e.first("credential_type_minimum") {
+            Some(Value::CredType(c)) => Some(*c),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(CredentialType::Any);
+    let password_min_length = granting.iter().filter_map(|e| seconds(e, "password_min_length")).max();
     Ok(AccountPolicy {
+        credential_minimum,
+        password_min_length,
         authsession_expiry: bound("authsession_expiry", DEFAULT_AUTHSESSION_EXPIRY, MAX_AUTHSESSION_EXPIRY),
         privilege_expiry: bound("privilege_expiry", DEFAULT_PRIVILEGE_EXPIRY, MAX_PRIVILEGE_EXPIRY),
         limits,
         rights,
         sources,
     })
+}
+
+/// Whether a sign-in with `mech` is strong enough for `minimum`. A generated password (from
+/// `kanidmd recover_account`, which needs the server's own files) is the way back in for an
+/// administrator who lost their factors, so no policy refuses it.
+pub fn accepts(minimum: CredentialType, mech: AuthMech) -> bool {
+    match minimum {
+        CredentialType::Any => true,
+        CredentialType::Mfa => {
+            matches!(mech, AuthMech::PasswordMfa | AuthMech::PasswordBackupCode | AuthMech::GeneratedPassword)
+        }
+        CredentialType::Passkey => mech == AuthMech::GeneratedPassword,
+    }
+}
+
+/// What an account without a strong enough credential is told.
+pub fn requirement(minimum: CredentialType) -> &'static str {
+    match minimum {
+        CredentialType::Any => "a password",
+        CredentialType::Mfa => "a password with a second factor (TOTP)",
+        CredentialType::Passkey => "a passkey",
+    }
 }
 
 /// How long a retired signing key must keep verifying the tokens it signed: the longest any

@@ -586,6 +586,14 @@ async fn a_database_of_the_previous_version_is_upgraded_on_start() {
     let robot = json!({"attrs": {"name": ["robot"], "displayname": ["Robot"], "entry_managed_by": ["staff"]}});
     let (code, body) = api.post("/v1/service_account", &idm, robot).await;
     assert_eq!(code, 200, "{body}");
+    // Version 5's: system administrators set credential policy on groups.
+    let mods =
+        json!({"mods": [{"present": ["class", "account_policy"]}, {"present": ["credential_type_minimum", "mfa"]}]});
+    let (code, body) =
+        api.post("/v1/raw/modify", &admin, json!({"filter": {"eq": ["name", "staff"]}, "modlist": mods})).await;
+    assert_eq!(code, 200, "{body}");
+    let (_, b, _) = api.step(None, json!({"init": "alice"})).await;
+    assert!(b["state"]["denied"].as_str().unwrap_or_default().contains("second factor"), "{b}");
     s.stop();
 }
 

@@ -43,17 +43,19 @@ fn away_from_a_step_boundary() {
     }
 }
 
-struct Bob<'a> {
+/// Someone signing in with a second factor.
+struct Person<'a> {
     api: &'a Api,
+    name: &'static str,
 }
 
-impl Bob<'_> {
-    /// A login as bob with `mech`, the first factor `first` and then the password: the token,
+impl Person<'_> {
+    /// A login with `mech`, the first factor `first` and then the password: the token,
     /// or the answer that refused it.
     async fn login(&self, mech: &str, first: Value, password: &str) -> Result<String, String> {
-        let init = json!({ "init2": { "username": "bob", "issue": "token", "privileged": false } });
+        let init = json!({ "init2": { "username": self.name, "issue": "token", "privileged": false } });
         let (_, _, session) = self.api.step(None, init).await;
-        let session = session.unwrap();
+        let session = session.ok_or("no login started")?;
         let (_, begun, session) = self.api.step(Some(&session), json!({ "begin": mech })).await;
         let session = session.ok_or_else(|| begun.to_string())?;
         let (_, next, session) = self.api.step(Some(&session), json!({ "cred": first })).await;
@@ -121,7 +123,7 @@ async fn totp_and_backup_codes_enrol_sign_in_once_and_are_checked_independently(
     assert_eq!(api.post("/v1/credential/_commit", "", cu.clone()).await.0, 200);
 
     // What a login is offered now.
-    let bob = Bob { api: &api };
+    let bob = Person { api: &api, name: "bob" };
     let init = json!({ "init2": { "username": "bob", "issue": "token", "privileged": false } });
     let (_, b, session) = api.step(None, init).await;
     assert_eq!(b["state"]["choose"], json!(["passwordmfa", "passwordbackupcode"]), "{b}");
@@ -170,5 +172,79 @@ async fn totp_and_backup_codes_enrol_sign_in_once_and_are_checked_independently(
     assert_eq!(st["primary"]["type_"], json!("Password"), "{st}");
     assert_eq!(api.post("/v1/credential/_commit", "", cu).await.0, 200);
     api.login("bob", BOB_PW).await.unwrap();
+    s.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn account_policy_decides_which_credentials_sign_in_and_may_be_saved() {
+    let s = TestServer::start(Path::new(env!("CARGO_BIN_EXE_kanidmd")));
+    let api = Api::new(&s);
+    let idm = api.login("idm_admin", &s.passwords["idm_admin"]).await.unwrap();
+    let admin = api.login("admin", &s.passwords["admin"]).await.unwrap();
+    let pw = "Rk2%harbour-willow-pine";
+    api.post("/v1/person", &idm, json!({"attrs": {"name": ["dave"], "displayname": ["Dave"]}})).await;
+    assert_eq!(api.set_password(&idm, "dave", pw).await.0, 200);
+    assert_eq!(api.post("/v1/group", &idm, json!({"attrs": {"name": ["strict"]}})).await.0, 200);
+    assert_eq!(api.post("/v1/group/strict/_attr/member", &idm, json!(["dave"])).await.0, 200);
+    let set_policy = |attr: &'static str, value: &'static str| {
+        let (api, admin) = (api.clone(), admin.clone());
+        async move {
+            let mods = json!({"mods": [{"present": ["class", "account_policy"]}, {"purged": attr}, {"present": [attr, value]}]});
+            api.post("/v1/raw/modify", &admin, json!({"filter": {"eq": ["name", "strict"]}, "modlist": mods})).await
+        }
+    };
+    let (c, b) = set_policy("credential_type_minimum", "strong").await;
+    assert!(c == 400 && b.to_string().contains("any, mfa, passkey"), "{c} {b}");
+    assert_eq!(set_policy("credential_type_minimum", "mfa").await.0, 200);
+
+    // A password alone is not offered, to today's clients or 2022's.
+    for init in [json!({"init2": {"username": "dave", "issue": "token", "privileged": false}}), json!({"init": "dave"})]
+    {
+        let (_, b, _) = api.step(None, init).await;
+        let why = b["state"]["denied"].as_str().unwrap_or_default();
+        assert!(why.contains("requires a password with a second factor"), "{b}");
+    }
+    // An update session cannot save a password alone; with a TOTP it can.
+    let (_, open) = api.get("/v1/person/dave/_credential/_update", &idm).await;
+    let cu = open[0].clone();
+    let update = |req: Value| {
+        let (api, cu) = (api.clone(), cu.clone());
+        async move { api.post("/v1/credential/_update", "", json!([req, cu])).await }
+    };
+    let (_, st) = update(json!({ "password": pw })).await;
+    assert_eq!((st["can_commit"].clone(), st["warnings"].clone()), (json!(false), json!(["MfaRequired"])), "{st}");
+    let (c, b) = api.post("/v1/credential/_commit", "", cu.clone()).await;
+    assert!(c == 400 && b.to_string().contains("second factor"), "{c} {b}");
+    // The refused commit ended the session; a new one enrols the TOTP too.
+    let (_, open) = api.get("/v1/person/dave/_credential/_update", &idm).await;
+    let cu = open[0].clone();
+    let update = |req: Value| {
+        let (api, cu) = (api.clone(), cu.clone());
+        async move { api.post("/v1/credential/_update", "", json!([req, cu])).await }
+    };
+    let (_, st) = update(json!("totpgenerate")).await;
+    let key: Vec<u8> = st["mfaregstate"]["TotpCheck"]["secret"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_u64().unwrap() as u8)
+        .collect();
+    away_from_a_step_boundary();
+    let t = now();
+    let (_, st) = update(json!({ "totpverify": [pyotp(&key, t), "phone"] })).await;
+    assert_eq!((st["can_commit"].clone(), st["warnings"].clone()), (json!(true), json!([])), "{st}");
+    assert_eq!(api.post("/v1/credential/_commit", "", cu).await.0, 200);
+    let dave = Person { api: &api, name: "dave" };
+    dave.login("passwordmfa", json!({ "totp": pyotp(&key, t + 30) }), pw).await.unwrap();
+
+    // A group's password_min_length raises the server's.
+    assert_eq!(set_policy("password_min_length", "30").await.0, 200);
+    let (c, b) = api.set_password(&idm, "dave", "Nine-teen!chars-long").await;
+    assert!(c == 400 && b.to_string().contains("at least 30"), "{c} {b}");
+
+    // A passkey policy: nothing this account has will do.
+    assert_eq!(set_policy("credential_type_minimum", "passkey").await.0, 200);
+    let (_, b, _) = api.step(None, json!({"init2": {"username": "dave", "issue": "token", "privileged": false}})).await;
+    assert!(b["state"]["denied"].as_str().unwrap_or_default().contains("requires a passkey"), "{b}");
     s.stop();
 }

@@ -85,6 +85,8 @@ const PUBLIC_ATTRS: &[&str] = &[
     "limit_filter_max_depth",
     "authsession_expiry",
     "privilege_expiry",
+    "credential_type_minimum",
+    "password_min_length",
 ];
 const ACCOUNT_READ: &[&str] = &[
     "class",
@@ -141,6 +143,8 @@ const POLICY_ATTRS: &[&str] = &[
     "limit_filter_max_depth",
     "authsession_expiry",
     "privilege_expiry",
+    "credential_type_minimum",
+    "password_min_length",
 ];
 const GROUP_READ: &[&str] = &["class", "name", "spn", "uuid", "description", "member", "memberof", "entry_managed_by"];
 const GROUP_WRITE: &[&str] = &["name", "description", "member", "entry_managed_by"];

@@ -198,6 +198,15 @@ const ATTRIBUTES: &[AttrDef] = &[
         &[EQ],
         "The group (or account) that manages this entry: entry-manager profiles apply to its members for it.",
     ),
+    (
+        "credential_type_minimum",
+        0x3b,
+        CredentialType,
+        SINGLE,
+        PLAIN,
+        &[],
+        "The weakest credential members may sign in with: any, mfa or passkey; the strictest policy applies.",
+    ),
 ];
 
 /// The limit attributes and the values the built-in administrator groups carry.
@@ -288,8 +297,8 @@ const CLASSES: &[ClassDef] = &[
         "account_policy",
         0x94,
         &[],
-        &["authsession_expiry", "privilege_expiry"],
-        "A group whose settings bound its members' sessions; the strictest policy applies.",
+        &["authsession_expiry", "privilege_expiry", "credential_type_minimum", "password_min_length"],
+        "A group whose settings bound its members' sessions and credentials; the strictest policy applies.",
     ),
     ("key_object", 0x95, &["name"], &["key_internal_data"], "A set of signing keys, one active."),
     (

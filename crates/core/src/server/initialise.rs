@@ -175,16 +175,22 @@ impl QueryServerWriteTransaction<'_> {
             self.migrate_to_3()?;
         }
         if from < 4 {
-            self.migrate_to_4()?;
+            // Version 4: entry managers. The built-in profiles that read, write or create
+            // accounts and groups gain `entry_managed_by`, and the profile managers may make
+            // entry-manager profiles; the two entry-manager profiles are created as missing.
+            self.add_new_names_to_builtin_acps(&["entry_managed_by", "access_control_receiver_entry_manager"])?;
+        }
+        if from < 5 {
+            // Version 5: account policy bounds credentials too; the profiles that read and
+            // set policy attributes gain them.
+            self.add_new_names_to_builtin_acps(&["credential_type_minimum", "password_min_length"])?;
         }
         Ok(())
     }
 
-    /// Version 4: entry managers. The built-in profiles that read, write or create accounts
-    /// and groups gain `entry_managed_by`, and the profile managers may make entry-manager
-    /// profiles; the two entry-manager profiles themselves are new and created as missing.
-    fn migrate_to_4(&mut self) -> Result<()> {
-        const ADDED_IN_4: [&str; 2] = ["entry_managed_by", "access_control_receiver_entry_manager"];
+    /// Gives the stored built-in profiles the values naming `added` (attributes or classes) that
+    /// today's built-in profiles hold, leaving every other value as an administrator left it.
+    fn add_new_names_to_builtin_acps(&mut self, added: &[&str]) -> Result<()> {
         const LISTS: [&str; 6] = [
             "acp_search_attr",
             "acp_modify_presentattr",
@@ -197,7 +203,7 @@ impl QueryServerWriteTransaction<'_> {
             let Some(name) = fresh.first_str("name") else { continue };
             for attr in LISTS {
                 for v in fresh.get(attr).into_iter().flatten() {
-                    if v.as_str().is_some_and(|s| ADDED_IN_4.contains(&s)) {
+                    if v.as_str().is_some_and(|s| added.contains(&s)) {
                         self.add_to_builtin_acp(name, attr, v.clone())?;
                     }
                 }
