@@ -103,10 +103,20 @@ impl std::fmt::Debug for Totp {
     }
 }
 
-/// Single-use backup codes: SHA-256 of each normalised code, hex. A used code is removed.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Single-use backup codes: SHA-256 of the batch's salt and each normalised code, hex. A used
+/// code is removed. Its `Debug` shows how many are left, not their hashes.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct BackupCodes {
     pub codes: std::collections::BTreeSet<String>,
     /// Unix seconds.
     pub created: i64,
+    /// Random, per batch (hex), so one hash search cannot cover every account's codes.
+    #[serde(default)]
+    pub salt: String,
+}
+
+impl std::fmt::Debug for BackupCodes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackupCodes").field("left", &self.codes.len()).field("created", &self.created).finish()
+    }
 }

@@ -163,6 +163,27 @@ pub enum Credential {
 }
 
 impl Credential {
+    /// The credential apart from its use (the TOTP steps used, which backup codes are left):
+    /// it differs only when its holder or an administrator changed the credential.
+    pub fn without_usage(&self) -> Credential {
+        let Credential::PasswordMfa { phc, totp, backup_codes } = self else { return self.clone() };
+        let totp = totp
+            .iter()
+            .map(|(label, t)| {
+                let mut t = t.clone();
+                t.last_step = 0;
+                t.last_used = None;
+                (label.clone(), t)
+            })
+            .collect();
+        let backup_codes = backup_codes.as_ref().map(|b| crate::credential::BackupCodes {
+            codes: Default::default(),
+            created: b.created,
+            salt: b.salt.clone(),
+        });
+        Credential::PasswordMfa { phc: phc.clone(), totp, backup_codes }
+    }
+
     /// The password hash every form holds.
     pub fn phc(&self) -> &str {
         match self {

@@ -222,19 +222,23 @@ impl IdmServer {
                 let mut replayed = false;
                 let found =
                     totps.into_iter().flatten().find_map(|(label, t)| match second_factor::check_totp(t, code, now) {
-                        Ok(step) => Some(Factor::Totp { label: label.clone(), created: t.created, step }),
+                        Ok(step) => Some(Factor::Totp {
+                            label: label.clone(),
+                            secret: second_factor::secret_fingerprint(t),
+                            step,
+                        }),
                         Err(TotpRefusal::Replayed) => {
                             replayed = true;
                             None
                         }
                         Err(TotpRefusal::Wrong) => None,
                     });
-                let why = if replayed {
-                    "this TOTP code was used already; wait for the next one"
-                } else {
-                    "incorrect TOTP code"
-                };
-                (found, why)
+                // Until the password is proved, a used code and a wrong one get the same answer:
+                // telling them apart would confirm a guessed code or secret.
+                if replayed && found.is_none() {
+                    info!(account = %acct.label(), "a TOTP code was used again");
+                }
+                (found, "incorrect TOTP code, or one used already; wait for the next one")
             }
             AuthCred::BackupCode(code) => (
                 codes.and_then(|c| second_factor::match_backup_code(c, &code)).map(Factor::BackupCode),
@@ -249,6 +253,9 @@ impl IdmServer {
             warn!(account = %acct.label(), client = %s.client.map(|a| a.to_string()).unwrap_or_default(), "authentication failed: {refusal}");
             return denied(id, refusal);
         };
+        // The attempt was counted before the check; a right factor gives it back, so a whole
+        // two-step login counts once (at its password step).
+        self.softlock.factor_proved(s.account, s.client, admitted);
         s.factor = Some(proof);
         self.auth.put(id, s);
         Ok((id, AuthState::Continue(vec![Mech::Password.first_step().to_string()])))
@@ -507,13 +514,9 @@ impl IdmServer {
 /// only to someone who proves it.
 fn offered_for(acct: &Entry, form: TokenForm, minimum: CredentialType) -> Vec<Mech> {
     let offered = match acct.first("primary_credential") {
-        Some(Value::Credential(Credential::PasswordMfa { backup_codes, .. })) => {
-            let mut m = vec![Mech::PasswordMfa];
-            if backup_codes.as_ref().is_some_and(|b| !b.codes.is_empty()) {
-                m.push(Mech::PasswordBackupCode);
-            }
-            m
-        }
+        // Backup codes are offered whether or not any are left, so the offer does not tell
+        // anyone that they ran out.
+        Some(Value::Credential(Credential::PasswordMfa { .. })) => vec![Mech::PasswordMfa, Mech::PasswordBackupCode],
         _ => vec![Mech::Password],
     };
     offered
@@ -549,8 +552,11 @@ fn still_valid(
     let (mut totp, mut backup_codes) = (totp.clone(), backup_codes.clone());
     match factor {
         None => return Err("a second factor was added to the account meanwhile"),
-        Some(Factor::Totp { label, created, step }) => {
-            let t = totp.get_mut(label).filter(|t| t.created == *created).ok_or("the TOTP was replaced meanwhile")?;
+        Some(Factor::Totp { label, secret, step }) => {
+            let t = totp
+                .get_mut(label)
+                .filter(|t| second_factor::secret_fingerprint(t) == *secret)
+                .ok_or("the TOTP was replaced meanwhile")?;
             if *step <= t.last_step {
                 return Err("this TOTP code was used already");
             }

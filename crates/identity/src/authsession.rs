@@ -88,8 +88,9 @@ pub enum Phase {
 /// A second factor proved in this login, to be used up when the login succeeds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Factor {
-    /// The TOTP of this label (enrolled at `created`) accepted a code of this time step.
-    Totp { label: String, created: i64, step: u64 },
+    /// The TOTP of this label (with the secret of this fingerprint) accepted a code of this
+    /// time step.
+    Totp { label: String, secret: String, step: u64 },
     /// The backup code with this hash.
     BackupCode(String),
 }

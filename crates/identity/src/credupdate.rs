@@ -11,6 +11,7 @@
 use crate::IdmServer;
 use crate::account::{self, Window, memberships};
 use crate::credentials::{detail, end_sessions, set_password_mods, token_hash};
+use crate::identify::recorded_session;
 use crate::password::{self, random_password};
 use crate::policy;
 use crate::second_factor;
@@ -81,11 +82,23 @@ struct CuSession {
     reg: Reg,
     /// Bumped by every change, so two changes racing on one session cannot both apply.
     version: u64,
+    /// The account's credential when the session opened ([`credential_fingerprint`]): a
+    /// commit is refused if it was changed elsewhere since, so nothing staged here can undo
+    /// another change (a removed TOTP, new backup codes).
+    base: String,
 }
 
 impl CuSession {
-    fn new(account: Uuid, source: Source, now: OffsetDateTime) -> CuSession {
-        CuSession { account, source, opened: now, primary: Primary::Unchanged, reg: Reg::None, version: 0 }
+    fn new(acct: &StoredEntry, source: Source, now: OffsetDateTime) -> CuSession {
+        CuSession {
+            account: acct.uuid().unwrap_or_default(),
+            source,
+            opened: now,
+            primary: Primary::Unchanged,
+            reg: Reg::None,
+            version: 0,
+            base: credential_fingerprint(acct),
+        }
     }
 
     fn changed(&self) -> bool {
@@ -188,7 +201,7 @@ impl IdmServer {
     /// needs the right to change its credential and a session that may make changes.
     pub fn cu_begin(&self, token: &str, id: &str) -> Result<(CUSessionToken, CUStatus)> {
         let now = self.now();
-        let (account, session, by, status) = self.read_as(token, |r, ident| {
+        let (opened, status) = self.read_as(token, |r, ident| {
             ident.require_write()?;
             let acct = visible_account(r, ident, id)?;
             let full = r.entry_by_uuid(acct.uuid().unwrap_or_default())?.ok_or(OperationError::NoMatchingEntries)?;
@@ -198,11 +211,12 @@ impl IdmServer {
             }
             let by = ident.uuid().unwrap_or_default();
             let minimum = policy::evaluate(r, &full)?.credential_minimum;
-            let opened = CuSession::new(Uuid::nil(), Source::Caller { by, session: None }, now);
+            let opened = CuSession::new(&full, Source::Caller { by, session: ident.session }, now);
             let status = status_of(&full, &opened, minimum);
-            Ok((full.uuid().unwrap_or_default(), ident.session, by, status))
+            Ok((opened, status))
         })?;
-        let token = self.cu.open(CuSession::new(account, Source::Caller { by, session }, now), now)?;
+        let (account, by) = (opened.account, by_of(&opened));
+        let token = self.cu.open(opened, now)?;
         info!(%account, %by, "credential update session opened");
         Ok((token, status))
     }
@@ -223,8 +237,8 @@ impl IdmServer {
             info!(account = %acct.label(), "reset token refused and dropped: {why}");
             return Err(OperationError::InvalidRequest(why.into()));
         }
-        let account = acct.uuid().unwrap_or_default();
-        let session = CuSession::new(account, Source::Intent(intent), now);
+        let session = CuSession::new(&acct, Source::Intent(intent), now);
+        let account = session.account;
         let status = status_of(&acct, &session, policy::evaluate(&mut r, &acct)?.credential_minimum);
         let token = self.cu.open(session, now)?;
         info!(%account, "credential update session opened with a reset token");
@@ -267,6 +281,12 @@ impl IdmServer {
             CURequest::CancelMfaReg => s.reg = Reg::None,
             CURequest::TotpGenerate => {
                 match s.effective(&acct) {
+                    Some(Credential::PasswordMfa { totp, .. }) if totp.len() >= second_factor::MAX_TOTPS => {
+                        return Err(OperationError::InvalidRequest(format!(
+                            "the account has {} TOTPs already, the most it may hold; remove one first",
+                            second_factor::MAX_TOTPS
+                        )));
+                    }
                     Some(Credential::Password { .. } | Credential::PasswordMfa { .. }) => {}
                     Some(Credential::GeneratedPassword { .. }) => {
                         return Err(OperationError::InvalidRequest(
@@ -408,6 +428,16 @@ impl IdmServer {
                         "you may no longer change this account's credentials; nothing was changed".into(),
                     ));
                 }
+                // The login that opened the session must still be live: a revoked (or stolen
+                // and revoked) session cannot commit what it staged.
+                if let Some(sid) = session {
+                    let live = account::by_uuid(&mut w, *by)?.is_some_and(|a| recorded_session(&a, *sid).is_some());
+                    if !live {
+                        return Err(OperationError::AccessDeniedReason(
+                            "the session that opened this credential update has ended; nothing was changed".into(),
+                        ));
+                    }
+                }
                 session.filter(|_| *by == s.account)
             }
             Source::Intent(intent) => {
@@ -417,6 +447,13 @@ impl IdmServer {
                 None
             }
         };
+        if s.changed() && credential_fingerprint(&acct) != s.base {
+            return Err(OperationError::InvalidRequest(
+                "the account's credentials were changed elsewhere since this session opened; start a new session \
+                 (nothing was changed)"
+                    .into(),
+            ));
+        }
         let minimum = policy::evaluate(&mut w, &acct)?.credential_minimum;
         if s.changed() && s.effective(&acct).is_some() && !meets(s.effective(&acct).as_ref(), minimum) {
             return Err(OperationError::InvalidRequest(format!(
@@ -463,6 +500,27 @@ impl IdmServer {
     }
 }
 
+/// Who opened a session, for the log.
+fn by_of(s: &CuSession) -> Uuid {
+    match &s.source {
+        Source::Caller { by, .. } => *by,
+        Source::Intent(t) => t.issued_by,
+    }
+}
+
+/// What identifies the account's credential apart from its use: it changes only when someone
+/// changes the credential.
+fn credential_fingerprint(acct: &StoredEntry) -> String {
+    match acct.first("primary_credential") {
+        Some(Value::Credential(c)) => {
+            use sha2::Digest;
+            let bytes = serde_json::to_vec(&c.without_usage()).unwrap_or_default();
+            sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+        }
+        _ => "none".into(),
+    }
+}
+
 /// Whether `cred` is strong enough for an account policy's minimum.
 fn meets(cred: Option<&Credential>, minimum: CredentialType) -> bool {
     match (minimum, cred) {
@@ -486,7 +544,7 @@ fn keep_usage(staged: Credential, stored: Option<&Credential>) -> Credential {
             }
         }
         if let (Some(codes), Some(old)) = (backup_codes.as_mut(), was_codes)
-            && codes.created == old.created
+            && (codes.created, &codes.salt) == (old.created, &old.salt)
         {
             codes.codes.retain(|c| old.codes.contains(c));
         }

@@ -25,6 +25,8 @@ pub const BACKUP_CODES: usize = 8;
 const BACKUP_CODE_LEN: usize = 12;
 /// The longest TOTP label accepted.
 pub const MAX_TOTP_LABEL: usize = 64;
+/// TOTP authenticators an account may hold (each is tried on every code typed).
+pub const MAX_TOTPS: usize = 8;
 
 /// A new authenticator secret.
 pub fn generate_totp(now: OffsetDateTime) -> Result<Totp> {
@@ -87,15 +89,17 @@ pub fn check_totp(totp: &Totp, code: u32, now: OffsetDateTime) -> std::result::R
     }
 }
 
-/// A label for a TOTP, checked: printable, not empty, bounded.
+/// A label for a TOTP, checked: letters, digits, spaces and plain punctuation only (no
+/// invisible or direction-changing characters that could make one label look like another),
+/// not empty, bounded.
 pub fn totp_label(label: &str) -> std::result::Result<String, &'static str> {
     let label = label.trim();
     if label.is_empty() {
         Err("the label is empty")
     } else if label.chars().count() > MAX_TOTP_LABEL {
         Err("the label is longer than 64 characters")
-    } else if label.chars().any(char::is_control) {
-        Err("the label holds control characters")
+    } else if !label.chars().all(|c| c.is_alphanumeric() || " -_.,'()@+#/:&".contains(c)) {
+        Err("the label may hold letters, digits, spaces and - _ . , ' ( ) @ + # / : & only")
     } else {
         Ok(label.to_string())
     }
@@ -107,21 +111,37 @@ fn normalise(code: &str) -> String {
     code.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_lowercase()).collect()
 }
 
-fn code_hash(code: &str) -> String {
-    sha2::Sha256::digest(normalise(code).as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn code_hash(salt: &str, code: &str) -> String {
+    let mut h = sha2::Sha256::new();
+    h.update(salt.as_bytes());
+    h.update(normalise(code).as_bytes());
+    hex(&h.finalize())
+}
+
+/// A fingerprint of a TOTP's secret, to tell a re-enrolled TOTP from the one a code was
+/// checked against without keeping the secret elsewhere.
+pub fn secret_fingerprint(totp: &Totp) -> String {
+    hex(&sha2::Sha256::digest(&totp.secret))
 }
 
 /// New backup codes: the codes to show once, and what is stored.
 pub fn generate_backup_codes(now: OffsetDateTime) -> Result<(Vec<String>, BackupCodes)> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| OperationError::InvalidState(format!("no randomness available: {e}")))?;
+    let salt = hex(&salt);
     let mut shown = Vec::with_capacity(BACKUP_CODES);
     let mut codes = BTreeSet::new();
     while shown.len() < BACKUP_CODES {
         let raw = random_password(BACKUP_CODE_LEN)?.to_lowercase();
-        if codes.insert(code_hash(&raw)) {
+        if codes.insert(code_hash(&salt, &raw)) {
             shown.push(format!("{}-{}-{}", &raw[..4], &raw[4..8], &raw[8..]));
         }
     }
-    Ok((shown, BackupCodes { codes, created: now.unix_timestamp() }))
+    Ok((shown, BackupCodes { codes, created: now.unix_timestamp(), salt }))
 }
 
 /// The stored hash `code` matches, if any.
@@ -129,7 +149,7 @@ pub fn match_backup_code(codes: &BackupCodes, code: &str) -> Option<String> {
     if code.len() > 64 {
         return None;
     }
-    let h = code_hash(code);
+    let h = code_hash(&codes.salt, code);
     codes.codes.contains(&h).then_some(h)
 }
 
@@ -183,5 +203,10 @@ mod tests {
         assert!(match_backup_code(&stored, &typed).is_some());
         assert!(match_backup_code(&stored, "aaaa-bbbb-cccc").is_none());
         assert!(!format!("{stored:?}").contains(&shown[0]), "only hashes are kept");
+        let again = BackupCodes { salt: "other".into(), ..stored.clone() };
+        assert!(match_backup_code(&again, &shown[0]).is_none(), "the salt is part of the hash");
+        assert_eq!(totp_label("phone 2 (work)"), Ok("phone 2 (work)".into()));
+        assert!(totp_label("ph\u{202e}enoh").is_err(), "no direction overrides");
+        assert!(totp_label("a\u{200b}b").is_err(), "no zero-width characters");
     }
 }

@@ -148,6 +148,28 @@ impl SoftLocks {
         }
     }
 
+    /// The attempt `admitted` proved a second factor: it is given back (the password step
+    /// that follows is counted instead), and a lock it set off is withdrawn, so the password
+    /// step takes its place as the last attempt before the lock.
+    pub fn factor_proved(&self, account: Uuid, client: Option<IpAddr>, admitted: Admitted) {
+        let mut accounts = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = accounts.get_mut(&account) {
+            if admitted.engaged.is_some() {
+                s.until = None;
+                s.level = s.level.saturating_sub(1);
+                s.attempts = ACCOUNT_ATTEMPTS - 1;
+            } else {
+                s.attempts = s.attempts.saturating_sub(1);
+            }
+        }
+        drop(accounts);
+        if let Some(ip) = client.map(crate::authsession::network)
+            && let Some(s) = self.clients.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&ip)
+        {
+            s.attempts = s.attempts.saturating_sub(1);
+        }
+    }
+
     /// Forgets an account's lock (an administrator unlocked it or set a new password).
     pub fn clear(&self, account: Uuid) {
         self.accounts.lock().unwrap_or_else(|p| p.into_inner()).remove(&account);
@@ -193,6 +215,33 @@ mod tests {
         // A success clears it.
         s.succeeded(a, None);
         assert_eq!(s.admit(a, None, None, t).unwrap().engaged, None);
+    }
+
+    #[test]
+    fn a_proved_factor_gives_its_attempt_back() {
+        let s = SoftLocks::default();
+        let a = Uuid::new_v4();
+        let ip: IpAddr = "192.0.2.9".parse().unwrap();
+        let t0 = OffsetDateTime::now_utc();
+        for _ in 1..ACCOUNT_ATTEMPTS {
+            s.admit(a, None, Some(ip), t0).unwrap();
+        }
+        // The fifth attempt is a right TOTP code: the lock it set off is withdrawn, and the
+        // password step becomes the fifth attempt.
+        let fifth = s.admit(a, None, Some(ip), t0).unwrap();
+        assert!(fifth.engaged.is_some());
+        s.factor_proved(a, Some(ip), fifth);
+        let password = s.admit(a, None, Some(ip), t0).unwrap();
+        assert_eq!(password.engaged, Some((t0 + FIRST_LOCK, 1)), "a wrong password now locks");
+        // Many two-step logins from one address count nothing against it.
+        let b = Uuid::new_v4();
+        for _ in 0..CLIENT_ATTEMPTS * 2 {
+            let factor = s.admit(b, None, Some(ip), t0).unwrap();
+            s.factor_proved(b, Some(ip), factor);
+            s.admit(b, None, Some(ip), t0).unwrap();
+            s.succeeded(b, Some(ip));
+        }
+        assert!(s.admit(Uuid::new_v4(), None, Some(ip), t0).is_ok());
     }
 
     #[test]

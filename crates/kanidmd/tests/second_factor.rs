@@ -31,6 +31,12 @@ fn pyotp(secret: &[u8], t: i64) -> u32 {
     String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
 }
 
+/// The secret of the TOTP a credential update status is enrolling, as raw bytes.
+fn totp_key(status: &Value) -> Vec<u8> {
+    let secret = status["mfaregstate"]["TotpCheck"]["secret"].as_array().expect("a TOTP being enrolled");
+    secret.iter().map(|b| b.as_u64().unwrap() as u8).collect()
+}
+
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
@@ -98,7 +104,7 @@ async fn totp_and_backup_codes_enrol_sign_in_once_and_are_checked_independently(
         (Some("bob"), Some("localhost")),
         "{secret}"
     );
-    let key: Vec<u8> = secret["secret"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap() as u8).collect();
+    let key = totp_key(&st);
     assert_eq!(key.len(), 20);
 
     away_from_a_step_boundary();
@@ -223,12 +229,7 @@ async fn account_policy_decides_which_credentials_sign_in_and_may_be_saved() {
         async move { api.post("/v1/credential/_update", "", json!([req, cu])).await }
     };
     let (_, st) = update(json!("totpgenerate")).await;
-    let key: Vec<u8> = st["mfaregstate"]["TotpCheck"]["secret"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b.as_u64().unwrap() as u8)
-        .collect();
+    let key = totp_key(&st);
     away_from_a_step_boundary();
     let t = now();
     let (_, st) = update(json!({ "totpverify": [pyotp(&key, t), "phone"] })).await;
@@ -246,5 +247,76 @@ async fn account_policy_decides_which_credentials_sign_in_and_may_be_saved() {
     assert_eq!(set_policy("credential_type_minimum", "passkey").await.0, 200);
     let (_, b, _) = api.step(None, json!({"init2": {"username": "dave", "issue": "token", "privileged": false}})).await;
     assert!(b["state"]["denied"].as_str().unwrap_or_default().contains("requires a passkey"), "{b}");
+    s.stop();
+}
+
+/// Enrols a password and a TOTP labelled "phone" for `name` through an update session opened
+/// by `token`; the TOTP's secret.
+async fn enrol_totp(api: &Api, token: &str, name: &str, password: &str) -> Vec<u8> {
+    let (_, open) = api.get(&format!("/v1/person/{name}/_credential/_update"), token).await;
+    let cu = open[0].clone();
+    assert_eq!(api.post("/v1/credential/_update", "", json!([{ "password": password }, cu])).await.0, 200);
+    let (_, st) = api.post("/v1/credential/_update", "", json!(["totpgenerate", cu])).await;
+    let key = totp_key(&st);
+    let code = pyotp(&key, now() - 30);
+    let (_, st) = api.post("/v1/credential/_update", "", json!([{ "totpverify": [code, "phone"] }, cu])).await;
+    assert_eq!(st["mfaregstate"], json!("None"), "{st}");
+    assert_eq!(api.post("/v1/credential/_commit", "", cu).await.0, 200);
+    key
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_commit_cannot_undo_a_change_made_elsewhere_and_sign_ins_are_no_change() {
+    let s = TestServer::start(Path::new(env!("CARGO_BIN_EXE_kanidmd")));
+    let api = Api::new(&s);
+    let idm = api.login("idm_admin", &s.passwords["idm_admin"]).await.unwrap();
+    let pw = "Wm5&meadow-copper-lake";
+    api.post("/v1/person", &idm, json!({"attrs": {"name": ["erin"], "displayname": ["Erin"]}})).await;
+    away_from_a_step_boundary();
+    enrol_totp(&api, &idm, "erin", pw).await;
+    let open = |token: String| {
+        let api = api.clone();
+        async move { api.get("/v1/person/erin/_credential/_update", &token).await.1[0].clone() }
+    };
+    let update = |cu: Value, req: Value| {
+        let api = api.clone();
+        async move { api.post("/v1/credential/_update", "", json!([req, cu])).await }
+    };
+
+    // A session staged a new password while another removed the lost phone's TOTP: the first
+    // cannot bring the TOTP back.
+    let first = open(idm.clone()).await;
+    assert_eq!(update(first.clone(), json!({ "password": "Zt7^another-good-phrase" })).await.0, 200);
+    let second = open(idm.clone()).await;
+    assert_eq!(update(second.clone(), json!({ "totpremove": "phone" })).await.0, 200);
+    assert_eq!(api.post("/v1/credential/_commit", "", second).await.0, 200);
+    let (c, b) = api.post("/v1/credential/_commit", "", first).await;
+    assert!(c == 400 && b.to_string().contains("changed elsewhere"), "{c} {b}");
+    let (_, status) = api.get("/v1/person/erin/_credential/_status", &idm).await;
+    assert_eq!(status["creds"][0]["type_"], json!("Password"), "{status}");
+
+    // Signing in with a second factor is no change: a session opened before still commits,
+    // and a pending reset token stays pending.
+    let key = enrol_totp(&api, &idm, "erin", pw).await;
+    let (_, reset) = api.reset_token(&idm, "erin", 3600).await;
+    let pending = open(idm.clone()).await;
+    assert_eq!(update(pending.clone(), json!("backupcodegenerate")).await.0, 200);
+    let erin = Person { api: &api, name: "erin" };
+    erin.login("passwordmfa", json!({ "totp": pyotp(&key, now()) }), pw).await.unwrap();
+    let (_, status) = api.get("/v1/person/erin/_credential/_status", &idm).await;
+    assert!(status["reset_token"].is_object(), "the reset token survives a sign-in: {status}");
+    assert_eq!(api.post("/v1/credential/_commit", "", pending).await.0, 200);
+    let (_, status) = api.get("/v1/person/erin/_credential/_status", &idm).await;
+    assert_eq!(status["creds"][0]["type_"]["PasswordMfa"][2], json!(8), "{status}");
+    assert!(reset["token"].is_string());
+
+    // A session whose opener's login ended commits nothing.
+    let other = api.login("idm_admin", &s.passwords["idm_admin"]).await.unwrap();
+    let other = api.reauth(&other, &s.passwords["idm_admin"]).await.unwrap();
+    let orphan = open(other.clone()).await;
+    assert_eq!(update(orphan.clone(), json!("backupcoderemove")).await.0, 200);
+    assert_eq!(api.get("/v1/logout", &other).await.0, 200);
+    let (c, b) = api.post("/v1/credential/_commit", "", orphan).await;
+    assert!(c == 403 && b.to_string().contains("has ended"), "{c} {b}");
     s.stop();
 }

@@ -18,7 +18,12 @@ pub(crate) fn guard(old: &Entry, new: &mut Entry) {
     let hp = Value::Refer(UUID_IDM_HIGH_PRIVILEGE);
     let became_hp =
         new.get("memberof").is_some_and(|m| m.contains(&hp)) && !old.get("memberof").is_some_and(|m| m.contains(&hp));
-    if old.get("primary_credential") != new.get("primary_credential") || became_hp {
+    // Signing in uses up second factors (a TOTP step, a backup code): that is no change.
+    let credential = |e: &Entry| match e.first("primary_credential") {
+        Some(Value::Credential(c)) => Some(c.without_usage()),
+        _ => None,
+    };
+    if credential(old) != credential(new) || became_hp {
         new.purge(INTENT);
     }
 }
