@@ -4,6 +4,7 @@
 //! error bodies) and must never depend on the engine: it speaks only [`idm_proto`] types.
 
 use base64::Engine;
+use idm_proto::credupdate::{CURequest, CUSessionToken, CUStatus};
 use idm_proto::{Filter, ModifyList, OperationError, ProtoEntry, READ_ONLY_SESSION, UserAuthToken};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -285,6 +286,33 @@ impl KanidmClient {
         }
         let r = req.send().await.map_err(|e| self.transport(e))?;
         self.answer(r).await
+    }
+
+    /// Opens a credential update session for `account` (under `base`, e.g. `/v1/person`) as
+    /// the holder of `token`: the session token and its first status.
+    pub async fn cu_begin(&self, token: &str, base: &str, account: &str) -> Result<(CUSessionToken, CUStatus)> {
+        let open =
+            self.call(token, reqwest::Method::GET, &format!("{base}/{account}/_credential/_update"), None).await?;
+        serde_json::from_value(open).map_err(|e| ClientError::Protocol(format!("credential update session: {e}")))
+    }
+
+    /// One change in a credential update session; its new status.
+    pub async fn cu_update(&self, cu: &CUSessionToken, req: &CURequest) -> Result<CUStatus> {
+        let body = json!([req, cu]);
+        let st = self.call("", reqwest::Method::POST, "/v1/credential/_update", Some(body)).await?;
+        serde_json::from_value(st).map_err(|e| ClientError::Protocol(format!("credential update status: {e}")))
+    }
+
+    /// A credential update session's status.
+    pub async fn cu_status(&self, cu: &CUSessionToken) -> Result<CUStatus> {
+        let st = self.call("", reqwest::Method::POST, "/v1/credential/_status", Some(json!(cu))).await?;
+        serde_json::from_value(st).map_err(|e| ClientError::Protocol(format!("credential update status: {e}")))
+    }
+
+    /// Saves a credential update session's changes, all at once (`commit`) or drops them.
+    pub async fn cu_end(&self, cu: &CUSessionToken, commit: bool) -> Result<()> {
+        let path = if commit { "/v1/credential/_commit" } else { "/v1/credential/_cancel" };
+        self.call("", reqwest::Method::POST, path, Some(json!(cu))).await.map(drop)
     }
 
     /// Sets a password through a credential update session: opened with `open` (the

@@ -395,7 +395,12 @@ impl IdmServer {
             self.cu_cancel(&cu)?;
             return Err(e);
         }
-        self.cu_commit(&cu)
+        let committed = self.cu_commit(&cu);
+        if committed.is_err() {
+            // A refused commit leaves a session open; nobody else holds this one.
+            let _ = self.cu_cancel(&cu);
+        }
+        committed
     }
 
     /// [`Self::set_password_now`] for the caller's own account.
@@ -412,10 +417,11 @@ impl IdmServer {
         Ok(pw)
     }
 
-    /// Commits a session's changes, all at once, after checking again that it may.
+    /// Commits a session's changes, all at once, after checking again that it may. A refused
+    /// commit leaves the session open (to add what the policy asks for, say); a commit ends it.
     pub fn cu_commit(&self, cu: &CUSessionToken) -> Result<()> {
         let now = self.now();
-        let s = self.cu.take(cu, now)?;
+        let s = self.cu.get(cu, now)?;
         let mut w = self.qs.write()?;
         let acct = account::by_uuid(&mut w, s.account)?.ok_or_else(gone)?;
         if let Some(why) = Window::of(&acct).problem(now) {
@@ -460,6 +466,12 @@ impl IdmServer {
                 "the account's policy requires {}; add it before saving; nothing was changed",
                 crate::policy::requirement(minimum)
             )));
+        }
+        // Only one commit ends the session, and only with what was checked.
+        if self.cu.take(cu, now)?.version != s.version {
+            return Err(OperationError::InvalidRequest(
+                "the session changed while it was being committed; nothing was changed".into(),
+            ));
         }
         let mut mods = match &s.primary {
             Primary::Unchanged => Vec::new(),

@@ -5,6 +5,8 @@
 //! non-zero with a message that says what to do.
 
 use clap::{Parser, Subcommand, ValueEnum};
+mod credupdate;
+
 use idm_client::{ClientError, KanidmClient, Method, SecondFactor, read_token};
 use idm_proto::{Filter, Modify, ModifyList, ProtoEntry};
 use serde::Deserialize;
@@ -202,6 +204,10 @@ enum CredentialCommand {
     UseResetToken { token: String },
     /// What credentials the account has, a pending reset token, a soft-lock, its sessions.
     Status { name: String },
+    /// Change the account's credentials interactively, saved together at commit: password,
+    /// TOTP (shown as a QR code), backup codes. Commands come from the terminal or, one per
+    /// line, from standard input.
+    Update { name: String },
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -978,6 +984,10 @@ async fn account_command(
         AccountCommand::Unlock { name } => {
             call(Method::POST, format!("/v1/account/{}/_unlock", path_part(&name)), None).await.map_err(describe)?;
             println!("Unlocked {name}");
+        }
+        AccountCommand::Credential { cmd: CredentialCommand::Update { name } } => {
+            let (cu, first) = client.cu_begin(token, base, &path_part(&name)).await.map_err(describe)?;
+            credupdate::run(client, cu, first).await?;
         }
         AccountCommand::Credential { cmd: CredentialCommand::SetPassword { name } } => {
             let pw = new_password()?;

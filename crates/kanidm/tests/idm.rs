@@ -331,3 +331,90 @@ fn service_account_api_tokens_from_the_cli() {
     assert!(cli.fails_as("idm_admin", &["person", "api-token", "status", "idm_admin"]).contains("service accounts"));
     s.stop();
 }
+
+/// The venv Python with pyotp, from `scripts/upstream_clients.sh`.
+fn python_with_pyotp() -> PathBuf {
+    let p = std::env::var_os("KANIDM_UPSTREAM_PYTHON").map(PathBuf::from).unwrap_or_else(|| {
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+        home.join(".cache/idm-upstream/pykanidm-1.3.0/bin/python")
+    });
+    assert!(p.exists(), "{} is missing: run scripts/upstream_clients.sh", p.display());
+    p
+}
+
+#[test]
+fn credentials_are_updated_interactively_and_a_totp_signs_in() {
+    let s = TestServer::start(&kanidmd_bin());
+    let cli = Cli { s: &s, home: tempfile::tempdir().unwrap() };
+    cli.login("idm_admin", &s.passwords["idm_admin"]).unwrap();
+    cli.ok_as("idm_admin", &["person", "create", "fred", "Fred"]);
+    let pw = "Qd6*orchard-signal-tide";
+    let typed = format!("{pw}\r");
+
+    // In a terminal: the password, a TOTP from its QR code's secret (the code typed is
+    // pyotp's), backup codes, then commit.
+    let pty = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kanidmd/tests/clients/pty_run.py");
+    let prompt = "credential update> ";
+    let steps = [
+        (prompt, "pw\r"),
+        ("New password: ", typed.as_str()),
+        ("Repeat it: ", typed.as_str()),
+        (prompt, "totp\r"),
+        ("Label for this authenticator: ", "phone\r"),
+        ("Code shown by the app", "@totp"),
+        ("TOTP 'phone' added", ""),
+        (prompt, "bcg\r"),
+        ("shown only now", ""),
+        (prompt, "commit\r"),
+        ("Saved.", ""),
+    ];
+    let ca = s.ca.to_str().unwrap();
+    let o = Command::new(python_with_pyotp())
+        .arg(&pty)
+        .arg(env!("CARGO_BIN_EXE_kanidm"))
+        .args(["person", "credential", "update", "fred", "-H", &s.url, "-C", ca, "-D", "idm_admin"])
+        .env("HOME", cli.home.path())
+        .env("PTY_DIALOG", serde_json::to_string(&steps).unwrap())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).replace("\r\n", "\n");
+    assert!(o.status.success(), "{out}\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("otpauth://totp/localhost:fred?secret=") && out.contains('█'), "a QR code: {out}");
+    let secret = out.split("Secret: ").nth(1).and_then(|r| r.split_whitespace().next()).unwrap().to_string();
+    let status = cli.ok_as("idm_admin", &["person", "credential", "status", "fred", "-o", "json"]);
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["creds"][0]["type_"]["PasswordMfa"], serde_json::json!([["phone"], [], 8]), "{status}");
+
+    // Signing in needs the code as well (the next step's: the current one was used to enrol).
+    let next = Command::new(python_with_pyotp())
+        .args(["-c", "import pyotp, sys, time; print(pyotp.TOTP(sys.argv[1]).at(int(time.time()) + 30))", &secret])
+        .output()
+        .unwrap();
+    let code = String::from_utf8_lossy(&next.stdout).trim().to_string();
+    let o = cli.run_with(&["login", "-D", "fred"], &[("KANIDM_PASSWORD", pw)]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("KANIDM_TOTP"), "{o:?}");
+    let o = cli.run_with(&["login", "-D", "fred"], &[("KANIDM_PASSWORD", pw), ("KANIDM_TOTP", &code)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(cli.ok_as("fred", &["self", "whoami"]).contains("fred@localhost"));
+
+    // From standard input, one command per line: a refused change is reported and the
+    // session goes on; cancel leaves everything as it was.
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kanidm"));
+    c.args(["person", "credential", "update", "fred", "-H", &s.url, "-C", ca, "-D", "idm_admin"])
+        .env("HOME", cli.home.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"trm tablet\ntrm phone\nstatus\ncancel\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(err.contains("no TOTP is labelled 'tablet'"), "{err}");
+    assert!(out.contains("TOTP 'phone' removed") && out.contains("Cancelled"), "{out}");
+    let status = cli.ok_as("idm_admin", &["person", "credential", "status", "fred", "-o", "json"]);
+    assert!(status.contains("PasswordMfa"), "cancel changed nothing: {status}");
+    s.stop();
+}
