@@ -64,6 +64,46 @@ impl CredentialType {
     }
 }
 
+/// A passkey enrolled on an account. The WebAuthn credential (public key, id, counter) is
+/// kept as the identity layer's JSON, so the engine needs no WebAuthn library; `Debug` leaves
+/// it out.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PasskeyRecord {
+    pub uuid: Uuid,
+    pub label: String,
+    /// The relying party (the domain) it was enrolled for: after a domain rename it no longer
+    /// signs in, and says so.
+    pub rp_id: String,
+    /// Unix seconds.
+    pub created: i64,
+    #[serde(default)]
+    pub last_used: Option<i64>,
+    pub credential: String,
+}
+
+impl PasskeyRecord {
+    /// The record apart from its use (signature counter, last use).
+    pub fn without_usage(&self) -> (Uuid, &str, &str, i64) {
+        (self.uuid, &self.label, &self.rp_id, self.created)
+    }
+}
+
+impl std::fmt::Debug for PasskeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasskeyRecord")
+            .field("uuid", &self.uuid)
+            .field("label", &self.label)
+            .field("rp_id", &self.rp_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Display for PasskeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "passkey '{}' ({}) for {}", self.label, self.uuid, self.rp_id)
+    }
+}
+
 /// The hash a TOTP uses (RFC 6238). Authenticator apps implement SHA-1 only, reliably.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TotpAlgo {

@@ -20,6 +20,8 @@ pub enum AuthMech {
     PasswordMfa,
     /// A backup code (standing in for a TOTP), then the password.
     PasswordBackupCode,
+    /// A passkey (WebAuthn, user verified).
+    Passkey,
 }
 
 impl AuthMech {
@@ -31,6 +33,7 @@ impl AuthMech {
             AuthMech::ApiToken => "apitoken",
             AuthMech::PasswordMfa => "passwordmfa",
             AuthMech::PasswordBackupCode => "passwordbackupcode",
+            AuthMech::Passkey => "passkey",
         }
     }
 }

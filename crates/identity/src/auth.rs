@@ -9,6 +9,7 @@ use crate::IdmServer;
 use crate::account::{self, Window};
 use crate::authsession::{AuthSession, Factor, Full, Mech, Phase, Reauth};
 use crate::identify::recorded_session;
+use crate::passkeys;
 use crate::policy::{self, AccountPolicy, GENERATED_PASSWORD_PRIVILEGE};
 use crate::second_factor::{self, TotpRefusal};
 use crate::softlock::Refused;
@@ -16,8 +17,8 @@ use crate::token_form;
 use idm_core::builtins::UUID_ANONYMOUS;
 use idm_core::credential::CredentialType;
 use idm_core::entry::{Entry, StoredEntry};
-use idm_core::modify::ModifyList;
-use idm_core::proto::{AuthCred, AuthState, AuthStep, TokenForm, UatPurpose, UserAuthToken};
+use idm_core::modify::{Modify, ModifyList};
+use idm_core::proto::{AuthAllowed, AuthCred, AuthState, AuthStep, TokenForm, UatPurpose, UserAuthToken};
 use idm_core::server::QueryServerTransaction;
 use idm_core::session::{AuthMech, Session, SessionScope};
 use idm_core::value::{Credential, Value};
@@ -104,8 +105,21 @@ impl IdmServer {
             }
             vec![Mech::Anonymous]
         } else {
-            offered_for(&acct, form, minimum)
+            offered_for(&acct, form, minimum, self.passkeys.as_ref())
         };
+        let stale = stale_passkeys(&acct, self.passkeys.as_ref());
+        if !acct.has("primary_credential") && offered == vec![Mech::Password] && stale.is_some() {
+            // Passkeys of a domain this server no longer is: say so, rather than offer a
+            // password the account does not have.
+            return denied(
+                Uuid::nil(),
+                format!(
+                    "this account's passkeys were enrolled for '{}', which this server is no longer called, so \
+                     they cannot sign in; ask an administrator for a reset link to enrol new ones",
+                    stale.unwrap_or_default()
+                ),
+            );
+        }
         if offered.is_empty() {
             return denied(
                 Uuid::nil(),
@@ -131,12 +145,74 @@ impl IdmServer {
         };
         match Mech::from_name(mech).filter(|m| offered.contains(m)) {
             None => denied(id, format!("mechanism '{mech}' is not available for this account")),
+            Some(Mech::Passkey) => {
+                let Some(challenge) = self.passkey_challenge(&mut s)? else {
+                    return denied(id, "the account has no passkey for this domain");
+                };
+                s.chose(Mech::Passkey, now);
+                self.auth.put(id, s);
+                Ok((id, AuthState::Continue(vec![AuthAllowed::Passkey(challenge)])))
+            }
             Some(m) => {
                 s.chose(m, now);
                 self.auth.put(id, s);
-                Ok((id, AuthState::Continue(vec![m.first_step().to_string()])))
+                Ok((id, AuthState::Continue(vec![m.first_step()])))
             }
         }
+    }
+
+    /// A passkey challenge for the login's account, its state kept in the login.
+    fn passkey_challenge(&self, s: &mut AuthSession) -> Result<Option<serde_json::Value>> {
+        let rp = self.relying_party()?;
+        let mut r = self.qs.read()?;
+        let Some(acct) = account::by_uuid(&mut r, s.account)? else { return Ok(None) };
+        drop(r);
+        Ok(rp.start_authentication(&passkeys::of(&acct))?.map(|(challenge, state)| {
+            s.passkey = Some(Box::new(state));
+            challenge
+        }))
+    }
+
+    /// A passkey login's assertion, counted by the soft-lock like a password.
+    fn check_passkey(
+        &self,
+        id: Uuid,
+        mut s: AuthSession,
+        answer: &serde_json::Value,
+        now: OffsetDateTime,
+    ) -> Result<(Uuid, AuthState)> {
+        let rp = self.relying_party()?;
+        let mut r = self.qs.read()?;
+        let Some(acct) = account::by_uuid(&mut r, s.account)? else {
+            return denied(id, "account no longer exists");
+        };
+        drop(r);
+        let admitted = match self.admit_attempt(id, &s, &acct, now) {
+            Ok(a) => a,
+            Err(answer) => return Ok(answer),
+        };
+        let verified = match s.passkey.as_deref() {
+            Some(state) => rp.finish_authentication(answer, state),
+            None => Err("no passkey challenge was issued for this login".into()),
+        };
+        let used = verified
+            .as_ref()
+            .ok()
+            .and_then(|result| passkeys::of(&acct).iter().find_map(|p| passkeys::used(p, result, now)));
+        let Some(record) = used else {
+            if let Some((until, level)) = admitted.engaged {
+                self.record_lock(s.account, until, level)?;
+            }
+            let why = verified.err().unwrap_or_else(|| "an unknown passkey".into());
+            warn!(account = %acct.label(), "authentication failed: passkey refused: {why}");
+            return denied(id, "the passkey was not accepted");
+        };
+        self.softlock.succeeded(s.account, s.client);
+        if let Some(why) = Window::of(&acct).problem(self.now()) {
+            return denied(id, why);
+        }
+        s.factor = Some(Factor::Passkey(Box::new(record)));
+        self.succeed(id, &s, AuthMech::Passkey, None)
     }
 
     fn auth_cred(&self, id: Uuid, cred: AuthCred, now: OffsetDateTime) -> Result<(Uuid, AuthState)> {
@@ -157,8 +233,9 @@ impl IdmServer {
             {
                 self.check_second_factor(id, s, c, now)
             }
+            (Mech::Passkey, AuthCred::Passkey(answer)) => self.check_passkey(id, s, &answer, now),
             (Mech::PasswordMfa | Mech::PasswordBackupCode, _) if !second_factor_done => {
-                denied(id, format!("send the {} first", mech.first_step()))
+                denied(id, format!("send the {} first", mech.first_step_name()))
             }
             _ => denied(id, "the credential does not match the chosen mechanism"),
         }
@@ -258,7 +335,7 @@ impl IdmServer {
         self.softlock.factor_proved(s.account, s.client, admitted);
         s.factor = Some(proof);
         self.auth.put(id, s);
-        Ok((id, AuthState::Continue(vec![Mech::Password.first_step().to_string()])))
+        Ok((id, AuthState::Continue(vec![Mech::Password.first_step()])))
     }
 
     fn check_password(&self, id: Uuid, s: &AuthSession, pw: &str, now: OffsetDateTime) -> Result<(Uuid, AuthState)> {
@@ -300,15 +377,14 @@ impl IdmServer {
         let mech = match (&s.factor, &cred) {
             (Some(Factor::Totp { .. }), _) => AuthMech::PasswordMfa,
             (Some(Factor::BackupCode(_)), _) => AuthMech::PasswordBackupCode,
-            (None, Credential::GeneratedPassword { .. }) => AuthMech::GeneratedPassword,
-            (None, _) => AuthMech::Password,
+            (None | Some(Factor::Passkey(_)), Credential::GeneratedPassword { .. }) => AuthMech::GeneratedPassword,
+            (None | Some(Factor::Passkey(_)), _) => AuthMech::Password,
         };
         self.succeed(id, s, mech, Some(&cred))
     }
 
     /// Records an engaged soft-lock on the account, so it holds across a restart.
     fn record_lock(&self, account: Uuid, until: OffsetDateTime, level: u32) -> Result<()> {
-        use idm_core::modify::Modify;
         let mut w = self.qs.write()?;
         let ml = ModifyList::new(vec![
             Modify::Purged("softlock_until".into()),
@@ -359,16 +435,28 @@ impl IdmServer {
             Some(Value::Credential(c)) => Some(c),
             _ => None,
         };
-        let used = match still_valid(current, verified, s.factor.as_ref(), now) {
-            Ok(used) => used,
-            Err(why) => {
-                warn!(account = %acct.label(), "login refused: {why}");
-                return denied(id, format!("{why}; log in again"));
+        let mods = match &s.factor {
+            // A passkey login: the passkey must still be there; its new counter is kept.
+            Some(Factor::Passkey(record)) => {
+                let Some(old) = passkeys::of(&acct).into_iter().find(|p| p.uuid == record.uuid) else {
+                    warn!(account = %acct.label(), "login refused: the passkey was removed meanwhile");
+                    return denied(id, "the passkey was removed meanwhile; log in again");
+                };
+                vec![
+                    Modify::Removed("passkeys".into(), Value::Passkey(Box::new(old))),
+                    Modify::Present("passkeys".into(), Value::Passkey(record.clone())),
+                ]
             }
+            factor => match still_valid(current, verified, factor.as_ref(), now) {
+                Ok(used) => used.map(crate::credentials::set_password_mods).unwrap_or_default(),
+                Err(why) => {
+                    warn!(account = %acct.label(), "login refused: {why}");
+                    return denied(id, format!("{why}; log in again"));
+                }
+            },
         };
-        if let Some(cred) = used {
-            let ml = ModifyList::new(crate::credentials::set_password_mods(cred));
-            w.internal_modify(&account::filter_for(s.account), &ml)?;
+        if !mods.is_empty() {
+            w.internal_modify(&account::filter_for(s.account), &ModifyList::new(mods))?;
         }
         let policy = policy::evaluate(&mut w, &acct)?;
         // The policy may have changed (a group joined) while the credentials were checked.
@@ -486,8 +574,11 @@ impl IdmServer {
                 "this session may not re-authenticate; log in instead".into(),
             ));
         }
-        // The same proof as a login: the password, after a TOTP code when the account has one.
+        // The same proof as a login: a passkey for a passkey session, else the password,
+        // after a TOTP code when the account has one.
+        let passkey_session = recorded_session(&acct, v.uat.session_id).is_some_and(|s| s.mech == AuthMech::Passkey);
         let mech = match acct.first("primary_credential") {
+            _ if passkey_session => Mech::Passkey,
             Some(Value::Credential(Credential::PasswordMfa { .. })) => Mech::PasswordMfa,
             Some(Value::Credential(_)) if minimum == CredentialType::Any => Mech::Password,
             Some(Value::Credential(_)) => {
@@ -504,26 +595,45 @@ impl IdmServer {
         };
         let mut s = AuthSession::new(account, Phase::Waiting(mech), client, now);
         s.reauth = Some(Reauth { session: v.uat.session_id });
+        if mech == Mech::Passkey {
+            let Some(challenge) = self.passkey_challenge(&mut s)? else {
+                return Err(OperationError::AccessDeniedReason("the account has no passkey for this domain".into()));
+            };
+            let id = self.start(s, now)?;
+            return Ok((id, AuthState::Continue(vec![AuthAllowed::Passkey(challenge)])));
+        }
         let id = self.start(s, now)?;
-        Ok((id, AuthState::Continue(vec![mech.first_step().to_string()])))
+        Ok((id, AuthState::Continue(vec![mech.first_step()])))
     }
 }
 
 /// The mechanisms offered to an account (Kanidm's model: those its credential supports). An
 /// account without a password is offered one all the same, so whether it has one is told
 /// only to someone who proves it.
-fn offered_for(acct: &Entry, form: TokenForm, minimum: CredentialType) -> Vec<Mech> {
-    let offered = match acct.first("primary_credential") {
+fn offered_for(acct: &Entry, form: TokenForm, minimum: CredentialType, rp: Option<&passkeys::Passkeys>) -> Vec<Mech> {
+    let has_passkey = rp.is_some_and(|rp| passkeys::of(acct).iter().any(|p| rp.is_ours(p)));
+    let passwords = match acct.first("primary_credential") {
         // Backup codes are offered whether or not any are left, so the offer does not tell
         // anyone that they ran out.
         Some(Value::Credential(Credential::PasswordMfa { .. })) => vec![Mech::PasswordMfa, Mech::PasswordBackupCode],
+        _ if has_passkey => vec![],
         _ => vec![Mech::Password],
     };
+    let offered = if has_passkey { vec![Mech::Passkey] } else { vec![] };
     offered
         .into_iter()
+        .chain(passwords)
         .filter(|m| form != TokenForm::Legacy2022 || m.known_in_2022())
         .filter(|m| policy::accepts(minimum, m.session_mech()))
         .collect()
+}
+
+/// The relying party the account's passkeys were enrolled for, when none of them is this
+/// server's (the domain was renamed since).
+fn stale_passkeys(acct: &Entry, rp: Option<&passkeys::Passkeys>) -> Option<String> {
+    let all = passkeys::of(acct);
+    let rp = rp?;
+    (!all.is_empty() && !all.iter().any(|p| rp.is_ours(p))).then(|| all[0].rp_id.clone())
 }
 
 /// Whether what a login checked against a snapshot still holds in the account's current
@@ -551,7 +661,7 @@ fn still_valid(
     };
     let (mut totp, mut backup_codes) = (totp.clone(), backup_codes.clone());
     match factor {
-        None => return Err("a second factor was added to the account meanwhile"),
+        None | Some(Factor::Passkey(_)) => return Err("a second factor was added to the account meanwhile"),
         Some(Factor::Totp { label, secret, step }) => {
             let t = totp
                 .get_mut(label)

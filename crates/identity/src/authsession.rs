@@ -6,7 +6,7 @@
 //! network (an IPv4 address, an IPv6 /64), and when it is full the network holding the most
 //! logins loses its oldest, so one source cannot lock everyone else out.
 
-use idm_core::proto::TokenForm;
+use idm_core::proto::{AuthAllowed, TokenForm};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -30,10 +30,13 @@ pub enum Mech {
     PasswordMfa,
     /// A backup code, then the password.
     PasswordBackupCode,
+    /// A passkey's assertion.
+    Passkey,
 }
 
 impl Mech {
-    pub const ALL: [Mech; 4] = [Mech::Anonymous, Mech::Password, Mech::PasswordMfa, Mech::PasswordBackupCode];
+    pub const ALL: [Mech; 5] =
+        [Mech::Anonymous, Mech::Password, Mech::PasswordMfa, Mech::PasswordBackupCode, Mech::Passkey];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -41,6 +44,7 @@ impl Mech {
             Mech::Password => "password",
             Mech::PasswordMfa => "passwordmfa",
             Mech::PasswordBackupCode => "passwordbackupcode",
+            Mech::Passkey => "passkey",
         }
     }
 
@@ -48,13 +52,26 @@ impl Mech {
         Mech::ALL.into_iter().find(|m| m.name() == s)
     }
 
-    /// The credential asked for first, once the mechanism is chosen.
-    pub fn first_step(self) -> &'static str {
+    /// The credential asked for first, once the mechanism is chosen (a passkey's comes with
+    /// its challenge, made at `begin`).
+    pub fn first_step(self) -> AuthAllowed {
+        match self {
+            Mech::Anonymous => AuthAllowed::Anonymous,
+            Mech::Password => AuthAllowed::Password,
+            Mech::PasswordMfa => AuthAllowed::Totp,
+            Mech::PasswordBackupCode => AuthAllowed::BackupCode,
+            Mech::Passkey => AuthAllowed::Passkey(serde_json::Value::Null),
+        }
+    }
+
+    /// [`Self::first_step`] as a word, for messages.
+    pub fn first_step_name(self) -> &'static str {
         match self {
             Mech::Anonymous => "anonymous",
             Mech::Password => "password",
             Mech::PasswordMfa => "totp",
             Mech::PasswordBackupCode => "backupcode",
+            Mech::Passkey => "passkey",
         }
     }
 
@@ -67,13 +84,14 @@ impl Mech {
             Mech::Password => AuthMech::Password,
             Mech::PasswordMfa => AuthMech::PasswordMfa,
             Mech::PasswordBackupCode => AuthMech::PasswordBackupCode,
+            Mech::Passkey => AuthMech::Passkey,
         }
     }
 
     /// Whether the 2022 clients (kanidm_tools 1.1.0-alpha.8) know this mechanism: they fail
     /// on a name they do not know.
     pub fn known_in_2022(self) -> bool {
-        !matches!(self, Mech::PasswordBackupCode)
+        !matches!(self, Mech::PasswordBackupCode | Mech::Passkey)
     }
 }
 
@@ -93,6 +111,9 @@ pub enum Factor {
     Totp { label: String, secret: String, step: u64 },
     /// The backup code with this hash.
     BackupCode(String),
+    /// A passkey's assertion was verified: the passkey as it is after this use (its new
+    /// signature counter), to store when the login succeeds.
+    Passkey(Box<idm_core::credential::PasskeyRecord>),
 }
 
 /// A re-authentication continues an existing session instead of creating one.
@@ -112,6 +133,8 @@ pub struct AuthSession {
     pub reauth: Option<Reauth>,
     /// The second factor already proved, when the mechanism has one.
     pub factor: Option<Factor>,
+    /// The challenge a passkey login must answer.
+    pub passkey: Option<Box<webauthn_rs::prelude::PasskeyAuthentication>>,
     pub client: Option<IpAddr>,
     started: OffsetDateTime,
     deadline: OffsetDateTime,
@@ -127,6 +150,7 @@ impl AuthSession {
             form: TokenForm::Current,
             reauth: None,
             factor: None,
+            passkey: None,
             client,
             started: now,
             deadline: now + life,

@@ -12,17 +12,18 @@ use crate::IdmServer;
 use crate::account::{self, Window, memberships};
 use crate::credentials::{detail, end_sessions, set_password_mods, token_hash};
 use crate::identify::recorded_session;
+use crate::passkeys;
 use crate::password::{self, random_password};
 use crate::policy;
 use crate::second_factor;
 use crate::sessions::visible_account;
 use idm_core::credential::CredentialType;
-use idm_core::credential::{IntentToken, Totp, TotpAlgo};
+use idm_core::credential::{IntentToken, PasskeyRecord, Totp, TotpAlgo};
 use idm_core::entry::StoredEntry;
 use idm_core::modify::{Modify, ModifyList};
 use idm_core::proto::credupdate::{
-    CUCredState, CUExtPortal, CURegState, CURegWarning, CURequest, CUSessionToken, CUStatus, TotpAlgo as ProtoTotpAlgo,
-    TotpSecret,
+    CUCredState, CUExtPortal, CURegState, CURegWarning, CURequest, CUSessionToken, CUStatus, PasskeyDetail,
+    TotpAlgo as ProtoTotpAlgo, TotpSecret,
 };
 use idm_core::server::QueryServerTransaction;
 use idm_core::value::{Credential, Value};
@@ -64,6 +65,8 @@ enum Reg {
     None,
     /// A TOTP secret handed out and waiting for a code from the authenticator.
     Totp(Totp, TotpCheck),
+    /// A passkey creation challenge handed out, and the state to check the answer with.
+    Passkey(serde_json::Value, Box<webauthn_rs::prelude::PasskeyRegistration>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,6 +82,8 @@ struct CuSession {
     source: Source,
     opened: OffsetDateTime,
     primary: Primary,
+    /// The passkeys as they will be after commit (`None`: unchanged).
+    passkeys: Option<Vec<PasskeyRecord>>,
     reg: Reg,
     /// Bumped by every change, so two changes racing on one session cannot both apply.
     version: u64,
@@ -95,6 +100,7 @@ impl CuSession {
             source,
             opened: now,
             primary: Primary::Unchanged,
+            passkeys: None,
             reg: Reg::None,
             version: 0,
             base: credential_fingerprint(acct),
@@ -102,7 +108,12 @@ impl CuSession {
     }
 
     fn changed(&self) -> bool {
-        !matches!(self.primary, Primary::Unchanged)
+        !matches!(self.primary, Primary::Unchanged) || self.passkeys.is_some()
+    }
+
+    /// The passkeys as they would be after commit.
+    fn effective_passkeys(&self, acct: &StoredEntry) -> Vec<PasskeyRecord> {
+        self.passkeys.clone().unwrap_or_else(|| passkeys::of(acct))
     }
 
     /// The primary credential as it would be after commit.
@@ -370,6 +381,46 @@ impl IdmServer {
                 s.primary = Primary::Set(Credential::PasswordMfa { phc, totp, backup_codes: Some(codes) });
                 shown_codes = Some(shown);
             }
+            CURequest::PasskeyInit => {
+                let rp = self.relying_party()?;
+                let existing = s.effective_passkeys(&acct);
+                if existing.len() >= passkeys::MAX_PASSKEYS {
+                    return Err(OperationError::InvalidRequest(format!(
+                        "the account has {} passkeys already, the most it may hold; remove one first",
+                        passkeys::MAX_PASSKEYS
+                    )));
+                }
+                let name = acct.first_str("name").unwrap_or_default();
+                let display = acct.first_str("displayname").unwrap_or(name);
+                let (challenge, state) = rp.start_registration(s.account, name, display, &existing)?;
+                s.reg = Reg::Passkey(challenge, Box::new(state));
+            }
+            CURequest::PasskeyFinish(label, answer) => {
+                let Reg::Passkey(_, state) = &s.reg else {
+                    return Err(OperationError::InvalidRequest(
+                        "no passkey is being enrolled in this session; start with passkeyinit".into(),
+                    ));
+                };
+                let mut existing = s.effective_passkeys(&acct);
+                let label = second_factor::totp_label(&label)
+                    .map_err(|why| OperationError::InvalidRequest(format!("passkey label: {why}")))?;
+                if existing.iter().any(|p| p.label == label) {
+                    return Err(OperationError::InvalidRequest(format!("a passkey is labelled '{label}' already")));
+                }
+                let record = self.relying_party()?.finish_registration(&answer, state, &label, now)?;
+                existing.push(record);
+                s.passkeys = Some(existing);
+                s.reg = Reg::None;
+            }
+            CURequest::PasskeyRemove(uuid) => {
+                let mut existing = s.effective_passkeys(&acct);
+                let before = existing.len();
+                existing.retain(|p| p.uuid != uuid);
+                if existing.len() == before {
+                    return Err(OperationError::InvalidRequest(format!("the account has no passkey {uuid}")));
+                }
+                s.passkeys = Some(existing);
+            }
             CURequest::BackupCodeRemove => {
                 let Some(Credential::PasswordMfa { phc, totp, backup_codes: Some(_) }) = s.effective(&acct) else {
                     return Err(OperationError::InvalidRequest("the account has no backup codes to remove".into()));
@@ -461,7 +512,9 @@ impl IdmServer {
             ));
         }
         let minimum = policy::evaluate(&mut w, &acct)?.credential_minimum;
-        if s.changed() && s.effective(&acct).is_some() && !meets(s.effective(&acct).as_ref(), minimum) {
+        let keys = s.effective_passkeys(&acct);
+        let has_any = s.effective(&acct).is_some() || !keys.is_empty();
+        if s.changed() && has_any && !meets(s.effective(&acct).as_ref(), &keys, minimum) {
             return Err(OperationError::InvalidRequest(format!(
                 "the account's policy requires {}; add it before saving; nothing was changed",
                 crate::policy::requirement(minimum)
@@ -473,8 +526,10 @@ impl IdmServer {
                 "the session changed while it was being committed; nothing was changed".into(),
             ));
         }
+        let passkeys_after = s.effective_passkeys(&acct);
         let mut mods = match &s.primary {
             Primary::Unchanged => Vec::new(),
+            Primary::Removed if !passkeys_after.is_empty() => vec![Modify::Purged("primary_credential".into())],
             Primary::Removed => {
                 return Err(OperationError::InvalidRequest(
                     "the account would be left without any credential; set a new password instead; nothing was changed"
@@ -489,6 +544,12 @@ impl IdmServer {
                 set_password_mods(keep_usage(c.clone(), stored))
             }
         };
+        if let Some(staged) = &s.passkeys {
+            mods.push(Modify::Purged("passkeys".into()));
+            for p in keep_passkey_usage(staged, &passkeys::of(&acct)) {
+                mods.push(Modify::Present("passkeys".into(), Value::Passkey(Box::new(p))));
+            }
+        }
         let changed = s.changed();
         if changed {
             mods.extend(["softlock_until", "softlock_level"].into_iter().map(|a| Modify::Purged(a.into())));
@@ -523,24 +584,35 @@ fn by_of(s: &CuSession) -> Uuid {
 /// What identifies the account's credential apart from its use: it changes only when someone
 /// changes the credential.
 fn credential_fingerprint(acct: &StoredEntry) -> String {
-    match acct.first("primary_credential") {
-        Some(Value::Credential(c)) => {
-            use sha2::Digest;
-            let bytes = serde_json::to_vec(&c.without_usage()).unwrap_or_default();
-            sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
-        }
-        _ => "none".into(),
+    let mut bytes = match acct.first("primary_credential") {
+        Some(Value::Credential(c)) => serde_json::to_vec(&c.without_usage()).unwrap_or_default(),
+        _ => b"none".to_vec(),
+    };
+    for p in passkeys::of(acct) {
+        bytes.extend(format!("{:?}", p.without_usage()).as_bytes());
     }
+    use sha2::Digest;
+    sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Whether `cred` is strong enough for an account policy's minimum.
-fn meets(cred: Option<&Credential>, minimum: CredentialType) -> bool {
+/// Whether the credentials are strong enough for an account policy's minimum: a passkey is
+/// (it is verified by its holder's PIN or body); a password needs a TOTP for `mfa`.
+fn meets(cred: Option<&Credential>, keys: &[PasskeyRecord], minimum: CredentialType) -> bool {
+    if !keys.is_empty() {
+        return true;
+    }
     match (minimum, cred) {
         (_, None) => false,
         (CredentialType::Any, Some(_)) => true,
         (CredentialType::Mfa, Some(Credential::PasswordMfa { .. })) => true,
         _ => false,
     }
+}
+
+/// Staged passkeys with what sign-ins did to the stored ones meanwhile (signature counters,
+/// last use).
+fn keep_passkey_usage(staged: &[PasskeyRecord], stored: &[PasskeyRecord]) -> Vec<PasskeyRecord> {
+    staged.iter().map(|p| stored.iter().find(|q| q.uuid == p.uuid).cloned().unwrap_or_else(|| p.clone())).collect()
 }
 
 /// A staged credential with what sign-ins did to the stored one meanwhile: a TOTP keeps the
@@ -570,9 +642,10 @@ fn keep_usage(staged: Credential, stored: Option<&Credential>) -> Credential {
 fn status_of(acct: &StoredEntry, s: &CuSession, minimum: CredentialType) -> CUStatus {
     let effective = s.effective(acct);
     let primary = effective.as_ref().map(detail);
-    let can_commit = meets(effective.as_ref(), minimum);
+    let keys = s.effective_passkeys(acct);
+    let can_commit = meets(effective.as_ref(), &keys, minimum);
     let warnings = match (&primary, minimum) {
-        (None, _) => vec![CURegWarning::NoValidCredentials],
+        (None, _) if keys.is_empty() => vec![CURegWarning::NoValidCredentials],
         _ if can_commit => Vec::new(),
         (_, CredentialType::Passkey) => vec![CURegWarning::PasskeyRequired],
         _ => vec![CURegWarning::MfaRequired],
@@ -585,6 +658,7 @@ fn status_of(acct: &StoredEntry, s: &CuSession, minimum: CredentialType) -> CUSt
         Reg::Totp(_, TotpCheck::BadLabel) => {
             CURegState::TotpNameTryAgain("the label is empty, too long or already used".into())
         }
+        Reg::Passkey(challenge, _) => CURegState::Passkey(challenge.clone()),
     };
     CUStatus {
         displayname: acct.first_str("displayname").unwrap_or_default().to_string(),
@@ -596,8 +670,8 @@ fn status_of(acct: &StoredEntry, s: &CuSession, minimum: CredentialType) -> CUSt
         dirty: s.changed(),
         primary,
         primary_state: CUCredState::Modifiable,
-        passkeys: Vec::new(),
-        passkeys_state: CUCredState::PolicyDeny,
+        passkeys: keys.iter().map(|p| PasskeyDetail { tag: p.label.clone(), uuid: p.uuid }).collect(),
+        passkeys_state: CUCredState::Modifiable,
         attested_passkeys: Vec::new(),
         attested_passkeys_state: CUCredState::PolicyDeny,
         attested_passkeys_allowed_devices: Vec::new(),

@@ -20,6 +20,7 @@ mod credentials;
 pub mod credupdate;
 pub mod identify;
 pub mod keys;
+pub mod passkeys;
 pub mod password;
 pub mod policy;
 pub mod second_factor;
@@ -30,9 +31,9 @@ pub mod token_form;
 pub use credentials::{CredentialStatus, MAX_RESET_TTL, MIN_RESET_TTL, PendingReset, recover_account};
 pub use sessions::SessionInfo;
 
-use idm_core::Result;
 use idm_core::identity::Identity;
 use idm_core::server::{QueryServer, QueryServerReadTransaction, QueryServerTransaction, QueryServerWriteTransaction};
+use idm_core::{OperationError, Result};
 use password::{HashLimiter, PasswordParams};
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -52,6 +53,8 @@ pub struct IdmServer {
     clock: Clock,
     /// A hash nobody's password matches, checked for accounts that have none.
     stand_in: std::sync::OnceLock<idm_core::value::Credential>,
+    /// The WebAuthn relying party, once the origin is known ([`IdmServer::with_origin`]).
+    passkeys: Option<passkeys::Passkeys>,
 }
 
 impl IdmServer {
@@ -69,6 +72,7 @@ impl IdmServer {
             cu: Default::default(),
             clock: Arc::new(OffsetDateTime::now_utc),
             stand_in: std::sync::OnceLock::new(),
+            passkeys: None,
         };
         {
             let mut w = idm.qs.write()?;
@@ -80,6 +84,23 @@ impl IdmServer {
     }
 
     /// Replaces the clock (tests that cross expiry times without waiting).
+    /// Serves passkeys for the domain at `origin` (the URL people's browsers use).
+    pub fn with_origin(mut self, origin: &str) -> Result<IdmServer> {
+        let domain = {
+            let r = self.qs.read()?;
+            r.domain_name().ok_or_else(|| OperationError::InvalidState("the domain is not initialised".into()))?
+        };
+        self.passkeys = Some(passkeys::Passkeys::new(&domain, origin)?);
+        Ok(self)
+    }
+
+    /// The relying party, or why passkeys cannot be used.
+    pub(crate) fn relying_party(&self) -> Result<&passkeys::Passkeys> {
+        self.passkeys.as_ref().ok_or_else(|| {
+            OperationError::InvalidRequest("passkeys are not available: the server has no origin configured".into())
+        })
+    }
+
     pub fn with_clock(mut self, clock: Clock) -> IdmServer {
         self.clock = clock;
         self

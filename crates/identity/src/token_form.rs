@@ -37,6 +37,7 @@ pub fn encode(uat: &UserAuthToken, form: TokenForm, mech: AuthMech, limits: &Lim
                 // 2022's clients know no backup-code mechanism; it is a second factor like TOTP.
                 auth_type: match mech {
                     AuthMech::PasswordBackupCode => AuthMech::PasswordMfa.name(),
+                    AuthMech::Passkey => "webauthn",
                     m => m.name(),
                 }
                 .to_string(),

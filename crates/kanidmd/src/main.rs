@@ -55,6 +55,10 @@ enum Command {
     DomainNameChange {
         #[arg(short = 'n', long = "name")]
         name: Option<String>,
+        /// Show what the rename would change (SPNs, passkeys and the accounts holding them)
+        /// without changing anything.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Set a new random password on an account and print it once.
     #[command(name = "recover_account", alias = "recover-account")]
@@ -163,7 +167,7 @@ fn run(command: Command, config: ServerConfig) -> Result<ExitCode, AdminError> {
                 offline.config.page_size()
             );
         }
-        Command::DomainNameChange { name } => {
+        Command::DomainNameChange { name, dry_run } => {
             let renamed = offline.domain_name_change(name.as_deref(), Box::new(Reporter::new()), |plan| {
                 println!("Renaming domain '{}' to '{}'.", plan.old_name, plan.new_name);
                 println!("  {} security principal names (SPNs) will be regenerated.", plan.spns);
@@ -171,8 +175,18 @@ fn run(command: Command, config: ServerConfig) -> Result<ExitCode, AdminError> {
                     "  {} passkey (WebAuthn) credentials are bound to the old name and will stop working.",
                     plan.passkeys
                 );
-                true
+                if !plan.affected.is_empty() {
+                    println!(
+                        "  Accounts that will need a reset link to enrol new passkeys: {}",
+                        plan.affected.join(", ")
+                    );
+                }
+                !dry_run
             })?;
+            if dry_run {
+                println!("Dry run: nothing was changed.");
+                return Ok(ExitCode::SUCCESS);
+            }
             match renamed {
                 Some(plan) => {
                     println!("Domain renamed to '{}'.", plan.new_name);

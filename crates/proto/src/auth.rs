@@ -46,6 +46,8 @@ pub enum AuthCred {
     /// The code a TOTP authenticator shows.
     Totp(u32),
     BackupCode(String),
+    /// A WebAuthn assertion (`PublicKeyCredential`) answering the passkey challenge.
+    Passkey(serde_json::Value),
 }
 
 /// Never shows a secret, so a step can be logged.
@@ -56,6 +58,7 @@ impl std::fmt::Debug for AuthCred {
             AuthCred::Password(_) => f.write_str("Password(..)"),
             AuthCred::Totp(_) => f.write_str("Totp(..)"),
             AuthCred::BackupCode(_) => f.write_str("BackupCode(..)"),
+            AuthCred::Passkey(_) => f.write_str("Passkey(..)"),
         }
     }
 }
@@ -66,10 +69,22 @@ pub enum AuthState {
     /// The mechanisms the account may use (the answer to init).
     Choose(Vec<String>),
     /// What to send next (the answer to begin, or to a partial credential).
-    Continue(Vec<String>),
+    Continue(Vec<AuthAllowed>),
     /// The bearer token.
     Success(String),
     Denied(String),
+}
+
+/// A credential a login may send next (Kanidm's `AuthAllowed`): named, or for a passkey the
+/// WebAuthn challenge (`RequestChallengeResponse`) to answer.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthAllowed {
+    Anonymous,
+    BackupCode,
+    Password,
+    Totp,
+    Passkey(serde_json::Value),
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]

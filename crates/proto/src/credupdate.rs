@@ -41,6 +41,11 @@ pub enum CURequest {
     TotpRemove(String),
     BackupCodeGenerate,
     BackupCodeRemove,
+    /// Start enrolling a passkey: the answer holds the WebAuthn creation challenge.
+    PasskeyInit,
+    /// The label to keep it under, and the authenticator's `RegisterPublicKeyCredential`.
+    PasskeyFinish(String, serde_json::Value),
+    PasskeyRemove(Uuid),
 }
 
 impl std::fmt::Debug for CURequest {
@@ -56,6 +61,9 @@ impl std::fmt::Debug for CURequest {
             CURequest::TotpRemove(label) => write!(f, "TotpRemove({label:?})"),
             CURequest::BackupCodeGenerate => f.write_str("BackupCodeGenerate"),
             CURequest::BackupCodeRemove => f.write_str("BackupCodeRemove"),
+            CURequest::PasskeyInit => f.write_str("PasskeyInit"),
+            CURequest::PasskeyFinish(label, _) => write!(f, "PasskeyFinish({label:?}, ..)"),
+            CURequest::PasskeyRemove(u) => write!(f, "PasskeyRemove({u})"),
         }
     }
 }
@@ -70,7 +78,7 @@ impl CURequest {
                 other => other.to_string(),
             };
             format!(
-                "credential update '{name}' is not offered by this server (password, TOTP and backup code changes are): {e}"
+                "credential update '{name}' is not offered by this server (password, TOTP, backup code and passkey changes are): {e}"
             )
         })
     }
@@ -96,6 +104,9 @@ pub enum CURegState {
     TotpInvalidSha1,
     /// New backup codes, shown this once.
     BackupCodes(Vec<String>),
+    /// Answer this WebAuthn creation challenge (`CreationChallengeResponse`) with the
+    /// authenticator, then send `passkeyfinish`.
+    Passkey(serde_json::Value),
 }
 
 /// How a TOTP's codes are computed, in Kanidm's lowercase names.
@@ -211,6 +222,13 @@ pub struct CredentialDetail {
     pub type_: CredentialDetailType,
 }
 
+/// A passkey as a credential update session lists it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyDetail {
+    pub tag: String,
+    pub uuid: Uuid,
+}
+
 /// The state of a credential update session.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct CUStatus {
@@ -224,7 +242,7 @@ pub struct CUStatus {
     pub dirty: bool,
     pub primary: Option<CredentialDetail>,
     pub primary_state: CUCredState,
-    pub passkeys: Vec<serde_json::Value>,
+    pub passkeys: Vec<PasskeyDetail>,
     pub passkeys_state: CUCredState,
     pub attested_passkeys: Vec<serde_json::Value>,
     pub attested_passkeys_state: CUCredState,
@@ -249,8 +267,9 @@ mod tests {
             CURequest::parse(&serde_json::json!({"totpverify": [123456, "phone"]})).unwrap(),
             CURequest::TotpVerify(123456, "phone".into())
         );
-        let err = CURequest::parse(&serde_json::json!("passkeyinit")).unwrap_err();
-        assert!(err.contains("passkeyinit"), "{err}");
+        assert_eq!(CURequest::parse(&serde_json::json!("passkeyinit")).unwrap(), CURequest::PasskeyInit);
+        let err = CURequest::parse(&serde_json::json!("attestedpasskeyinit")).unwrap_err();
+        assert!(err.contains("attestedpasskeyinit"), "{err}");
         assert_eq!(format!("{:?}", CURequest::Password("secret".into())), "Password(..)");
         assert_eq!(serde_json::to_string(&CUCredState::PolicyDeny).unwrap(), r#""PolicyDeny""#);
     }

@@ -14,8 +14,8 @@ mod modify;
 pub mod scim;
 
 pub use auth::{
-    AuthCred, AuthInit2, AuthIssueSession, AuthRequest, AuthResponse, AuthState, AuthStep, TokenForm, UatPurpose,
-    UserAuthToken, UserAuthToken2022,
+    AuthAllowed, AuthCred, AuthInit2, AuthIssueSession, AuthRequest, AuthResponse, AuthState, AuthStep, TokenForm,
+    UatPurpose, UserAuthToken, UserAuthToken2022,
 };
 pub use entry::ProtoEntry;
 pub use error::{ConsistencyError, OperationError, PluginError, READ_ONLY_SESSION, SchemaError};

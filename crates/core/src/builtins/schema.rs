@@ -207,6 +207,7 @@ const ATTRIBUTES: &[AttrDef] = &[
         &[],
         "The weakest credential members may sign in with: any, mfa or passkey; the strictest policy applies.",
     ),
+    ("passkeys", 0x3c, Passkey, MULTI, PLAIN, &[], "The account's passkeys (WebAuthn credentials)."),
 ];
 
 /// The limit attributes and the values the built-in administrator groups carry.
@@ -257,6 +258,7 @@ const CLASSES: &[ClassDef] = &[
         &["name", "displayname", "spn"],
         &[
             "primary_credential",
+            "passkeys",
             "mail",
             "account_expire",
             "account_valid_from",

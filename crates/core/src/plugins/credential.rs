@@ -23,7 +23,17 @@ pub(crate) fn guard(old: &Entry, new: &mut Entry) {
         Some(Value::Credential(c)) => Some(c.without_usage()),
         _ => None,
     };
-    if credential(old) != credential(new) || became_hp {
+    let passkeys = |e: &Entry| -> Vec<(uuid::Uuid, String)> {
+        e.get("passkeys")
+            .into_iter()
+            .flatten()
+            .filter_map(|v| match v {
+                Value::Passkey(p) => Some((p.uuid, p.label.clone())),
+                _ => None,
+            })
+            .collect()
+    };
+    if credential(old) != credential(new) || passkeys(old) != passkeys(new) || became_hp {
         new.purge(INTENT);
     }
 }

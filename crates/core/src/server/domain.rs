@@ -17,6 +17,8 @@ pub struct RenamePlan {
     pub spns: usize,
     /// Passkey (WebAuthn) credentials bound to the old name, which stop working.
     pub passkeys: usize,
+    /// The accounts holding them, by name.
+    pub affected: Vec<String>,
 }
 
 impl QueryServerWriteTransaction<'_> {
@@ -30,8 +32,22 @@ impl QueryServerWriteTransaction<'_> {
             .domain_name()
             .ok_or_else(|| OperationError::InvalidState("the database has no domain entry".into()))?;
         let spns = self.search_ids(&Filter::Or(vec![Filter::eq("class", "account"), Filter::eq("class", "group")]))?;
-        // No credential type bound to the domain name exists yet, so none can break.
-        Ok(RenamePlan { old_name, new_name, spns: spns.len() as usize, passkeys: 0 })
+        // Passkeys are bound to the domain (the WebAuthn relying party) they were enrolled for.
+        let (mut passkeys, mut affected) = (0, Vec::new());
+        for e in self.internal_search(&Filter::And(vec![Filter::eq("class", "account"), Filter::pres("passkeys")]))? {
+            let n = e
+                .get("passkeys")
+                .into_iter()
+                .flatten()
+                .filter(|v| matches!(v, Value::Passkey(p) if p.rp_id == old_name))
+                .count();
+            if n > 0 {
+                passkeys += n;
+                affected.push(e.first_str("name").unwrap_or_default().to_string());
+            }
+        }
+        affected.sort();
+        Ok(RenamePlan { old_name, new_name, spns: spns.len() as usize, passkeys, affected })
     }
 
     /// Renames the domain, regenerating every spn and its index entries, in this transaction.

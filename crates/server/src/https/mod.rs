@@ -326,7 +326,11 @@ pub async fn start(
     let qs = QueryServer::new(backend.clone()).map_err(AdminError::from)?;
     qs.initialise(&domain).map_err(AdminError::from)?;
     let qs = Arc::new(qs);
-    let idm = Arc::new(IdmServer::new(qs.clone(), idm::password_params()).map_err(AdminError::from)?);
+    // Passkeys are for the domain, at the origin people's browsers use (the domain itself
+    // when no origin is configured).
+    let origin = config.origin.clone().unwrap_or_else(|| format!("https://{domain}"));
+    let idm = IdmServer::new(qs.clone(), idm::password_params()).and_then(|i| i.with_origin(&origin));
+    let idm = Arc::new(idm.map_err(AdminError::from)?);
     let backups = OnlineBackups::from_config(config).map_err(ServerError::Runtime)?.map(Arc::new);
     let scheduler = backups.as_ref().map(|b| {
         info!("{}", b.describe());
