@@ -195,11 +195,10 @@ impl IdmServer {
             Some(state) => rp.finish_authentication(answer, state),
             None => Err("no passkey challenge was issued for this login".into()),
         };
-        let used = verified
-            .as_ref()
-            .ok()
-            .and_then(|result| passkeys::of(&acct).iter().find_map(|p| passkeys::used(p, result, now)));
-        let Some(record) = used else {
+        let used = verified.as_ref().ok().and_then(|result| {
+            passkeys::of(&acct).iter().find_map(|p| passkeys::used(p, result, now).map(|_| (p.uuid, result.clone())))
+        });
+        let Some((uuid, result)) = used else {
             if let Some((until, level)) = admitted.engaged {
                 self.record_lock(s.account, until, level)?;
             }
@@ -211,7 +210,7 @@ impl IdmServer {
         if let Some(why) = Window::of(&acct).problem(self.now()) {
             return denied(id, why);
         }
-        s.factor = Some(Factor::Passkey(Box::new(record)));
+        s.factor = Some(Factor::Passkey(uuid, Box::new(result)));
         self.succeed(id, &s, AuthMech::Passkey, None)
     }
 
@@ -377,8 +376,8 @@ impl IdmServer {
         let mech = match (&s.factor, &cred) {
             (Some(Factor::Totp { .. }), _) => AuthMech::PasswordMfa,
             (Some(Factor::BackupCode(_)), _) => AuthMech::PasswordBackupCode,
-            (None | Some(Factor::Passkey(_)), Credential::GeneratedPassword { .. }) => AuthMech::GeneratedPassword,
-            (None | Some(Factor::Passkey(_)), _) => AuthMech::Password,
+            (None | Some(Factor::Passkey(..)), Credential::GeneratedPassword { .. }) => AuthMech::GeneratedPassword,
+            (None | Some(Factor::Passkey(..)), _) => AuthMech::Password,
         };
         self.succeed(id, s, mech, Some(&cred))
     }
@@ -436,15 +435,20 @@ impl IdmServer {
             _ => None,
         };
         let mods = match &s.factor {
-            // A passkey login: the passkey must still be there; its new counter is kept.
-            Some(Factor::Passkey(record)) => {
-                let Some(old) = passkeys::of(&acct).into_iter().find(|p| p.uuid == record.uuid) else {
+            // A passkey login: the passkey must still be there, and its counter is checked
+            // against the passkey as stored now (a concurrent login may have moved it on).
+            Some(Factor::Passkey(uuid, result)) => {
+                let Some(old) = passkeys::of(&acct).into_iter().find(|p| p.uuid == *uuid) else {
                     warn!(account = %acct.label(), "login refused: the passkey was removed meanwhile");
                     return denied(id, "the passkey was removed meanwhile; log in again");
                 };
+                let Some(record) = passkeys::used(&old, result, now) else {
+                    warn!(account = %acct.label(), "login refused: the passkey's counter went backwards (a clone?)");
+                    return denied(id, "the passkey was not accepted");
+                };
                 vec![
                     Modify::Removed("passkeys".into(), Value::Passkey(Box::new(old))),
-                    Modify::Present("passkeys".into(), Value::Passkey(record.clone())),
+                    Modify::Present("passkeys".into(), Value::Passkey(Box::new(record))),
                 ]
             }
             factor => match still_valid(current, verified, factor.as_ref(), now) {
@@ -616,6 +620,9 @@ fn offered_for(acct: &Entry, form: TokenForm, minimum: CredentialType, rp: Optio
         // Backup codes are offered whether or not any are left, so the offer does not tell
         // anyone that they ran out.
         Some(Value::Credential(Credential::PasswordMfa { .. })) => vec![Mech::PasswordMfa, Mech::PasswordBackupCode],
+        // A password is offered next to a passkey (the way in when the authenticator is lost),
+        // and to an account without either, as a stand-in.
+        Some(Value::Credential(_)) => vec![Mech::Password],
         _ if has_passkey => vec![],
         _ => vec![Mech::Password],
     };
@@ -661,7 +668,7 @@ fn still_valid(
     };
     let (mut totp, mut backup_codes) = (totp.clone(), backup_codes.clone());
     match factor {
-        None | Some(Factor::Passkey(_)) => return Err("a second factor was added to the account meanwhile"),
+        None | Some(Factor::Passkey(..)) => return Err("a second factor was added to the account meanwhile"),
         Some(Factor::Totp { label, secret, step }) => {
             let t = totp
                 .get_mut(label)

@@ -104,16 +104,16 @@ pub enum Phase {
 }
 
 /// A second factor proved in this login, to be used up when the login succeeds.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum Factor {
     /// The TOTP of this label (with the secret of this fingerprint) accepted a code of this
     /// time step.
     Totp { label: String, secret: String, step: u64 },
     /// The backup code with this hash.
     BackupCode(String),
-    /// A passkey's assertion was verified: the passkey as it is after this use (its new
-    /// signature counter), to store when the login succeeds.
-    Passkey(Box<idm_core::credential::PasskeyRecord>),
+    /// A passkey's assertion was verified: which passkey, and the result (its signature
+    /// counter) to check against the stored passkey and keep when the login succeeds.
+    Passkey(Uuid, Box<webauthn_rs::prelude::AuthenticationResult>),
 }
 
 /// A re-authentication continues an existing session instead of creating one.

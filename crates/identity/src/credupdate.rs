@@ -12,7 +12,7 @@ use crate::IdmServer;
 use crate::account::{self, Window, memberships};
 use crate::credentials::{detail, end_sessions, set_password_mods, token_hash};
 use crate::identify::recorded_session;
-use crate::passkeys;
+use crate::passkeys::{self, Passkeys};
 use crate::password::{self, random_password};
 use crate::policy;
 use crate::second_factor;
@@ -223,7 +223,7 @@ impl IdmServer {
             let by = ident.uuid().unwrap_or_default();
             let minimum = policy::evaluate(r, &full)?.credential_minimum;
             let opened = CuSession::new(&full, Source::Caller { by, session: ident.session }, now);
-            let status = status_of(&full, &opened, minimum);
+            let status = status_of(&full, &opened, minimum, self.passkeys.as_ref());
             Ok((opened, status))
         })?;
         let (account, by) = (opened.account, by_of(&opened));
@@ -250,7 +250,8 @@ impl IdmServer {
         }
         let session = CuSession::new(&acct, Source::Intent(intent), now);
         let account = session.account;
-        let status = status_of(&acct, &session, policy::evaluate(&mut r, &acct)?.credential_minimum);
+        let minimum = policy::evaluate(&mut r, &acct)?.credential_minimum;
+        let status = status_of(&acct, &session, minimum, self.passkeys.as_ref());
         let token = self.cu.open(session, now)?;
         info!(%account, "credential update session opened with a reset token");
         Ok((token, status))
@@ -261,7 +262,8 @@ impl IdmServer {
         let s = self.cu.get(cu, self.now())?;
         let mut r = self.qs.read()?;
         let acct = account::by_uuid(&mut r, s.account)?.ok_or_else(gone)?;
-        Ok(status_of(&acct, &s, policy::evaluate(&mut r, &acct)?.credential_minimum))
+        let minimum = policy::evaluate(&mut r, &acct)?.credential_minimum;
+        Ok(status_of(&acct, &s, minimum, self.passkeys.as_ref()))
     }
 
     /// Stages one change in a session and returns its new state. A password is checked
@@ -429,7 +431,7 @@ impl IdmServer {
             }
         }
         self.cu.replace(cu, s.clone())?;
-        let mut status = status_of(&acct, &s, minimum);
+        let mut status = status_of(&acct, &s, minimum, self.passkeys.as_ref());
         if let Some(codes) = shown_codes {
             // Shown in this answer only; the session keeps just their hashes.
             status.mfaregstate = CURegState::BackupCodes(codes);
@@ -512,9 +514,16 @@ impl IdmServer {
             ));
         }
         let minimum = policy::evaluate(&mut w, &acct)?.credential_minimum;
-        let keys = s.effective_passkeys(&acct);
-        let has_any = s.effective(&acct).is_some() || !keys.is_empty();
-        if s.changed() && has_any && !meets(s.effective(&acct).as_ref(), &keys, minimum) {
+        let live = passkeys::live(&s.effective_passkeys(&acct), self.passkeys.as_ref());
+        let primary_after = s.effective(&acct);
+        if s.changed() && primary_after.is_none() && live == 0 {
+            return Err(OperationError::InvalidRequest(
+                "the account would be left without any credential that can sign in; set a password or enrol a \
+                 passkey; nothing was changed"
+                    .into(),
+            ));
+        }
+        if s.changed() && !meets(primary_after.as_ref(), live, minimum) {
             return Err(OperationError::InvalidRequest(format!(
                 "the account's policy requires {}; add it before saving; nothing was changed",
                 crate::policy::requirement(minimum)
@@ -526,16 +535,9 @@ impl IdmServer {
                 "the session changed while it was being committed; nothing was changed".into(),
             ));
         }
-        let passkeys_after = s.effective_passkeys(&acct);
         let mut mods = match &s.primary {
             Primary::Unchanged => Vec::new(),
-            Primary::Removed if !passkeys_after.is_empty() => vec![Modify::Purged("primary_credential".into())],
-            Primary::Removed => {
-                return Err(OperationError::InvalidRequest(
-                    "the account would be left without any credential; set a new password instead; nothing was changed"
-                        .into(),
-                ));
-            }
+            Primary::Removed => vec![Modify::Purged("primary_credential".into())],
             Primary::Set(c) => {
                 let stored = match acct.first("primary_credential") {
                     Some(Value::Credential(c)) => Some(c),
@@ -590,6 +592,7 @@ fn credential_fingerprint(acct: &StoredEntry) -> String {
     };
     for p in passkeys::of(acct) {
         bytes.extend(format!("{:?}", p.without_usage()).as_bytes());
+        bytes.extend(passkeys::credential_id(&p));
     }
     use sha2::Digest;
     sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
@@ -597,8 +600,8 @@ fn credential_fingerprint(acct: &StoredEntry) -> String {
 
 /// Whether the credentials are strong enough for an account policy's minimum: a passkey is
 /// (it is verified by its holder's PIN or body); a password needs a TOTP for `mfa`.
-fn meets(cred: Option<&Credential>, keys: &[PasskeyRecord], minimum: CredentialType) -> bool {
-    if !keys.is_empty() {
+fn meets(cred: Option<&Credential>, live_passkeys: usize, minimum: CredentialType) -> bool {
+    if live_passkeys > 0 {
         return true;
     }
     match (minimum, cred) {
@@ -637,15 +640,16 @@ fn keep_usage(staged: Credential, stored: Option<&Credential>) -> Credential {
 }
 
 /// The status Kanidm's clients read: the primary credential as it would be after commit and
-/// the second factor being enrolled; passkeys, the unix password and SSH keys are not offered
+/// the passkeys and the factor being enrolled; the unix password and SSH keys are not offered
 /// by this server yet.
-fn status_of(acct: &StoredEntry, s: &CuSession, minimum: CredentialType) -> CUStatus {
+fn status_of(acct: &StoredEntry, s: &CuSession, minimum: CredentialType, rp: Option<&Passkeys>) -> CUStatus {
     let effective = s.effective(acct);
     let primary = effective.as_ref().map(detail);
     let keys = s.effective_passkeys(acct);
-    let can_commit = meets(effective.as_ref(), &keys, minimum);
+    let live = passkeys::live(&keys, rp);
+    let can_commit = meets(effective.as_ref(), live, minimum);
     let warnings = match (&primary, minimum) {
-        (None, _) if keys.is_empty() => vec![CURegWarning::NoValidCredentials],
+        (None, _) if live == 0 => vec![CURegWarning::NoValidCredentials],
         _ if can_commit => Vec::new(),
         (_, CredentialType::Passkey) => vec![CURegWarning::PasskeyRequired],
         _ => vec![CURegWarning::MfaRequired],

@@ -18,6 +18,10 @@ use webauthn_rs::{Webauthn, WebauthnBuilder};
 
 /// Passkeys an account may hold.
 pub const MAX_PASSKEYS: usize = 16;
+/// The longest credential id WebAuthn allows, and the most a stored passkey may take: every
+/// login challenge carries an account's ids and holds its keys, before anyone is signed in.
+const MAX_CREDENTIAL_ID: usize = 1023;
+const MAX_RECORD_BYTES: usize = 4096;
 
 /// The WebAuthn relying party of this server.
 pub struct Passkeys {
@@ -80,13 +84,20 @@ impl Passkeys {
             .webauthn
             .finish_passkey_registration(&reg, state)
             .map_err(|e| invalid(format!("the passkey was not accepted: {e}")))?;
+        if passkey.cred_id().len() > MAX_CREDENTIAL_ID {
+            return Err(invalid("the passkey's credential id is longer than WebAuthn allows"));
+        }
+        let credential = serde_json::to_string(&passkey).map_err(|e| OperationError::InvalidState(e.to_string()))?;
+        if credential.len() > MAX_RECORD_BYTES {
+            return Err(invalid("the passkey's key is larger than this server accepts"));
+        }
         Ok(PasskeyRecord {
             uuid: Uuid::new_v4(),
             label: label.to_string(),
             rp_id: self.rp_id.clone(),
             created: now.unix_timestamp(),
             last_used: None,
-            credential: serde_json::to_string(&passkey).map_err(|e| OperationError::InvalidState(e.to_string()))?,
+            credential,
         })
     }
 
@@ -126,14 +137,29 @@ pub fn decode(record: &PasskeyRecord) -> Option<Passkey> {
 }
 
 /// `record` after a login with it: the new signature counter and the time. `None` if the
-/// assertion was made with another passkey.
+/// assertion was made with another passkey, or its counter is not past the stored one (a
+/// cloned authenticator, or a login that began before a later one finished).
 pub fn used(record: &PasskeyRecord, result: &AuthenticationResult, now: OffsetDateTime) -> Option<PasskeyRecord> {
     let mut key = decode(record)?;
-    key.update_credential(result)?;
+    let advanced = key.update_credential(result)?;
+    // Authenticators without a counter always send 0.
+    if result.counter() != 0 && !advanced {
+        return None;
+    }
     let mut next = record.clone();
     next.credential = serde_json::to_string(&key).ok()?;
     next.last_used = Some(now.unix_timestamp());
     Some(next)
+}
+
+/// The id of a passkey's credential, for telling keys apart.
+pub fn credential_id(record: &PasskeyRecord) -> Vec<u8> {
+    decode(record).map(|k| k.cred_id().to_vec()).unwrap_or_default()
+}
+
+/// How many of `records` can sign in here (not those of a domain this server no longer is).
+pub fn live(records: &[PasskeyRecord], rp: Option<&Passkeys>) -> usize {
+    rp.map_or(0, |rp| records.iter().filter(|r| rp.is_ours(r)).count())
 }
 
 /// The account's passkeys.

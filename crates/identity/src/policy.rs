@@ -122,10 +122,12 @@ pub fn evaluate(txn: &mut impl QueryServerTransaction, account: &Entry) -> Resul
 pub fn accepts(minimum: CredentialType, mech: AuthMech) -> bool {
     match minimum {
         CredentialType::Any => true,
-        CredentialType::Mfa => {
-            matches!(mech, AuthMech::PasswordMfa | AuthMech::PasswordBackupCode | AuthMech::GeneratedPassword)
-        }
-        CredentialType::Passkey => mech == AuthMech::GeneratedPassword,
+        // A passkey is verified by its holder's PIN or body as well as held: two factors.
+        CredentialType::Mfa => matches!(
+            mech,
+            AuthMech::PasswordMfa | AuthMech::PasswordBackupCode | AuthMech::Passkey | AuthMech::GeneratedPassword
+        ),
+        CredentialType::Passkey => matches!(mech, AuthMech::Passkey | AuthMech::GeneratedPassword),
     }
 }
 

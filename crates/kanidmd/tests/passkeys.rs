@@ -138,3 +138,47 @@ async fn passkeys_enrol_sign_in_break_on_a_rename_and_are_enrolled_again() {
     sign_in(&api, "pam", &mut new_key, new_origin).await.unwrap();
     s.stop();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn passkeys_meet_strict_policies_and_an_account_keeps_a_way_in() {
+    let s = TestServer::start(bin());
+    let api = Api::new(&s);
+    let idm = api.login("idm_admin", &s.passwords["idm_admin"]).await.unwrap();
+    let admin = api.login("admin", &s.passwords["admin"]).await.unwrap();
+    let origin = "https://localhost:8443";
+    api.post("/v1/person", &idm, json!({"attrs": {"name": ["quinn"], "displayname": ["Quinn"]}})).await;
+    let mut key = SoftPasskey::new(true);
+    let st = enrol(&api, &idm, "quinn", "phone", &mut key, origin).await;
+    let pk = st["passkeys"][0]["uuid"].clone();
+
+    // With a password as well, both are offered: the password is the way in without the key.
+    assert_eq!(api.set_password(&idm, "quinn", "Lp4@granite-meadow-fog").await.0, 200);
+    let init = json!({ "init2": { "username": "quinn", "issue": "token", "privileged": false } });
+    let (_, b, _) = api.step(None, init.clone()).await;
+    assert_eq!(b["state"]["choose"], json!(["passkey", "password"]), "{b}");
+
+    // A passkey policy: only the passkey is offered, and it signs in.
+    assert_eq!(api.post("/v1/group", &idm, json!({"attrs": {"name": ["keyholders"]}})).await.0, 200);
+    assert_eq!(api.post("/v1/group/keyholders/_attr/member", &idm, json!(["quinn"])).await.0, 200);
+    let mods = json!({"mods": [{"present": ["class", "account_policy"]}, {"present": ["credential_type_minimum", "passkey"]}]});
+    let (c, b) =
+        api.post("/v1/raw/modify", &admin, json!({"filter": {"eq": ["name", "keyholders"]}, "modlist": mods})).await;
+    assert_eq!(c, 200, "{b}");
+    let (_, b, _) = api.step(None, init.clone()).await;
+    assert_eq!(b["state"]["choose"], json!(["passkey"]), "{b}");
+    let (token, _) = sign_in(&api, "quinn", &mut key, origin).await.unwrap();
+    assert_eq!(api.get("/v1/self", &token).await.0, 200);
+
+    // Removing the only passkey under that policy cannot be saved; neither can removing
+    // everything from an account.
+    let (_, open) = api.get("/v1/person/quinn/_credential/_update", &idm).await;
+    let cu = open[0].clone();
+    let (_, st) = api.post("/v1/credential/_update", "", json!([{ "passkeyremove": pk }, cu])).await;
+    assert_eq!((st["can_commit"].clone(), st["warnings"].clone()), (json!(false), json!(["PasskeyRequired"])), "{st}");
+    let (_, st) = api.post("/v1/credential/_update", "", json!(["primaryremove", cu])).await;
+    assert_eq!(st["warnings"], json!(["NoValidCredentials"]), "{st}");
+    let (c, b) = api.post("/v1/credential/_commit", "", cu.clone()).await;
+    assert!(c == 400 && b.to_string().contains("without any credential"), "{c} {b}");
+    assert_eq!(api.post("/v1/credential/_cancel", "", cu).await.0, 200);
+    s.stop();
+}

@@ -16,15 +16,20 @@ pub struct Api {
 
 impl Api {
     pub fn new(s: &TestServer) -> Api {
+        Api::connect(&s.url, &s.ca)
+    }
+
+    /// A client of the server at `url` whose certificate `ca` (a PEM file) signed.
+    pub fn connect(url: &str, ca: &std::path::Path) -> Api {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let pem = std::fs::read(&s.ca).unwrap_or_else(|e| panic!("{e}"));
+        let pem = std::fs::read(ca).unwrap_or_else(|e| panic!("{e}"));
         let ca = reqwest::Certificate::from_pem(&pem).unwrap_or_else(|e| panic!("{e}"));
         let http = reqwest::Client::builder()
             .tls_certs_only([ca])
             .timeout(Duration::from_secs(60))
             .build()
             .unwrap_or_else(|e| panic!("{e}"));
-        Api { url: s.url.clone(), http }
+        Api { url: url.to_string(), http }
     }
 
     /// One `POST /v1/auth` step: status, body and the session header of the answer.
