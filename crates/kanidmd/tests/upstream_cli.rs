@@ -240,6 +240,22 @@ async fn the_published_kanidm_cli_works_against_our_server() {
     s.stop();
 }
 
+/// Enrols a passkey labelled "laptop" for `name` with a software authenticator; its uuid.
+async fn enrol_soft_passkey(api: &Api, idm: &str, name: &str) -> String {
+    use webauthn_authenticator_rs::AuthenticatorBackend;
+    use webauthn_authenticator_rs::prelude::{CreationChallengeResponse, Url};
+    let (_, open) = api.get(&format!("/v1/person/{name}/_credential/_update"), idm).await;
+    let cu = open[0].clone();
+    let (_, st) = api.post("/v1/credential/_update", "", json!(["passkeyinit", cu])).await;
+    let challenge: CreationChallengeResponse = serde_json::from_value(st["mfaregstate"]["Passkey"].clone()).unwrap();
+    let mut key = webauthn_authenticator_rs::softpasskey::SoftPasskey::new(true);
+    let origin = Url::parse("https://localhost:8443").unwrap();
+    let answer = key.perform_register(origin, challenge.public_key, 60_000).unwrap();
+    let (_, st) = api.post("/v1/credential/_update", "", json!([{ "passkeyfinish": ["laptop", answer] }, cu])).await;
+    assert_eq!(api.post("/v1/credential/_commit", "", cu).await.0, 200);
+    st["passkeys"][0]["uuid"].as_str().unwrap().to_string()
+}
+
 /// The words of `out` shaped like the server's backup codes (`xxxx-xxxx-xxxx`).
 fn backup_codes_in(out: &str) -> Vec<String> {
     out.split_whitespace()
@@ -262,10 +278,13 @@ async fn the_published_cli_enrols_a_totp_and_backup_codes_and_logs_in_with_them(
     assert_eq!(api.set_password(&idm, "carol", carol_pw).await.0, 200);
     let o = up.run("idm_admin", &["login"], Some(&s.passwords["idm_admin"]));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A passkey (enrolled with a software authenticator) for the menu to remove.
+    let passkey = enrol_soft_passkey(&api, &idm, "carol").await;
 
     // The menu's TOTP enrolment: the CLI shows the secret (and its QR code); the code typed is
     // pyotp's for that secret. Then backup codes, and commit.
     let menu = "cred update (? for help) # ";
+    let passkey_typed = format!("{passkey}\r");
     let out = up.dialog(
         "idm_admin",
         &["person", "credential", "update", "carol"],
@@ -277,6 +296,9 @@ async fn the_published_cli_enrols_a_totp_and_backup_codes_and_logs_in_with_them(
             ("success", ""),
             (menu, "bcg\r"),
             ("They will only be displayed ONCE", ""),
+            (menu, "pkrm\r"),
+            ("Enter the UUID of the Passkey to remove", &passkey_typed),
+            ("success", ""),
             (menu, "commit\r"),
             ("Do you want to commit your changes?", "y"),
             ("Success - Changes have been saved.", ""),
@@ -288,6 +310,10 @@ async fn the_published_cli_enrols_a_totp_and_backup_codes_and_logs_in_with_them(
     assert_eq!(codes.len(), 8, "{out}");
     let (_, status) = api.get("/v1/person/carol/_credential/_status", &idm).await;
     assert_eq!(status["creds"][0]["type_"]["PasswordMfa"], json!([["phone"], [], 8]), "{status}");
+    assert!(out.contains(&format!("laptop ({passkey})")), "the menu listed the passkey: {out}");
+    let (_, open) = api.get("/v1/person/carol/_credential/_update", &idm).await;
+    assert_eq!(open[1]["passkeys"], json!([]), "the passkey was removed: {open}");
+    assert_eq!(api.post("/v1/credential/_cancel", "", open[0].clone()).await.0, 200);
 
     // `kanidm login` with TOTP then password (offered first), and with a backup code.
     let login = |steps: &[(&str, &str)]| up.dialog("carol", &["login"], steps);
