@@ -79,6 +79,10 @@ pub struct PasskeyRecord {
     #[serde(default)]
     pub last_used: Option<i64>,
     pub credential: String,
+    /// SHA-256 of the WebAuthn credential id, hex: its equality key, so no two accounts can
+    /// hold the same credential (a login resolves to one account only).
+    #[serde(default)]
+    pub credential_id_hash: String,
 }
 
 impl PasskeyRecord {

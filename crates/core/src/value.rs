@@ -492,8 +492,7 @@ impl Value {
             Value::Intent(t) => t.hash.clone(),
             Value::Right(r) => r.name().to_string(),
             Value::CredType(c) => c.name().to_string(),
-            // Its uuid, so one passkey can be named for removal.
-            Value::Passkey(p) => p.uuid.hyphenated().to_string(),
+            Value::Passkey(p) => p.credential_id_hash.clone(),
             Value::Credential(_) | Value::Secret(_) => return None,
         })
     }

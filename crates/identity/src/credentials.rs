@@ -52,6 +52,18 @@ pub struct CredentialStatus {
     /// Password attempts are refused until then.
     pub softlocked_until: Option<String>,
     pub sessions: usize,
+    /// The account's passkeys (label, uuid, and whether they still work here).
+    #[serde(default)]
+    pub passkeys: Vec<PasskeyStatus>,
+}
+
+/// A passkey as the credential status shows it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyStatus {
+    pub tag: String,
+    pub uuid: uuid::Uuid,
+    /// Enrolled for another domain name (before a rename): it no longer signs in.
+    pub stale: bool,
 }
 
 /// A credential as Kanidm lists it, with a stable id derived from its hash.
@@ -159,7 +171,16 @@ impl IdmServer {
             let softlocked_until =
                 account::stored_lock(&acct).filter(|(u, _)| *u > self.now()).map(|(u, _)| format_datetime(&u));
             let sessions = acct.get("user_auth_session").map(|s| s.len()).unwrap_or(0);
-            Ok(CredentialStatus { creds, reset_token, softlocked_until, sessions })
+            // As far as the caller may read them (labels and ids: the keys are never shown).
+            let passkeys = crate::passkeys::of(&acct)
+                .into_iter()
+                .map(|p| PasskeyStatus {
+                    stale: !self.passkeys.as_ref().is_some_and(|rp| rp.is_ours(&p)),
+                    tag: p.label,
+                    uuid: p.uuid,
+                })
+                .collect();
+            Ok(CredentialStatus { creds, reset_token, softlocked_until, sessions, passkeys })
         })
     }
 }

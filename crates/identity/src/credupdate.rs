@@ -20,6 +20,7 @@ use crate::sessions::visible_account;
 use idm_core::credential::CredentialType;
 use idm_core::credential::{IntentToken, PasskeyRecord, Totp, TotpAlgo};
 use idm_core::entry::StoredEntry;
+use idm_core::filter::Filter;
 use idm_core::modify::{Modify, ModifyList};
 use idm_core::proto::credupdate::{
     CUCredState, CUExtPortal, CURegState, CURegWarning, CURequest, CUSessionToken, CUStatus, PasskeyDetail,
@@ -410,6 +411,13 @@ impl IdmServer {
                     return Err(OperationError::InvalidRequest(format!("a passkey is labelled '{label}' already")));
                 }
                 let record = self.relying_party()?.finish_registration(&answer, state, &label, now)?;
+                // A credential belongs to one account (the commit's uniqueness check holds it).
+                let held = r.internal_search(&Filter::eq("passkeys", record.credential_id_hash.clone()))?;
+                if !held.is_empty() || existing.iter().any(|p| p.credential_id_hash == record.credential_id_hash) {
+                    return Err(OperationError::InvalidRequest(
+                        "this authenticator's passkey is enrolled already; use another authenticator".into(),
+                    ));
+                }
                 existing.push(record);
                 s.passkeys = Some(existing);
                 s.reg = Reg::None;

@@ -98,6 +98,7 @@ impl Passkeys {
             created: now.unix_timestamp(),
             last_used: None,
             credential,
+            credential_id_hash: id_hash(passkey.cred_id()),
         })
     }
 
@@ -150,6 +151,12 @@ pub fn used(record: &PasskeyRecord, result: &AuthenticationResult, now: OffsetDa
     next.credential = serde_json::to_string(&key).ok()?;
     next.last_used = Some(now.unix_timestamp());
     Some(next)
+}
+
+/// The equality key of a credential id.
+pub fn id_hash(id: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(id).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The id of a passkey's credential, for telling keys apart.

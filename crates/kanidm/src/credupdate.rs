@@ -14,6 +14,7 @@ const HELP: &str = "\
   totp-remove LABEL (trm)    remove a TOTP
   backup-codes (bcg)         generate single-use backup codes (replacing any)
   backup-codes-remove        remove the backup codes
+  passkey-remove UUID (pkrm) remove a passkey
   status (st)                what will be saved
   commit (save)              save every change and end
   cancel (quit, q)           end without saving";
@@ -26,6 +27,7 @@ enum Action {
     TotpRemove(String),
     BackupCodes,
     BackupCodesRemove,
+    PasskeyRemove(uuid::Uuid),
     Status,
     Commit,
     Cancel,
@@ -40,6 +42,7 @@ fn parse(line: &str) -> Option<Action> {
         ("totp-remove" | "trm", label) if !label.is_empty() => Action::TotpRemove(label.to_string()),
         ("backup-codes" | "bcg", "") => Action::BackupCodes,
         ("backup-codes-remove", "") => Action::BackupCodesRemove,
+        ("passkey-remove" | "pkrm", id) => Action::PasskeyRemove(id.parse().ok()?),
         ("status" | "st", "") => Action::Status,
         ("commit" | "save", "") => Action::Commit,
         ("cancel" | "quit" | "q", "") => Action::Cancel,
@@ -83,6 +86,9 @@ fn show_status(st: &CUStatus) {
             println!("  backup codes left: {codes}");
         }
         Some(CredentialDetailType::Passkey(labels)) => println!("  passkeys: {}", labels.join(", ")),
+    }
+    for p in &st.passkeys {
+        println!("  passkey: {} ({})", p.tag, p.uuid);
     }
     for w in &st.warnings {
         println!("  warning: {w:?}");
@@ -198,6 +204,12 @@ pub async fn run(client: &KanidmClient, cu: CUSessionToken, first: CUStatus) -> 
                 Ok(_) => Err("the server sent no backup codes".into()),
                 Err(e) => Err(describe(e)),
             },
+            Action::PasskeyRemove(id) => client
+                .cu_update(&cu, &CURequest::PasskeyRemove(id))
+                .await
+                .map(|_| println!("Passkey {id} removed (saved at commit)."))
+                .map(|_| false)
+                .map_err(describe),
             Action::BackupCodesRemove => client
                 .cu_update(&cu, &CURequest::BackupCodeRemove)
                 .await

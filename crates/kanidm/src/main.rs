@@ -905,13 +905,33 @@ async fn account_command(
                         .as_array()
                         .into_iter()
                         .flatten()
-                        .map(|c| match c["type_"].as_str() {
-                            Some("GeneratedPassword") => "generated password".to_string(),
-                            Some("Password") => "password".to_string(),
+                        .map(|c| match (c["type_"].as_str(), c["type_"]["PasswordMfa"].as_array()) {
+                            (Some("GeneratedPassword"), _) => "generated password".to_string(),
+                            (Some("Password"), _) => "password".to_string(),
+                            (_, Some(mfa)) => format!(
+                                "password with TOTP {} and {} backup codes",
+                                mfa[0]
+                                    .as_array()
+                                    .map(|l| l.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(", "))
+                                    .unwrap_or_default(),
+                                mfa[2]
+                            ),
                             _ => c["type_"].to_string(),
                         })
                         .collect();
                     println!("password: {}", if kinds.is_empty() { "none".into() } else { kinds.join(", ") });
+                    for p in v["passkeys"].as_array().into_iter().flatten() {
+                        let stale = if p["stale"] == true {
+                            " (enrolled for an earlier domain name: no longer works)"
+                        } else {
+                            ""
+                        };
+                        println!(
+                            "passkey: {} ({}){stale}",
+                            p["tag"].as_str().unwrap_or_default(),
+                            p["uuid"].as_str().unwrap_or_default()
+                        );
+                    }
                     match v["reset_token"].as_object() {
                         Some(t) => println!(
                             "reset token: pending, issued {} by {}, expires {}",

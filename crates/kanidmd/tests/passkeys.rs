@@ -136,6 +136,10 @@ async fn passkeys_enrol_sign_in_break_on_a_rename_and_are_enrolled_again() {
     let st = enrol(&api, &idm, "pam", "new laptop", &mut new_key, new_origin).await;
     assert_eq!(st["passkeys"].as_array().map(Vec::len), Some(2), "the old one is still listed: {st}");
     sign_in(&api, "pam", &mut new_key, new_origin).await.unwrap();
+    let (_, status) = api.get("/v1/person/pam/_credential/_status", &idm).await;
+    let stale: Vec<_> =
+        status["passkeys"].as_array().unwrap().iter().map(|p| (p["tag"].clone(), p["stale"].clone())).collect();
+    assert_eq!(stale, vec![(json!("laptop"), json!(true)), (json!("new laptop"), json!(false))], "{status}");
     s.stop();
 }
 

@@ -323,3 +323,36 @@ fn filter_limits_apply_to_callers_but_not_internally() {
         other => panic!("unindexed search should be refused beyond the limit: {other:?}"),
     }
 }
+
+#[test]
+fn one_passkey_credential_belongs_to_one_account() {
+    use idm_core::modify::{Modify as M, ModifyList as Ml};
+    use idm_core::value::Value;
+    let db = TestDb::new();
+    let qs = db.open();
+    create(&qs, &[person("alice"), person("mallory")]).unwrap();
+    let record = |label: &str| {
+        Value::Passkey(Box::new(idm_core::credential::PasskeyRecord {
+            uuid: uuid::Uuid::new_v4(),
+            label: label.into(),
+            rp_id: "example.com".into(),
+            created: 0,
+            last_used: None,
+            credential: "{}".into(),
+            credential_id_hash: "ab12".into(),
+        }))
+    };
+    let add = |name: &str, label: &str| {
+        let mut w = qs.write()?;
+        let ml = Ml::new(vec![M::Present("passkeys".into(), record(label))]);
+        w.internal_modify(&idm_core::filter::Filter::eq("name", name), &ml)?;
+        w.commit()
+    };
+    add("alice", "key").unwrap();
+    refused(
+        &qs,
+        "the same credential on a second account",
+        || add("mallory", "copy"),
+        |e| matches!(e, OperationError::Plugin(PluginError::AttrUnique(m)) if m.contains("passkeys")),
+    );
+}

@@ -102,6 +102,7 @@ const ACCOUNT_READ: &[&str] = &[
     "account_expire",
     "account_valid_from",
     "primary_credential",
+    "passkeys",
     "user_auth_session",
     "credential_update_intent_token",
     "softlock_until",

@@ -207,7 +207,16 @@ const ATTRIBUTES: &[AttrDef] = &[
         &[],
         "The weakest credential members may sign in with: any, mfa or passkey; the strictest policy applies.",
     ),
-    ("passkeys", 0x3c, Passkey, MULTI, PLAIN, &[], "The account's passkeys (WebAuthn credentials)."),
+    (
+        "passkeys",
+        0x3c,
+        Passkey,
+        MULTI,
+        // One credential, one account: the equality key is the credential id's hash.
+        UNIQUE,
+        &[EQ],
+        "The account's passkeys (WebAuthn credentials).",
+    ),
 ];
 
 /// The limit attributes and the values the built-in administrator groups carry.

@@ -185,6 +185,11 @@ impl QueryServerWriteTransaction<'_> {
             // set policy attributes gain them.
             self.add_new_names_to_builtin_acps(&["credential_type_minimum", "password_min_length"])?;
         }
+        if from < 6 {
+            // Version 6: passkeys; those who read an account's password state read its
+            // passkeys' labels too.
+            self.add_new_names_to_builtin_acps(&["passkeys"])?;
+        }
         Ok(())
     }
 
