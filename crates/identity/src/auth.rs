@@ -182,12 +182,7 @@ impl IdmServer {
         now: OffsetDateTime,
     ) -> Result<(Uuid, AuthState)> {
         let rp = self.relying_party()?;
-        let mut r = self.qs.read()?;
-        let Some(acct) = account::by_uuid(&mut r, s.account)? else {
-            return denied(id, "account no longer exists");
-        };
-        drop(r);
-        let admitted = match self.admit_attempt(id, &s, &acct, now) {
+        let (acct, admitted) = match self.attempt(id, &s, now)? {
             Ok(a) => a,
             Err(answer) => return Ok(answer),
         };
@@ -240,6 +235,22 @@ impl IdmServer {
         }
     }
 
+    /// The login's account as it is now and the soft-lock's admission of this attempt, or the
+    /// answer refusing it.
+    fn attempt(
+        &self,
+        id: Uuid,
+        s: &AuthSession,
+        now: OffsetDateTime,
+    ) -> Result<std::result::Result<(StoredEntry, crate::softlock::Admitted), (Uuid, AuthState)>> {
+        let mut r = self.qs.read()?;
+        let Some(acct) = account::by_uuid(&mut r, s.account)? else {
+            return Ok(Err((id, AuthState::Denied("account no longer exists".into()))));
+        };
+        drop(r);
+        Ok(self.admit_attempt(id, s, &acct, now).map(|a| (acct, a)))
+    }
+
     /// The soft-lock's admission of one credential attempt, or the answer refusing it.
     fn admit_attempt(
         &self,
@@ -278,12 +289,7 @@ impl IdmServer {
         cred: AuthCred,
         now: OffsetDateTime,
     ) -> Result<(Uuid, AuthState)> {
-        let mut r = self.qs.read()?;
-        let Some(acct) = account::by_uuid(&mut r, s.account)? else {
-            return denied(id, "account no longer exists");
-        };
-        drop(r);
-        let admitted = match self.admit_attempt(id, &s, &acct, now) {
+        let (acct, admitted) = match self.attempt(id, &s, now)? {
             Ok(a) => a,
             Err(answer) => return Ok(answer),
         };
