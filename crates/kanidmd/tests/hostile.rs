@@ -177,6 +177,24 @@ async fn bad_input_to_the_kanidm_api_gets_its_status_and_changes_nothing() {
         (Method::GET, "/scim/v1/Entry?filter=name%20eq%20%22x", t, None, 400, "character"),
         (Method::GET, "/v1/self", Some("abc"), None, 401, ""),
         (Method::GET, "/v1/self", Some("a.b.c"), None, 401, ""),
+        (Method::POST, "/v1/auth", None, Some(r#"{"step": {"cred": {"passkey": 5}}}"#), 400, "auth session id"),
+        (Method::POST, "/v1/auth", None, Some(r#"{"step": {"cred": {"totp": "123456"}}}"#), 400, "column"),
+        (
+            Method::POST,
+            "/v1/credential/_update",
+            None,
+            Some(r#"[{"totpverify": ["x", "l"]}, {"token": "t"}]"#),
+            400,
+            "malformed",
+        ),
+        (
+            Method::POST,
+            "/v1/credential/_update",
+            None,
+            Some(r#"["totpgenerate", {"token": "nope"}]"#),
+            400,
+            "has ended",
+        ),
     ];
     for (m, path, bearer, body, status, says) in cases {
         let (code, text) = send(m.clone(), path, bearer, body).await;
@@ -194,6 +212,16 @@ async fn bad_input_to_the_kanidm_api_gets_its_status_and_changes_nothing() {
         let forged = format!("{}.{payload}.{}", b64(header.clone()), b64(json!("sig")));
         assert_eq!(send(Method::GET, "/v1/self", Some(&forged), None).await.0, 401, "{header}");
     }
+    // A passkey answer that is not one, in a real session.
+    let (cu, _) = c.cu_begin(&token, "/v1/person", "idm_admin").await.unwrap();
+    let cu = serde_json::to_string(&cu).unwrap();
+    let finish = format!(r#"[{{"passkeyfinish": ["key", {{"id": 1}}]}}, {cu}]"#);
+    let (code, text) = send(Method::POST, "/v1/credential/_update", None, Some(&finish)).await;
+    assert!(code == 400 && text.contains("passkeyinit"), "finish before init: {code} {text}");
+    let init = format!(r#"["passkeyinit", {cu}]"#);
+    assert_eq!(send(Method::POST, "/v1/credential/_update", None, Some(&init)).await.0, 200);
+    let (code, text) = send(Method::POST, "/v1/credential/_update", None, Some(&finish)).await;
+    assert!(code == 400 && text.contains("not a WebAuthn registration"), "{code} {text}");
     // None of it wrote anything.
     assert_eq!(send(Method::GET, "/v1/person/x", t, None).await, (200, "null".to_string()));
     alive(&s).await;

@@ -68,6 +68,23 @@ impl std::fmt::Debug for CURequest {
     }
 }
 
+/// The requests this server takes, by their wire names.
+const OFFERED: &[&str] = &[
+    "primaryremove",
+    "passwordqualitycheck",
+    "password",
+    "cancelmfareg",
+    "totpgenerate",
+    "totpverify",
+    "totpacceptsha1",
+    "totpremove",
+    "backupcodegenerate",
+    "backupcoderemove",
+    "passkeyinit",
+    "passkeyfinish",
+    "passkeyremove",
+];
+
 impl CURequest {
     /// Parses a request; one this server does not offer is named in the error.
     pub fn parse(v: &serde_json::Value) -> Result<CURequest, String> {
@@ -77,9 +94,13 @@ impl CURequest {
                 serde_json::Value::Object(o) => o.keys().next().cloned().unwrap_or_default(),
                 other => other.to_string(),
             };
-            format!(
-                "credential update '{name}' is not offered by this server (password, TOTP, backup code and passkey changes are): {e}"
-            )
+            if OFFERED.contains(&name.as_str()) {
+                format!("credential update '{name}' is malformed: {e}")
+            } else {
+                format!(
+                    "credential update '{name}' is not offered by this server (password, TOTP, backup code and passkey changes are): {e}"
+                )
+            }
         })
     }
 }
@@ -269,7 +290,9 @@ mod tests {
         );
         assert_eq!(CURequest::parse(&serde_json::json!("passkeyinit")).unwrap(), CURequest::PasskeyInit);
         let err = CURequest::parse(&serde_json::json!("attestedpasskeyinit")).unwrap_err();
-        assert!(err.contains("attestedpasskeyinit"), "{err}");
+        assert!(err.contains("attestedpasskeyinit") && err.contains("not offered"), "{err}");
+        let err = CURequest::parse(&serde_json::json!({"totpverify": ["x", "phone"]})).unwrap_err();
+        assert!(err.contains("'totpverify' is malformed"), "{err}");
         assert_eq!(format!("{:?}", CURequest::Password("secret".into())), "Password(..)");
         assert_eq!(serde_json::to_string(&CUCredState::PolicyDeny).unwrap(), r#""PolicyDeny""#);
     }
