@@ -273,6 +273,7 @@ impl Fuzzer {
         for name in crate::fuzz_login::WITH_PASSWORD {
             crate::set_password(&qs, name, &crate::fuzz_login::password_of(name));
         }
+        crate::add_totp(&qs, crate::fuzz_login::WITH_TOTP, crate::fuzz_login::TOTP_SECRET);
         let qs = std::sync::Arc::new(qs);
         let clock = crate::fuzz_login::FuzzClock::new();
         let c = clock.clone();
@@ -280,6 +281,11 @@ impl Fuzzer {
             .unwrap_or_else(|e| panic!("{e}"))
             .with_clock(std::sync::Arc::new(move || c.now()));
         Fuzzer { _db: db, qs, idm, clock, backup_seed }
+    }
+
+    /// The engine the fuzzer runs on, to look at what a program did.
+    pub fn qs(&self) -> &QueryServer {
+        &self.qs
     }
 
     /// Feeds one input to `t`. Panics (the failure the fuzzer looks for) propagate.

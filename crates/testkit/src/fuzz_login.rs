@@ -3,7 +3,8 @@
 //! run against the real identity layer, with its promises checked after every step:
 //!
 //! - a password login succeeds only with the right password, and its token identifies the
-//!   account it was for;
+//!   account it was for; the account with a TOTP signs in only after a right code, and a
+//!   code signs in at most once;
 //! - a step on a login that was used up (denied, finished, or never issued) never succeeds,
 //!   and arbitrary input is never accepted as a token;
 //! - while the clock stands still, no account gets more than the soft-lock's allowance of
@@ -22,6 +23,9 @@ use uuid::Uuid;
 /// Accounts with passwords (`user{i}` has `password-of-user{i}`), one without, and anonymous.
 pub const NAMES: [&str; 6] = ["user1", "user2", "user3", "user4", "anonymous", "nobody"];
 pub const WITH_PASSWORD: [&str; 3] = ["user1", "user2", "user3"];
+/// One of them also has a TOTP with this secret.
+pub const WITH_TOTP: &str = "user3";
+pub const TOTP_SECRET: &[u8] = b"fuzz-totp-secret-20b";
 
 pub fn password_of(name: &str) -> String {
     format!("password-of-{name}")
@@ -58,6 +62,10 @@ struct Run<'a> {
     tokens: Vec<(String, &'static str)>,
     /// Password checks per account since the clock last moved.
     checked: HashMap<&'static str, u32>,
+    /// Logins that proved a right TOTP code, with its time step.
+    proved: HashMap<Uuid, u64>,
+    /// TOTP steps that signed in.
+    used_steps: HashSet<u64>,
 }
 
 impl Run<'_> {
@@ -75,7 +83,7 @@ impl Run<'_> {
             }
             1 => {
                 let Some((id, _)) = Self::pick(&self.logins, arg) else { return };
-                let mech = if arg & 0x20 != 0 { "anonymous" } else { "password" };
+                let mech = ["password", "anonymous", "passwordmfa", "passwordbackupcode"][(arg >> 5) as usize % 4];
                 let out = self.idm.auth_step(AuthStep::Begin(mech.into()), Some(id), None);
                 if self.ended.contains(&id) {
                     assert!(!matches!(out, Ok((_, AuthState::Continue(_)))), "begin on a used login {id} went on");
@@ -87,19 +95,50 @@ impl Run<'_> {
             2 => {
                 let Some((id, name)) = Self::pick(&self.logins, arg) else { return };
                 let right = arg & 0x40 != 0;
-                let cred = match (name, arg & 0x20 != 0) {
-                    (_, true) => AuthCred::Anonymous,
-                    (n, false) if right => AuthCred::Password(password_of(n)),
-                    _ => AuthCred::Password(format!("wrong-{arg}")),
+                let totp = |step: u64| {
+                    let t = idm_core::credential::Totp {
+                        secret: TOTP_SECRET.to_vec(),
+                        algo: idm_core::credential::TotpAlgo::Sha1,
+                        step: 30,
+                        digits: 6,
+                        created: 0,
+                        last_step: 0,
+                        last_used: None,
+                    };
+                    idm_identity::second_factor::code_at(&t, step)
+                };
+                let now_step = (self.clock.now().unix_timestamp() as u64) / 30;
+                let code_step = now_step + u64::from(arg & 3) - 1;
+                let cred = match (arg >> 4) & 3 {
+                    0 if right => AuthCred::Password(password_of(name)),
+                    0 => AuthCred::Password(format!("wrong-{arg}")),
+                    1 => AuthCred::Anonymous,
+                    2 if right => AuthCred::Totp(totp(code_step)),
+                    2 => AuthCred::Totp(u32::from(arg) * 7919 % 1_000_000),
+                    _ => AuthCred::BackupCode(format!("code-{arg}")),
+                };
+                let totp_cred = match &cred {
+                    AuthCred::Totp(c) if *c == totp(code_step) && right => Some(code_step),
+                    _ => None,
                 };
                 let is_password = matches!(cred, AuthCred::Password(_));
                 let out = self.idm.auth_step(AuthStep::Cred(cred), Some(id), None);
+                if let (Some(step), Ok((_, AuthState::Continue(_)))) = (totp_cred, &out) {
+                    // A code that proved the factor: the login goes on to the password.
+                    self.proved.insert(id, step);
+                    return;
+                }
                 let was_ended = !self.ended.insert(id);
                 match &out {
                     Ok((_, AuthState::Success(token))) => {
                         assert!(!was_ended, "a used login {id} succeeded");
                         if is_password {
                             assert!(right, "{name} logged in with a wrong password");
+                        }
+                        if name == WITH_TOTP && is_password {
+                            let step = self.proved.get(&id).copied();
+                            assert!(step.is_some(), "{name} signed in without a TOTP code");
+                            assert!(self.used_steps.insert(step.unwrap_or_default()), "a TOTP code signed in twice");
                         }
                         let mut r = self.idm.qs().read().unwrap_or_else(|e| panic!("{e}"));
                         let ident = self.idm.identify(&mut r, token).unwrap_or_else(|e| panic!("fresh token: {e}"));
@@ -162,8 +201,16 @@ pub fn run(idm: &IdmServer, clock: &FuzzClock, input: &[u8]) {
     // Input as a bearer token: never accepted (only tokens the server signed are).
     let text = String::from_utf8_lossy(input);
     assert!(idm.reauth_begin(&text, None).is_err(), "an arbitrary token was accepted");
-    let mut run =
-        Run { idm, clock, logins: Vec::new(), ended: HashSet::new(), tokens: Vec::new(), checked: HashMap::new() };
+    let mut run = Run {
+        idm,
+        clock,
+        logins: Vec::new(),
+        ended: HashSet::new(),
+        tokens: Vec::new(),
+        checked: HashMap::new(),
+        proved: HashMap::new(),
+        used_steps: HashSet::new(),
+    };
     for pair in input.chunks(2).take(64) {
         run.step(pair[0], pair.get(1).copied().unwrap_or(0));
     }

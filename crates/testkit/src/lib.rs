@@ -161,6 +161,39 @@ pub fn set_password(qs: &QueryServer, name: &str, password: &str) {
     w.commit().unwrap_or_else(|e| panic!("{e}"));
 }
 
+/// Gives `name`, which has a password, a TOTP (labelled "fuzz") with `secret`.
+pub fn add_totp(qs: &QueryServer, name: &str, secret: &[u8]) {
+    use idm_core::credential::{Totp, TotpAlgo};
+    use idm_core::modify::{Modify, ModifyList};
+    use idm_core::value::{Credential, Value};
+    let mut w = qs.write().unwrap_or_else(|e| panic!("{e}"));
+    let f = idm_core::filter::Filter::eq("name", name);
+    let found = w.internal_search(&f).unwrap_or_else(|e| panic!("{e}"));
+    let Some(Value::Credential(c)) = found.first().and_then(|e| e.first("primary_credential")).cloned() else {
+        panic!("{name} has no password")
+    };
+    let totp = Totp {
+        secret: secret.to_vec(),
+        algo: TotpAlgo::Sha1,
+        step: 30,
+        digits: 6,
+        created: 0,
+        last_step: 0,
+        last_used: None,
+    };
+    let cred = Credential::PasswordMfa {
+        phc: c.phc().to_string(),
+        totp: [("fuzz".to_string(), totp)].into(),
+        backup_codes: None,
+    };
+    let ml = ModifyList::new(vec![
+        Modify::Purged("primary_credential".into()),
+        Modify::Present("primary_credential".into(), Value::Credential(cred)),
+    ]);
+    w.internal_modify(&f, &ml).unwrap_or_else(|e| panic!("{e}"));
+    w.commit().unwrap_or_else(|e| panic!("{e}"));
+}
+
 /// Runs verify and panics with every problem if it is not clean.
 pub fn assert_verified(qs: &QueryServer) {
     let mut r = qs.read().unwrap_or_else(|e| panic!("read: {e}"));
