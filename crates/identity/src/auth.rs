@@ -590,7 +590,11 @@ impl IdmServer {
         let mech = match acct.first("primary_credential") {
             _ if passkey_session => Mech::Passkey,
             Some(Value::Credential(Credential::PasswordMfa { .. })) => Mech::PasswordMfa,
-            Some(Value::Credential(_)) if minimum == CredentialType::Any => Mech::Password,
+            Some(Value::Credential(c))
+                if minimum == CredentialType::Any || matches!(c, Credential::GeneratedPassword { .. }) =>
+            {
+                Mech::Password
+            }
             Some(Value::Credential(_)) => {
                 return Err(OperationError::AccessDeniedReason(format!(
                     "the account's policy requires {} to re-authenticate; enrol it first",
@@ -637,7 +641,16 @@ fn offered_for(acct: &Entry, form: TokenForm, minimum: CredentialType, rp: Optio
         .into_iter()
         .chain(passwords)
         .filter(|m| form != TokenForm::Legacy2022 || m.known_in_2022())
-        .filter(|m| policy::accepts(minimum, m.session_mech()))
+        .filter(|m| {
+            // A recovery password counts as what it is (any policy takes it).
+            let mech = match (m, acct.first("primary_credential")) {
+                (Mech::Password, Some(Value::Credential(Credential::GeneratedPassword { .. }))) => {
+                    AuthMech::GeneratedPassword
+                }
+                _ => m.session_mech(),
+            };
+            policy::accepts(minimum, mech)
+        })
         .collect()
 }
 

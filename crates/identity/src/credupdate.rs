@@ -412,7 +412,8 @@ impl IdmServer {
                 }
                 let record = self.relying_party()?.finish_registration(&answer, state, &label, now)?;
                 // A credential belongs to one account (the commit's uniqueness check holds it).
-                let held = r.internal_search(&Filter::eq("passkeys", record.credential_id_hash.clone()))?;
+                let mut held = r.internal_search(&Filter::eq("passkeys", record.credential_id_hash.clone()))?;
+                held.retain(|e| account::is_live_account(e));
                 if !held.is_empty() || existing.iter().any(|p| p.credential_id_hash == record.credential_id_hash) {
                     return Err(OperationError::InvalidRequest(
                         "this authenticator's passkey is enrolled already; use another authenticator".into(),

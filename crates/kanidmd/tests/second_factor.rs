@@ -241,6 +241,27 @@ async fn account_policy_decides_which_credentials_sign_in_and_may_be_saved() {
     assert_eq!(set_policy("credential_type_minimum", "passkey").await.0, 200);
     let (_, b, _) = api.step(None, json!({"init2": {"username": "dave", "issue": "token", "privileged": false}})).await;
     assert!(b["state"]["denied"].as_str().unwrap_or_default().contains("requires a passkey"), "{b}");
+
+    // Who a policy binds is the system administrators' to change: idm_admin may no longer move
+    // dave out of (or anyone into) the policy group; admin may.
+    let (c, _) = api.call(reqwest::Method::DELETE, "/v1/group/strict/_attr/member", &idm, Some(json!(["dave"]))).await;
+    assert_eq!(c, 403, "idm_admin removing a member of a policy group");
+    assert_eq!(api.post("/v1/group/strict/_attr/member", &idm, json!(["idm_admin"])).await.0, 403);
+    assert_eq!(api.post("/v1/group/strict/_attr/member", &admin, json!(["idm_admin"])).await.0, 200);
+
+    // Recovery still works under any policy: a generated password signs in.
+    drop(api);
+    let mut s = s;
+    s.kill();
+    let out = idm_testkit::server::kanidmd(
+        Path::new(env!("CARGO_BIN_EXE_kanidmd")),
+        s.dir.path(),
+        &["recover_account", "dave"],
+    );
+    let generated = out.trim().rsplit(' ').next().unwrap().to_string();
+    s.restart(Path::new(env!("CARGO_BIN_EXE_kanidmd")));
+    let api = Api::new(&s);
+    assert!(api.login("dave", &generated).await.is_ok(), "a recovery password under a passkey policy");
     s.stop();
 }
 

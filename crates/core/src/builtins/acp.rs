@@ -52,8 +52,15 @@ const ACCOUNT_HP: &str =
 const SERVICE_ACCOUNT_NON_HP: &str = r#"{"and":[{"eq":["class","service_account"]},{"andnot":{"eq":["memberof","00000000-0000-0000-0000-000000001000"]}}]}"#;
 const SERVICE_ACCOUNT_HP: &str =
     r#"{"and":[{"eq":["class","service_account"]},{"eq":["memberof","00000000-0000-0000-0000-000000001000"]}]}"#;
-const GROUP_NON_HP: &str =
+pub(crate) const GROUP_NON_HP: &str =
     r#"{"and":[{"eq":["class","group"]},{"andnot":{"eq":["memberof","00000000-0000-0000-0000-000000001000"]}}]}"#;
+/// Groups lower administrators and managers change: not high privilege, and not account
+/// policies (whose members are bound by them: moving someone in or out of one is a policy
+/// change, the system administrators').
+pub(crate) const GROUP_NON_HP_NON_POLICY: &str = r#"{"and":[{"eq":["class","group"]},{"andnot":{"eq":["memberof","00000000-0000-0000-0000-000000001000"]}},{"andnot":{"eq":["class","account_policy"]}}]}"#;
+/// The built-in profiles whose target became [`GROUP_NON_HP_NON_POLICY`] in version 7.
+pub(crate) const RETARGETED_IN_7: [&str; 3] =
+    ["idm_acp_group_write", "idm_acp_group_delete", "idm_acp_group_entry_manager"];
 const GROUP_HP: &str =
     r#"{"and":[{"eq":["class","group"]},{"eq":["memberof","00000000-0000-0000-0000-000000001000"]}]}"#;
 
@@ -135,8 +142,9 @@ const ACCOUNT_REMOVE: &[&str] = &[
     "user_auth_session",
     "entry_managed_by",
 ];
-/// Settings that grant or bound what members may do: only system administrators change them.
-const POLICY_ATTRS: &[&str] = &[
+/// Settings that grant or bound what members may do, and who a policy group binds: only
+/// system administrators change them.
+const POLICY_WRITE: &[&str] = &[
     "class",
     "limit_search_max_results",
     "limit_search_max_filter_test",
@@ -146,6 +154,7 @@ const POLICY_ATTRS: &[&str] = &[
     "privilege_expiry",
     "credential_type_minimum",
     "password_min_length",
+    "member",
 ];
 const GROUP_READ: &[&str] = &["class", "name", "spn", "uuid", "description", "member", "memberof", "entry_managed_by"];
 const GROUP_WRITE: &[&str] = &["name", "description", "member", "entry_managed_by"];
@@ -345,9 +354,9 @@ const ACPS: &[Acp] = &[
     Acp {
         name: "idm_acp_group_write",
         n: 0x0c,
-        description: "Change groups that are not high privilege, including their members.",
+        description: "Change groups that are neither high privilege nor account policies, including their members.",
         receiver: Receiver::Groups(&[0x0004]),
-        target: GROUP_NON_HP,
+        target: GROUP_NON_HP_NON_POLICY,
         search: GROUP_READ,
         modify_present: GROUP_WRITE,
         modify_removed: GROUP_WRITE,
@@ -366,9 +375,9 @@ const ACPS: &[Acp] = &[
     Acp {
         name: "idm_acp_group_delete",
         n: 0x0e,
-        description: "Delete groups that are not high privilege.",
+        description: "Delete groups that are neither high privilege nor account policies.",
         receiver: Receiver::Groups(&[0x0015]),
-        target: GROUP_NON_HP,
+        target: GROUP_NON_HP_NON_POLICY,
         delete: true,
         ..NONE
     },
@@ -536,8 +545,8 @@ const ACPS: &[Acp] = &[
         description: "Set search limits and account policy (session and privilege lifetimes) on groups and accounts.",
         receiver: Receiver::Groups(&[0x0019]),
         target: r#"{"or":[{"eq":["class","group"]},{"eq":["class","account"]}]}"#,
-        modify_present: POLICY_ATTRS,
-        modify_removed: POLICY_ATTRS,
+        modify_present: POLICY_WRITE,
+        modify_removed: POLICY_WRITE,
         modify_class: &["account_policy"],
         ..NONE
     },
@@ -572,7 +581,7 @@ const ACPS: &[Acp] = &[
         description: "Managers of a group (its entry_managed_by, or that group's members) may read it and change \
                       its description and members.",
         receiver: Receiver::EntryManager,
-        target: GROUP_NON_HP,
+        target: GROUP_NON_HP_NON_POLICY,
         search: GROUP_READ,
         modify_present: MANAGED_GROUP_WRITE,
         modify_removed: MANAGED_GROUP_WRITE,
@@ -581,7 +590,7 @@ const ACPS: &[Acp] = &[
 ];
 
 #[allow(clippy::expect_used)]
-fn filter(json: &str) -> Value {
+pub(crate) fn filter(json: &str) -> Value {
     // The JSON above is static and covered by the built-in tests.
     Value::JsonFilter(serde_json::from_str::<Filter>(json).expect("built-in ACP filter parses"))
 }

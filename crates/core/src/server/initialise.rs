@@ -190,6 +190,17 @@ impl QueryServerWriteTransaction<'_> {
             // passkeys' labels too.
             self.add_new_names_to_builtin_acps(&["passkeys"])?;
         }
+        if from < 7 {
+            // Version 7: who an account policy binds is the system administrators' to change;
+            // lower administrators' and managers' group profiles no longer reach policy groups.
+            use crate::builtins::acp::{GROUP_NON_HP, GROUP_NON_HP_NON_POLICY, RETARGETED_IN_7, filter};
+            for name in RETARGETED_IN_7 {
+                self.retarget_builtin_acp(name, &filter(GROUP_NON_HP), filter(GROUP_NON_HP_NON_POLICY))?;
+            }
+            for attr in ["acp_modify_presentattr", "acp_modify_removedattr"] {
+                self.add_to_builtin_acp("idm_acp_policy_manage", attr, Value::Iutf8("member".into()))?;
+            }
+        }
         Ok(())
     }
 
@@ -301,6 +312,19 @@ impl QueryServerWriteTransaction<'_> {
         info!("upgrading built-in '{acp_name}': adding {attr} value");
         let mut updated = stored.entry.clone();
         updated.add(attr, value);
+        self.modify_pairs(&Identity::internal(), vec![(stored, updated)])?;
+        Ok(())
+    }
+
+    /// Gives a built-in profile a new target, unless an administrator changed its old one.
+    fn retarget_builtin_acp(&mut self, acp_name: &str, old: &Value, new: Value) -> Result<()> {
+        let Some(stored) = self.builtin_acp(acp_name)? else { return Ok(()) };
+        if !stored.get("acp_targetscope").is_some_and(|vs| vs.contains(old)) {
+            return Ok(());
+        }
+        info!("upgrading built-in '{acp_name}': new target");
+        let mut updated = stored.entry.clone();
+        updated.set_single("acp_targetscope", new);
         self.modify_pairs(&Identity::internal(), vec![(stored, updated)])?;
         Ok(())
     }
