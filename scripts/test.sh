@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(scripts/upstream_clients.sh)"
-export KANIDM_UPSTREAM_CLI KANIDM_2022_CLI KANIDM_UPSTREAM_PYTHON
+export KANIDM_UPSTREAM_CLI KANIDM_2022_CLI KANIDM_UPSTREAM_PYTHON KANIDM_PLAYWRIGHT_PYTHON KANIDM_CHROMIUM
 exec cargo test --workspace --locked "$@"

@@ -14,7 +14,8 @@
 #     time 0.2 unchanged). About 4 minutes on one core;
 #   - the Python client `kanidm` 1.3.0 from PyPI, in a virtual environment (it declares
 #     Python >= 3.12 but runs on 3.11, hence --ignore-requires-python), with `pyotp` 2.9.0
-#     beside it (TOTP codes computed independently of the server, for the tests).
+#     beside it (TOTP codes computed independently of the server, for the tests);
+#   - Debian's Chromium and Playwright for Python 1.65.2, for the web UI's browser tests.
 # Prints the paths it set up. IDM_UPSTREAM_CACHE overrides the cache folder.
 set -euo pipefail
 cache=${IDM_UPSTREAM_CACHE:-$HOME/.cache/idm-upstream}
@@ -55,6 +56,19 @@ if [ ! -x "$py" ] || ! "$py" -c "import kanidm" 2>/dev/null; then
 fi
 # pyotp: an implementation of TOTP independent of the server's, for the second-factor tests.
 "$py" -c "import pyotp" 2>/dev/null || "$cache/pykanidm-1.3.0/bin/pip" install -q pyotp==2.9.0
+# A real browser for the web UI's tests: Debian's Chromium (driven headless), certutil to
+# trust the test CA in its certificate store, and Playwright for Python in a virtual
+# environment (its own browser download is never used: the tests launch Debian's binary).
+if [ ! -x /usr/lib/chromium/chromium ] || ! command -v certutil >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium libnss3-tools >/dev/null
+fi
+pw=$cache/playwright-venv/bin/python
+if [ ! -x "$pw" ] || ! "$pw" -c "import playwright" 2>/dev/null; then
+  python3 -m venv "$cache/playwright-venv"
+  "$cache/playwright-venv/bin/pip" install -q playwright==1.65.2
+fi
 echo "KANIDM_UPSTREAM_CLI=$cli"
 echo "KANIDM_2022_CLI=$old_cli"
 echo "KANIDM_UPSTREAM_PYTHON=$py"
+echo "KANIDM_PLAYWRIGHT_PYTHON=$pw"
+echo "KANIDM_CHROMIUM=/usr/lib/chromium/chromium"

@@ -82,6 +82,11 @@ struct SearchResponse {
 }
 
 impl KanidmClient {
+    /// The server's address, as given.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     /// A client for `url` that trusts the system roots, or only `ca` when given.
     /// Only `https://` URLs are accepted. Every certificate in the `ca` file (a PEM bundle)
     /// is trusted.

@@ -156,32 +156,44 @@ impl IdmServer {
     pub fn credential_status(&self, token: &str, id: &str) -> Result<CredentialStatus> {
         self.read_as(token, |r, ident| {
             let acct = visible(r, ident, id)?;
-            let creds = match acct.first("primary_credential") {
-                Some(Value::Credential(c)) => vec![detail(c)],
-                _ => Vec::new(),
-            };
-            let reset_token = match acct.first(INTENT) {
-                Some(Value::Intent(t)) if t.expiry > self.now() => Some(PendingReset {
-                    issued_at: format_datetime(&t.issued_at),
-                    expiry: format_datetime(&t.expiry),
-                    issued_by: r.display_name(t.issued_by)?,
-                }),
-                _ => None,
-            };
-            let softlocked_until =
-                account::stored_lock(&acct).filter(|(u, _)| *u > self.now()).map(|(u, _)| format_datetime(&u));
-            let sessions = acct.get("user_auth_session").map(|s| s.len()).unwrap_or(0);
-            // As far as the caller may read them (labels and ids: the keys are never shown).
-            let passkeys = crate::passkeys::of(&acct)
-                .into_iter()
-                .map(|p| PasskeyStatus {
-                    stale: !self.passkeys.as_ref().is_some_and(|rp| rp.is_ours(&p)),
-                    tag: p.label,
-                    uuid: p.uuid,
-                })
-                .collect();
-            Ok(CredentialStatus { creds, reset_token, softlocked_until, sessions, passkeys })
+            self.credential_status_of(r, &acct)
         })
+    }
+
+    /// The credential status of `acct` as it was read (reduced to what the reader may see).
+    pub(crate) fn credential_status_of(
+        &self,
+        r: &mut impl QueryServerTransaction,
+        acct: &StoredEntry,
+    ) -> Result<CredentialStatus> {
+        let creds = match acct.first("primary_credential") {
+            Some(Value::Credential(c)) => vec![detail(c)],
+            _ => Vec::new(),
+        };
+        let reset_token = match acct.first(INTENT) {
+            Some(Value::Intent(t)) if t.expiry > self.now() => Some(PendingReset {
+                issued_at: format_datetime(&t.issued_at),
+                expiry: format_datetime(&t.expiry),
+                issued_by: r.display_name(t.issued_by)?,
+            }),
+            _ => None,
+        };
+        let softlocked_until =
+            account::stored_lock(acct).filter(|(u, _)| *u > self.now()).map(|(u, _)| format_datetime(&u));
+        let sessions = acct.get("user_auth_session").map(|s| s.len()).unwrap_or(0);
+        // As far as the caller may read them (labels and ids: the keys are never shown),
+        // oldest first.
+        let mut records = crate::passkeys::of(acct);
+        records.sort_by(|a, b| (a.created, &a.label).cmp(&(b.created, &b.label)));
+        let passkeys = records
+            .into_iter()
+            .map(|p| PasskeyStatus {
+                stale: !self.passkeys.as_ref().is_some_and(|rp| rp.is_ours(&p)),
+                tag: p.label,
+                uuid: p.uuid,
+            })
+            .collect();
+        Ok(CredentialStatus { creds, reset_token, softlocked_until, sessions, passkeys })
     }
 }
 

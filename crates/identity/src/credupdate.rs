@@ -39,6 +39,8 @@ use uuid::Uuid;
 pub const CU_SESSION_LIFETIME: Duration = Duration::minutes(15);
 /// Sessions open at once; the oldest goes first when full.
 const MAX_CU_SESSIONS: usize = 4096;
+/// Sessions one account may have open at once.
+const MAX_CU_SESSIONS_PER_ACCOUNT: usize = 4;
 const INTENT: &str = "credential_update_intent_token";
 
 /// Who opened a session, which decides what commit re-checks.
@@ -140,6 +142,15 @@ impl CuSessions {
         let token = random_password(48)?;
         let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
         m.retain(|_, v| now - v.opened < CU_SESSION_LIFETIME);
+        // One account's sessions (a reset token can be exchanged again and again until it is
+        // used) push out only that account's oldest, never everyone else's.
+        let mine: Vec<(&String, OffsetDateTime)> =
+            m.iter().filter(|(_, v)| v.account == s.account).map(|(k, v)| (k, v.opened)).collect();
+        if mine.len() >= MAX_CU_SESSIONS_PER_ACCOUNT
+            && let Some(oldest) = mine.iter().min_by_key(|(_, t)| *t).map(|(k, _)| (*k).clone())
+        {
+            m.remove(&oldest);
+        }
         if m.len() >= MAX_CU_SESSIONS
             && let Some(oldest) = m.iter().min_by_key(|(_, v)| v.opened).map(|(k, _)| k.clone())
         {
@@ -231,6 +242,13 @@ impl IdmServer {
         let token = self.cu.open(opened, now)?;
         info!(%account, %by, "credential update session opened");
         Ok((token, status))
+    }
+
+    /// Opens a credential update session for the caller's own account (the web UI's "change
+    /// sign-in methods"), under the same rules as [`Self::cu_begin`].
+    pub fn cu_begin_own(&self, token: &str) -> Result<(CUSessionToken, CUStatus)> {
+        let me = self.read_as(token, |_, ident| ident.uuid().ok_or(OperationError::NotAuthenticated))?;
+        self.cu_begin(token, &me.to_string())
     }
 
     /// Opens a credential update session with a reset token (no login: the token is the

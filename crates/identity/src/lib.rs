@@ -23,6 +23,7 @@ pub mod keys;
 pub mod passkeys;
 pub mod password;
 pub mod policy;
+pub mod profile;
 pub mod second_factor;
 mod sessions;
 pub mod softlock;

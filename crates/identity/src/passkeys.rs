@@ -1,7 +1,8 @@
 //! Passkeys (WebAuthn, with `webauthn-rs`, the library Kanidm uses): the enrolment ceremony of
 //! a credential update session and the assertion of a login. The relying party is the
-//! domain and the origin the server's (`origin`, which must be the domain or under it); user
-//! verification is required; attestation is not asked for.
+//! domain and the origin the server's (`origin`, which must be the domain or under it); keys
+//! are resident (discoverable) and user verification is required; attestation is not asked
+//! for.
 //!
 //! A passkey is stored as a [`PasskeyRecord`] naming the relying party it was enrolled for, so
 //! after a domain rename it is recognised, refused, and the holder told why.
@@ -66,7 +67,14 @@ impl Passkeys {
             .webauthn
             .start_passkey_registration(account, name, displayname, Some(exclude))
             .map_err(|e| OperationError::InvalidState(format!("passkey registration: {e}")))?;
-        let challenge = serde_json::to_value(challenge).map_err(|e| OperationError::InvalidState(e.to_string()))?;
+        let mut challenge = serde_json::to_value(challenge).map_err(|e| OperationError::InvalidState(e.to_string()))?;
+        // A resident (discoverable) key: the authenticator keeps the account with it, as
+        // passkeys are expected to. webauthn-rs leaves this to the authenticator; the answer
+        // is checked the same either way.
+        if let Some(sel) = challenge.pointer_mut("/publicKey/authenticatorSelection").and_then(|v| v.as_object_mut()) {
+            sel.insert("residentKey".into(), "required".into());
+            sel.insert("requireResidentKey".into(), true.into());
+        }
         Ok((challenge, state))
     }
 

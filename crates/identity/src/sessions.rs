@@ -49,7 +49,7 @@ impl From<&Session> for SessionInfo {
     }
 }
 
-fn sessions_of(e: &Entry) -> impl Iterator<Item = &Session> {
+pub(crate) fn sessions_of(e: &Entry) -> impl Iterator<Item = &Session> {
     e.get(SESSIONS).into_iter().flatten().filter_map(|v| match v {
         Value::Session(s) => Some(&**s),
         _ => None,
@@ -129,32 +129,49 @@ impl IdmServer {
     /// Revokes one session of the account `id` (or all of them with `None`) on the caller's
     /// behalf. Returns how many were revoked.
     pub fn revoke_sessions(&self, token: &str, id: &str, which: Option<Uuid>) -> Result<usize> {
+        self.write_as(token, |w, ident| self.revoke_in(w, ident, id, which))
+    }
+
+    /// Revokes one of the caller's own sessions, under the same rules as [`Self::revoke_sessions`]
+    /// (the caller's session must be one that may make changes).
+    pub fn revoke_own_session(&self, token: &str, which: Uuid) -> Result<usize> {
         self.write_as(token, |w, ident| {
-            let acct = visible_account(w, ident, id)?;
-            let full = w.entry_by_uuid(acct.uuid().unwrap_or_default())?.ok_or(OperationError::NoMatchingEntries)?;
-            // The right comes first: whether a session exists is not told to someone who may
-            // not revoke it.
-            if let Some(access) = w.caller_access(ident)? {
-                access.check_modify(&full, &ModifyList::new(vec![Modify::Purged(SESSIONS.into())]))?;
-            }
-            let present: Vec<&Session> = sessions_of(&full).filter(|s| which.is_none_or(|w| s.id == w)).collect();
-            if let Some(s) = which
-                && present.is_empty()
-            {
-                return Err(OperationError::InvalidRequest(format!("'{id}' has no session {s}")));
-            }
-            let n = present.len();
-            let mods = match which {
-                None => vec![Modify::Purged(SESSIONS.into())],
-                Some(_) => present
-                    .into_iter()
-                    .map(|s| Modify::Removed(SESSIONS.into(), Value::Session(Box::new(s.clone()))))
-                    .collect(),
-            };
-            w.modify_as(ident, &account::filter_for(full.uuid().unwrap_or_default()), &ModifyList::new(mods))?;
-            info!(account = %full.label(), by = ?ident.uuid(), revoked = n, "sessions revoked");
-            Ok(n)
+            let me = ident.uuid().ok_or(OperationError::NotAuthenticated)?;
+            self.revoke_in(w, ident, &me.to_string(), Some(which))
         })
+    }
+
+    fn revoke_in(
+        &self,
+        w: &mut QueryServerWriteTransaction<'_>,
+        ident: &Identity,
+        id: &str,
+        which: Option<Uuid>,
+    ) -> Result<usize> {
+        let acct = visible_account(w, ident, id)?;
+        let full = w.entry_by_uuid(acct.uuid().unwrap_or_default())?.ok_or(OperationError::NoMatchingEntries)?;
+        // The right comes first: whether a session exists is not told to someone who may
+        // not revoke it.
+        if let Some(access) = w.caller_access(ident)? {
+            access.check_modify(&full, &ModifyList::new(vec![Modify::Purged(SESSIONS.into())]))?;
+        }
+        let present: Vec<&Session> = sessions_of(&full).filter(|s| which.is_none_or(|w| s.id == w)).collect();
+        if let Some(s) = which
+            && present.is_empty()
+        {
+            return Err(OperationError::InvalidRequest(format!("'{id}' has no session {s}")));
+        }
+        let n = present.len();
+        let mods = match which {
+            None => vec![Modify::Purged(SESSIONS.into())],
+            Some(_) => present
+                .into_iter()
+                .map(|s| Modify::Removed(SESSIONS.into(), Value::Session(Box::new(s.clone()))))
+                .collect(),
+        };
+        w.modify_as(ident, &account::filter_for(full.uuid().unwrap_or_default()), &ModifyList::new(mods))?;
+        info!(account = %full.label(), by = ?ident.uuid(), revoked = n, "sessions revoked");
+        Ok(n)
     }
 
     /// Ends the session `token` belongs to. Any session may end itself, read-only or not.

@@ -96,19 +96,28 @@ fn show_status(st: &CUStatus) {
     println!("  changes to save: {}", if st.dirty { "yes" } else { "none" });
 }
 
+/// `data` as a QR code drawn with block characters (light on dark, as terminals show best), or
+/// `None` (with a note on standard error) when it cannot be drawn.
+pub fn terminal_qr(data: &str) -> Option<String> {
+    match qrcode::QrCode::new(data.as_bytes()) {
+        Ok(code) => Some(
+            code.render::<qrcode::render::unicode::Dense1x2>()
+                .dark_color(qrcode::render::unicode::Dense1x2::Light)
+                .light_color(qrcode::render::unicode::Dense1x2::Dark)
+                .build(),
+        ),
+        Err(e) => {
+            eprintln!("(cannot draw a QR code: {e})");
+            None
+        }
+    }
+}
+
 /// The secret as an authenticator app takes it: a QR code, the URI, and base32 to type in.
 fn show_totp_secret(secret: &TotpSecret) {
     let uri = secret.uri();
-    match qrcode::QrCode::new(uri.as_bytes()) {
-        Ok(code) => {
-            let image = code
-                .render::<qrcode::render::unicode::Dense1x2>()
-                .dark_color(qrcode::render::unicode::Dense1x2::Light)
-                .light_color(qrcode::render::unicode::Dense1x2::Dark)
-                .build();
-            println!("Scan this QR code with your authenticator app:\n{image}");
-        }
-        Err(e) => eprintln!("(cannot draw a QR code: {e})"),
+    if let Some(image) = terminal_qr(&uri) {
+        println!("Scan this QR code with your authenticator app:\n{image}");
     }
     println!("URI: {uri}");
     println!("Secret: {}", secret.base32());

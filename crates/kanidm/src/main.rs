@@ -888,9 +888,18 @@ async fn account_command(
             match output {
                 Output::Json => println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default()),
                 Output::Text => {
-                    println!("Reset token for {name}: {}", v["token"].as_str().unwrap_or_default());
+                    let token = v["token"].as_str().unwrap_or_default();
+                    println!("Reset token for {name}: {token}");
                     let left = v["expiry_time"].as_i64().unwrap_or_default() - unix_now();
-                    println!("Valid for {left} seconds, once: kanidm person credential use-reset-token TOKEN");
+                    let link = format!("{}/ui/reset?token={token}", client.url().trim_end_matches('/'));
+                    println!(
+                        "Valid for {left} seconds, once. Open this link to set a password, passkey or authenticator app:"
+                    );
+                    println!("  {link}");
+                    if let Some(qr) = credupdate::terminal_qr(&link) {
+                        println!("{qr}");
+                    }
+                    println!("Or, in a terminal: kanidm person credential use-reset-token {token}");
                 }
             }
         }

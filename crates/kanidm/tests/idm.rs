@@ -88,6 +88,8 @@ fn the_life_of_a_person() {
     // A one-time reset token lets alice choose a new password without logging in.
     let out = cli.ok_as(idm, &["person", "credential", "create-reset-token", "alice", "--ttl", "600"]);
     let token = out.lines().next().unwrap().rsplit(' ').next().unwrap().to_string();
+    assert!(out.contains(&format!("/ui/reset?token={token}")), "the link to the web page: {out}");
+    assert!(out.contains('█') || out.contains('▀'), "and its QR code: {out}");
     let redeem =
         |pw: &str| cli.run_with(&["person", "credential", "use-reset-token", &token], &[("KANIDM_NEW_PASSWORD", pw)]);
     let o = redeem("short");

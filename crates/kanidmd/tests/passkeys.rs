@@ -7,9 +7,9 @@ use idm_testkit::api::Api;
 use idm_testkit::server::{TestServer, kanidmd};
 use serde_json::{Value, json};
 use std::path::Path;
-use webauthn_authenticator_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
+use webauthn_authenticator_rs::AuthenticatorBackend;
+use webauthn_authenticator_rs::prelude::{RequestChallengeResponse, Url};
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
-use webauthn_authenticator_rs::{AuthenticatorBackend, WebauthnAuthenticator};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_kanidmd"))
@@ -31,8 +31,7 @@ async fn enrol(
     let cu = open[0].clone();
     let (c, st) = api.post("/v1/credential/_update", "", json!(["passkeyinit", cu])).await;
     assert_eq!(c, 200, "{st}");
-    let challenge: CreationChallengeResponse = serde_json::from_value(st["mfaregstate"]["Passkey"].clone()).unwrap();
-    let answer = authenticator.do_registration(Url::parse(origin).unwrap(), challenge).unwrap();
+    let answer = idm_testkit::soft_register(authenticator, origin, &st["mfaregstate"]["Passkey"]);
     let (c, st) = api.post("/v1/credential/_update", "", json!([{ "passkeyfinish": [label, answer] }, cu])).await;
     assert_eq!(c, 200, "{st}");
     assert_eq!((st["mfaregstate"].clone(), st["can_commit"].clone()), (json!("None"), json!(true)), "{st}");
@@ -94,10 +93,8 @@ async fn passkeys_enrol_sign_in_break_on_a_rename_and_are_enrolled_again() {
     let (_, reset) = api.reset_token(&idm, "pam", 3600).await;
     let (_, open) = api.post("/v1/credential/_exchange_intent", "", reset["token"].clone()).await;
     let (_, st) = api.post("/v1/credential/_update", "", json!(["passkeyinit", open[0]])).await;
-    let challenge: CreationChallengeResponse = serde_json::from_value(st["mfaregstate"]["Passkey"].clone()).unwrap();
     let mut other = SoftPasskey::new(true);
-    let evil = Url::parse("https://evil.example").unwrap();
-    let answer = other.perform_register(evil, challenge.public_key, 60_000).unwrap();
+    let answer = idm_testkit::soft_register(&mut other, "https://evil.example", &st["mfaregstate"]["Passkey"]);
     let (c, b) = api.post("/v1/credential/_update", "", json!([{ "passkeyfinish": ["evil", answer] }, open[0]])).await;
     assert!(c == 400 && b.to_string().contains("not accepted"), "{c} {b}");
     assert_eq!(api.post("/v1/credential/_cancel", "", open[0].clone()).await.0, 200);

@@ -171,6 +171,12 @@ async fn the_published_kanidm_cli_works_against_our_server() {
     assert!(up.ok("idm_admin", &["system", "domain", "show"]).contains("domain_name: localhost"));
     let out = up.ok("idm_admin", &["person", "credential", "create-reset-token", "alice"]);
     assert!(out.contains("kanidm person credential use-reset-token"), "{out}");
+    // The link it prints opens this server's reset page, holding the token.
+    let link =
+        out.split_whitespace().find(|w| w.contains("/ui/reset?token=")).unwrap_or_else(|| panic!("no link: {out}"));
+    let token = link.rsplit("token=").next().unwrap_or_default();
+    let page = idm_testkit::web::Web::new(&s).get(&format!("/ui/reset?token={token}")).await;
+    assert!(page.status == 200 && page.body.contains(&format!("value=\"{token}\"")), "{}", page.body);
     let status = entry("/v1/person/alice/_credential/_status".into()).await;
     assert!(status["reset_token"].is_object(), "{status}");
 
@@ -242,15 +248,11 @@ async fn the_published_kanidm_cli_works_against_our_server() {
 
 /// Enrols a passkey labelled "laptop" for `name` with a software authenticator; its uuid.
 async fn enrol_soft_passkey(api: &Api, idm: &str, name: &str) -> String {
-    use webauthn_authenticator_rs::AuthenticatorBackend;
-    use webauthn_authenticator_rs::prelude::{CreationChallengeResponse, Url};
     let (_, open) = api.get(&format!("/v1/person/{name}/_credential/_update"), idm).await;
     let cu = open[0].clone();
     let (_, st) = api.post("/v1/credential/_update", "", json!(["passkeyinit", cu])).await;
-    let challenge: CreationChallengeResponse = serde_json::from_value(st["mfaregstate"]["Passkey"].clone()).unwrap();
     let mut key = webauthn_authenticator_rs::softpasskey::SoftPasskey::new(true);
-    let origin = Url::parse("https://localhost:8443").unwrap();
-    let answer = key.perform_register(origin, challenge.public_key, 60_000).unwrap();
+    let answer = idm_testkit::soft_register(&mut key, "https://localhost:8443", &st["mfaregstate"]["Passkey"]);
     let (_, st) = api.post("/v1/credential/_update", "", json!([{ "passkeyfinish": ["laptop", answer] }, cu])).await;
     assert_eq!(api.post("/v1/credential/_commit", "", cu).await.0, 200);
     st["passkeys"][0]["uuid"].as_str().unwrap().to_string()

@@ -5,6 +5,7 @@ pub mod api;
 pub mod fuzz;
 pub mod fuzz_login;
 pub mod server;
+pub mod web;
 
 use idm_core::be::Backend;
 use idm_core::server::QueryServer;
@@ -211,4 +212,25 @@ pub fn sqlite_pragma(path: &Path, pragma: &str) -> String {
         rusqlite::types::Value::Text(t) => t,
         other => format!("{other:?}"),
     }
+}
+
+/// Answers a passkey creation challenge with `key` at `origin`. The server asks for a
+/// resident key, which `SoftPasskey` (it keeps no keys of its own) refuses to make; since
+/// WebAuthn gives a server no proof either way, the soft authenticator is told not to care,
+/// and answers as one that stored the key would.
+pub fn soft_register(
+    key: &mut webauthn_authenticator_rs::softpasskey::SoftPasskey,
+    origin: &str,
+    challenge: &serde_json::Value,
+) -> serde_json::Value {
+    use webauthn_authenticator_rs::AuthenticatorBackend;
+    use webauthn_authenticator_rs::prelude::{CreationChallengeResponse, Url};
+    let mut ccr: CreationChallengeResponse = serde_json::from_value(challenge.clone())
+        .unwrap_or_else(|e| panic!("not a creation challenge: {e}: {challenge}"));
+    if let Some(sel) = ccr.public_key.authenticator_selection.as_mut() {
+        sel.require_resident_key = false;
+    }
+    let origin = Url::parse(origin).unwrap_or_else(|e| panic!("{origin}: {e}"));
+    let answer = key.perform_register(origin, ccr.public_key, 60_000).unwrap_or_else(|e| panic!("{e:?}"));
+    serde_json::to_value(answer).unwrap_or_else(|e| panic!("{e}"))
 }

@@ -115,13 +115,33 @@ impl TestServer {
 
     /// As [`TestServer::start_with`], with `extra` appended to server.toml.
     pub fn start_custom(bin: &Path, people: &[&str], extra: &str) -> TestServer {
+        Self::start_at(bin, people, extra, 0, "https://localhost:8443")
+    }
+
+    /// As [`TestServer::start_with`], on a port chosen now and with the origin a browser uses
+    /// for it (`https://localhost:PORT`), so passkeys work from a real browser. The `url` is
+    /// that origin too.
+    pub fn start_for_browser(bin: &Path, people: &[&str]) -> TestServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or_else(|e| panic!("no free port: {e}"));
+        let origin = format!("https://localhost:{port}");
+        let mut s = Self::start_at(bin, people, "", port, &origin);
+        s.url = origin;
+        s
+    }
+
+    fn start_at(bin: &Path, people: &[&str], extra: &str, port: u16, origin: &str) -> TestServer {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
         let p = dir.path();
         std::fs::create_dir(p.join("data")).unwrap_or_else(|e| panic!("{e}"));
         std::fs::write(
             p.join("server.toml"),
-            format!("bindaddress = \"127.0.0.1:0\"\ndb_path = \"data/kanidm.db\"\ndomain = \"localhost\"\n\
-             origin = \"https://localhost:8443\"\ntls_chain = \"insecure/chain.pem\"\ntls_key = \"insecure/key.pem\"\n{extra}"),
+            format!(
+                "bindaddress = \"127.0.0.1:{port}\"\ndb_path = \"data/kanidm.db\"\ndomain = \"localhost\"\n\
+             origin = \"{origin}\"\ntls_chain = \"insecure/chain.pem\"\ntls_key = \"insecure/key.pem\"\n{extra}"
+            ),
         )
         .unwrap_or_else(|e| panic!("{e}"));
         kanidmd(bin, p, &["cert_generate"]);

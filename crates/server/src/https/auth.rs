@@ -5,11 +5,11 @@
 //! the client address from the connection.
 
 use super::openapi::{ApiRouter, get, post};
-use super::{AUTH_SESSION_HEADER, ApiError, AppState, MAX_UNAUTHENTICATED_BYTES, blocking, json_body_within};
+use super::{AUTH_SESSION_HEADER, ApiError, AppState, MAX_UNAUTHENTICATED_BYTES, blocking, cookie, json_body_within};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
-use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
@@ -47,13 +47,7 @@ fn answer(id: Uuid, state: AuthState) -> Response {
 /// The login in progress: from the header, else from the cookie.
 fn session_id(headers: &HeaderMap) -> Option<Uuid> {
     let from_header = headers.get(AUTH_SESSION_HEADER).and_then(|v| v.to_str().ok());
-    let from_cookie = || {
-        headers.get_all(COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
-            let (name, value) = c.trim().split_once('=')?;
-            (name == AUTH_SESSION_COOKIE).then_some(value)
-        })
-    };
-    from_header.or_else(from_cookie).and_then(|v| Uuid::parse_str(v.trim()).ok())
+    from_header.or_else(|| cookie(headers, AUTH_SESSION_COOKIE)).and_then(|v| Uuid::parse_str(v.trim()).ok())
 }
 
 /// One login step. A bearer token on this route is ignored (some clients send a stale one).

@@ -11,6 +11,7 @@ mod openapi;
 mod raw;
 mod scim;
 mod system;
+mod ui;
 
 use crate::config::ServerConfig;
 use crate::lock::{DbLock, lock_db};
@@ -128,6 +129,19 @@ fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
         .map(|t| t.trim().to_string())
         .filter(|t| !t.is_empty())
         .ok_or(ApiError(OperationError::NotAuthenticated))
+}
+
+/// The value of the cookie `name`, if the request carries it.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| {
+            let (n, value) = c.trim().split_once('=')?;
+            (n == name).then_some(value.trim())
+        })
 }
 
 type Txn<'a, T> = &'a mut T;
@@ -250,8 +264,10 @@ fn router(state: AppState) -> Router {
     let doc = Arc::new(openapi::document(&ops, KANIDM_PROTOCOL_VERSION));
     api.into_router()
         .route(OPENAPI_PATH, get(move || async move { Json(doc.as_ref().clone()) }))
+        .merge(ui::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        .layer(axum::middleware::from_fn(ui::security_headers))
         .layer(axum::middleware::from_fn(kanidm_headers))
         .with_state(state)
 }

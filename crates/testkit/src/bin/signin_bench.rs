@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use webauthn_authenticator_rs::AuthenticatorBackend;
-use webauthn_authenticator_rs::prelude::{CreationChallengeResponse, RequestChallengeResponse, Url};
+use webauthn_authenticator_rs::prelude::{RequestChallengeResponse, Url};
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 
 const PASSWORD: &str = "Bq7!benchmark-sign-in-phrase";
@@ -68,10 +68,8 @@ async fn passkey_person(api: &Api, idm: &str, name: &str, origin: &Url) -> SoftP
     person(api, idm, name).await;
     let s = cu_open(api, idm, name).await;
     let st = cu(api, &s, json!("passkeyinit")).await;
-    let challenge: CreationChallengeResponse =
-        serde_json::from_value(st["mfaregstate"]["Passkey"].clone()).unwrap_or_else(|e| panic!("{e}: {st}"));
     let mut key = SoftPasskey::new(true);
-    let answer = key.perform_register(origin.clone(), challenge.public_key, 60_000).unwrap_or_else(|e| panic!("{e:?}"));
+    let answer = idm_testkit::soft_register(&mut key, origin.as_str(), &st["mfaregstate"]["Passkey"]);
     cu(api, &s, json!({ "passkeyfinish": ["bench", answer] })).await;
     assert_eq!(api.post("/v1/credential/_commit", "", s).await.0, 200);
     key
