@@ -5,7 +5,7 @@
 
 use base64::Engine;
 use idm_proto::credupdate::{CURequest, CUSessionToken, CUStatus};
-use idm_proto::{Filter, ModifyList, OperationError, ProtoEntry, READ_ONLY_SESSION, UserAuthToken};
+use idm_proto::{Filter, ModifyList, OperationError, ProtoEntry, UserAuthToken};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -35,7 +35,7 @@ impl ClientError {
     /// The server refused a change because the session may only read: re-authenticating
     /// (then retrying) can fix it.
     pub fn needs_reauth(&self) -> bool {
-        matches!(self, ClientError::Api { status: 403, error: OperationError::AccessDeniedReason(m) } if m == READ_ONLY_SESSION)
+        matches!(self, ClientError::Api { status: 403, error } if error.is_read_only_session())
     }
 }
 

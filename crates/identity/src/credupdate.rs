@@ -39,7 +39,7 @@ use uuid::Uuid;
 pub const CU_SESSION_LIFETIME: Duration = Duration::minutes(15);
 /// Sessions open at once; the oldest goes first when full.
 const MAX_CU_SESSIONS: usize = 4096;
-/// Sessions one account may have open at once.
+/// Sessions callers may have open at once for one account (a reset token has one of its own).
 const MAX_CU_SESSIONS_PER_ACCOUNT: usize = 4;
 const INTENT: &str = "credential_update_intent_token";
 
@@ -142,11 +142,20 @@ impl CuSessions {
         let token = random_password(48)?;
         let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
         m.retain(|_, v| now - v.opened < CU_SESSION_LIFETIME);
-        // One account's sessions (a reset token can be exchanged again and again until it is
-        // used) push out only that account's oldest, never everyone else's.
-        let mine: Vec<(&String, OffsetDateTime)> =
-            m.iter().filter(|(_, v)| v.account == s.account).map(|(k, v)| (k, v.opened)).collect();
-        if mine.len() >= MAX_CU_SESSIONS_PER_ACCOUNT
+        // A reset token opens one session at a time: exchanging it again (it can be, until it
+        // is used) replaces the session it opened before, and never touches the sessions the
+        // account's holder or managers opened themselves.
+        if let Source::Intent(intent) = &s.source {
+            m.retain(|_, v| !matches!(&v.source, Source::Intent(t) if t.hash == intent.hash));
+        }
+        // Those are bounded per account, pushing out only that account's oldest.
+        let mine: Vec<(&String, OffsetDateTime)> = m
+            .iter()
+            .filter(|(_, v)| v.account == s.account && matches!(v.source, Source::Caller { .. }))
+            .map(|(k, v)| (k, v.opened))
+            .collect();
+        if matches!(s.source, Source::Caller { .. })
+            && mine.len() >= MAX_CU_SESSIONS_PER_ACCOUNT
             && let Some(oldest) = mine.iter().min_by_key(|(_, t)| *t).map(|(k, _)| (*k).clone())
         {
             m.remove(&oldest);

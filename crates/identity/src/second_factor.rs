@@ -71,6 +71,13 @@ pub enum TotpRefusal {
 
 /// The time step `code` belongs to, if it is right now (within the skew window) and not used
 /// before.
+/// A code as typed: digits only (spaces around are ignored), at most ten of them. Whether it
+/// is the right code, with the right number of digits, is [`check_totp`]'s to say.
+pub fn parse_code(typed: &str) -> Option<u32> {
+    let t = typed.trim();
+    (!t.is_empty() && t.len() <= 10 && t.bytes().all(|b| b.is_ascii_digit())).then(|| t.parse().ok()).flatten()
+}
+
 pub fn check_totp(totp: &Totp, code: u32, now: OffsetDateTime) -> std::result::Result<u64, TotpRefusal> {
     let now_step = current_step(totp, now);
     let first = now_step.saturating_sub(TOTP_SKEW_STEPS);
@@ -156,6 +163,15 @@ pub fn match_backup_code(codes: &BackupCodes, code: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codes_as_typed() {
+        assert_eq!(parse_code(" 012345 "), Some(12345));
+        assert_eq!(parse_code("12345678"), Some(12345678));
+        for bad in ["", "+12345", "12 345", "12a456", "-1", "12345678901"] {
+            assert_eq!(parse_code(bad), None, "{bad:?}");
+        }
+    }
 
     fn totp(secret: &[u8], algo: TotpAlgo, digits: u8) -> Totp {
         Totp { secret: secret.to_vec(), algo, step: 30, digits, created: 0, last_step: 0, last_used: None }

@@ -176,6 +176,11 @@ impl IdmServer {
 
     /// Ends the session `token` belongs to. Any session may end itself, read-only or not.
     pub fn logout(&self, token: &str) -> Result<()> {
+        // Checked first under a read: a token that is not ours never waits for the writer.
+        {
+            let mut r = self.qs.read()?;
+            self.identify_token(&mut r, token)?;
+        }
         let mut w = self.qs.write()?;
         let (ident, v) = self.identify_token(&mut w, token)?;
         let Some(u) = ident.uuid() else { return Ok(()) };
@@ -189,6 +194,19 @@ impl IdmServer {
         let ml = ModifyList::new(vec![Modify::Removed(SESSIONS.into(), Value::Session(Box::new(s)))]);
         w.internal_modify(&account::filter_for(u), &ml)?;
         w.commit()
+    }
+
+    /// After a sign-in in a browser that held the session `old`, which `new` replaces: ends
+    /// `old`, unless `new` is the same session (a re-authentication) or `old` had ended
+    /// already. So signing in as someone else never leaves the first session behind.
+    pub fn end_replaced_session(&self, old: &str, new: &str) -> Result<()> {
+        let (old_session, new_session) = {
+            let mut r = self.qs.read()?;
+            let Ok((_, o)) = self.identify_token(&mut r, old) else { return Ok(()) };
+            let (_, n) = self.identify_token(&mut r, new)?;
+            (o.uat.session_id, n.uat.session_id)
+        };
+        if old_session == new_session { Ok(()) } else { self.logout(old) }
     }
 
     /// Locks the account `id`: it expires now, every session it holds is revoked and a pending

@@ -195,9 +195,11 @@ enum CredentialCommand {
     #[command(name = "create-reset-token")]
     CreateResetToken {
         name: String,
-        /// Seconds the token stays valid (default 3600).
-        #[arg(long)]
+        /// Seconds the token stays valid (default 3600), as upstream takes it.
         ttl: Option<u64>,
+        /// The same, as a flag.
+        #[arg(long = "ttl", conflicts_with = "ttl")]
+        ttl_flag: Option<u64>,
     },
     /// Set your new password with a reset token given by an administrator (no login needed).
     #[command(name = "use-reset-token")]
@@ -879,7 +881,8 @@ async fn account_command(
         AccountCommand::Credential { cmd: CredentialCommand::UseResetToken { .. } } => {
             unreachable!("handled before login")
         }
-        AccountCommand::Credential { cmd: CredentialCommand::CreateResetToken { name, ttl } } => {
+        AccountCommand::Credential { cmd: CredentialCommand::CreateResetToken { name, ttl, ttl_flag } } => {
+            let ttl = ttl.or(ttl_flag);
             let mut path = format!("{base}/{}/_credential/_update_intent", path_part(&name));
             if let Some(ttl) = ttl {
                 path.push_str(&format!("/{ttl}"));

@@ -90,6 +90,16 @@ fn the_life_of_a_person() {
     let token = out.lines().next().unwrap().rsplit(' ').next().unwrap().to_string();
     assert!(out.contains(&format!("/ui/reset?token={token}")), "the link to the web page: {out}");
     assert!(out.contains('█') || out.contains('▀'), "and its QR code: {out}");
+    // The lifetime may also be given as upstream's CLI takes it, after the name.
+    let again = cli.ok_as(idm, &["person", "credential", "create-reset-token", "alice", "120"]);
+    let left: i64 = again
+        .split("Valid for ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{again}"));
+    assert!((100..=120).contains(&left), "{again}");
+    let token = again.lines().next().unwrap().rsplit(' ').next().unwrap().to_string();
     let redeem =
         |pw: &str| cli.run_with(&["person", "credential", "use-reset-token", &token], &[("KANIDM_NEW_PASSWORD", pw)]);
     let o = redeem("short");

@@ -185,6 +185,11 @@ async fn password_sign_in_profile_revoke_reauth_and_sign_out() {
     let first = Web::new(&s);
     first.sign_in("bob", None, PASSWORD, None).await;
     let first_token = first.cookie("__Host-idm-session").expect("signed in");
+    // A sign-in that fails leaves it alone.
+    first.sign_in("bob", None, "wrong-password", None).await;
+    assert_eq!(api.get("/v1/auth/valid", &first_token).await.0, 200, "a failed sign-in ends nothing");
+    let unlock = api.call(reqwest::Method::POST, "/v1/account/bob/_unlock", &idm, None).await;
+    assert_eq!(unlock.0, 200, "{}", unlock.1);
     first.sign_in("bob", None, PASSWORD, None).await;
     assert_eq!(api.get("/v1/auth/valid", &first_token).await.0, 401, "the earlier session ended");
 
@@ -241,11 +246,15 @@ async fn password_sign_in_profile_revoke_reauth_and_sign_out() {
 
     // Sign out: the cookie goes, and the token it held no longer works anywhere.
     let csrf = web.csrf();
+    let cu = web.cookie("__Host-idm-cu").expect("a credential update in progress");
     let p = web.form("/ui/logout", &[]).await;
     assert_eq!((p.status, p.location()), (303, "/ui/login?notice=signed-out"), "{}", p.body);
     assert!(web.cookie("__Host-idm-session").is_none());
     assert!(web.cookie("__Host-idm-cu").is_none(), "the credential update in progress goes too");
     assert!(web.csrf() != csrf && !web.csrf().is_empty(), "a new CSRF token");
+    let later = Web::new(&s);
+    later.set("__Host-idm-cu", &cu);
+    assert!(later.get("/ui/credentials").await.body.contains("No changes in progress"), "ended on the server too");
     assert_eq!(api.get("/v1/auth/valid", &after).await.0, 401);
     web.set("__Host-idm-session", &after);
     let p = web.get("/ui/profile").await;
@@ -280,8 +289,14 @@ async fn a_reset_link_sets_password_totp_and_backup_codes_which_then_sign_in() {
     let p = web.form("/ui/reset", &[("token", "not-a-real-token")]).await;
     assert_eq!(p.status, 400);
     assert!(p.body.contains("not valid"), "{}", p.body);
+    // The link opened in another browser first: the newer session replaces that one.
+    let elsewhere = Web::new(&s);
+    elsewhere.get("/ui/reset").await;
+    assert_eq!(elsewhere.form("/ui/reset", &[("token", &token)]).await.status, 303);
+    assert!(elsewhere.get("/ui/credentials").await.body.contains("No password is set"));
     let p = web.form("/ui/reset", &[("token", &token)]).await;
     assert_eq!((p.status, p.location()), (303, "/ui/credentials"), "{}", p.body);
+    assert!(elsewhere.get("/ui/credentials").await.body.contains("No changes in progress"), "replaced");
     assert_cookie_flags(&p.set_cookie("__Host-idm-cu").expect("the session's cookie"), "Strict");
     let p = web.get("/ui/credentials").await;
     assert_eq!(p.status, 200, "{}", p.body);

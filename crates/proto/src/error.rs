@@ -109,6 +109,14 @@ pub enum OperationError {
     TransactionFailed,
 }
 
+impl OperationError {
+    /// Whether this is the refusal of a change to a session that may only read (the caller
+    /// should re-authenticate and try again).
+    pub fn is_read_only_session(&self) -> bool {
+        matches!(self, OperationError::AccessDeniedReason(m) if m == READ_ONLY_SESSION)
+    }
+}
+
 impl From<SchemaError> for OperationError {
     fn from(e: SchemaError) -> Self {
         OperationError::SchemaViolation(e)

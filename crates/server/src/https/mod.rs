@@ -188,13 +188,25 @@ async fn signed_bearer(
     State(state): State<AppState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
-) -> Result<Response, ApiError> {
-    let token = bearer(req.headers())?;
-    if !state.idm.signature_known(&token) {
-        let idm = state.idm.clone();
-        blocking(move || idm.check_signature(&token)).await?;
+) -> Response {
+    let checked = match bearer(req.headers()) {
+        Ok(token) if state.idm.signature_known(&token) => Ok(()),
+        Ok(token) => {
+            let idm = state.idm.clone();
+            blocking(move || idm.check_signature(&token)).await
+        }
+        Err(e) => Err(e),
+    };
+    match checked {
+        Ok(()) => next.run(req).await,
+        Err(e) => {
+            // The body was never read, so the connection cannot carry another request: say
+            // so, or a client reusing it finds it closed under its next request.
+            let mut resp = e.into_response();
+            resp.headers_mut().insert(axum::http::header::CONNECTION, HeaderValue::from_static("close"));
+            resp
+        }
     }
-    Ok(next.run(req).await)
 }
 
 /// Every response carries `X-KANIDM-OPID` (a fresh id, also on the request's log lines, to

@@ -4,7 +4,7 @@
 
 use super::layout;
 use crate::https::{AppState, cookie};
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -135,17 +135,21 @@ impl Browser {
     /// made the browser send.
     pub fn check_form(&self, sent: &str) -> Result<(), Reply> {
         if self.cross_site || self.fresh_csrf || !same(sent, &self.csrf) {
-            warn!(client = %self.client, cross_site = self.cross_site, "form refused: CSRF check failed");
-            return Err(self.page(
-                StatusCode::FORBIDDEN,
-                "Form refused",
-                layout::problem(
-                    "This form was not sent from a page of this server, or the page is too old. \
-                     Go back, reload the page and try again.",
-                ),
-            ));
+            return Err(self.forged());
         }
         Ok(())
+    }
+
+    fn forged(&self) -> Reply {
+        warn!(client = %self.client, cross_site = self.cross_site, "form refused: CSRF check failed");
+        self.page(
+            StatusCode::FORBIDDEN,
+            "Form refused",
+            layout::problem(
+                "This form was not sent from a page of this server, or the page is too old. \
+                 Go back, reload the page and try again.",
+            ),
+        )
     }
 
     /// A whole page.
@@ -197,6 +201,58 @@ pub fn words(e: &OperationError) -> String {
         _ => {
             warn!("page failed: {e}");
             "Something went wrong on the server; try again, or ask an administrator to look at its log.".into()
+        }
+    }
+}
+
+/// A form with nothing but its CSRF token (a button).
+#[derive(serde::Deserialize)]
+pub struct NoFields {}
+
+/// A form posted from one of this browser's pages: the browser, and the form's fields. The
+/// CSRF token is checked before any other field is read, so a forged form is refused as
+/// forged whatever else it holds; a form that is not the page's (a field missing or
+/// malformed, not `application/x-www-form-urlencoded`) is refused naming the problem.
+pub struct Checked<T>(pub Browser, pub T);
+
+impl<T: serde::de::DeserializeOwned> FromRequest<AppState> for Checked<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let b = Browser::from_request_parts(&mut parts, state).await.map_err(IntoResponse::into_response)?;
+        // A form no page of this browser's sent is refused before its body is read.
+        if b.cross_site || b.fresh_csrf {
+            return Err(b.forged().into_response());
+        }
+        let is_form = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        let req = axum::extract::Request::from_parts(parts, body);
+        // Too large is 413, naming the limit.
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| b.page(e.status(), "Problem", layout::problem(&e.body_text())).into_response())?;
+        let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes).unwrap_or_default();
+        let sent = fields.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or_default();
+        b.check_form(sent).map_err(IntoResponse::into_response)?;
+        let parsed = if is_form {
+            serde_urlencoded::from_bytes::<T>(&bytes).map_err(|e| e.to_string())
+        } else {
+            Err("it is not sent as application/x-www-form-urlencoded".to_string())
+        };
+        match parsed {
+            Ok(form) => Ok(Checked(b, form)),
+            Err(why) => Err({
+                b.page(
+                    StatusCode::BAD_REQUEST,
+                    "Problem",
+                    layout::problem(&format!("The form could not be read: {why}.")),
+                )
+                .into_response()
+            }),
         }
     }
 }

@@ -5,17 +5,14 @@
 //! (post, then redirect), except new backup codes, which exist only in the answer that made
 //! them.
 
-use super::browser::{Answer, Browser, CU, Reply, answer, cu_cookie, words};
+use super::browser::{Answer, Browser, CU, Checked, NoFields, Reply, answer, cu_cookie, words};
 use super::layout::{csrf_field, error, notice};
-use super::login::{bad_form, passkey_prompt};
+use super::login::passkey_prompt;
 use super::{call, qr};
 use crate::https::AppState;
-use axum::Form;
-use axum::extract::rejection::FormRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use idm_core::proto::OperationError;
 use idm_core::proto::credupdate::{
     CUCredState, CURegState, CURegWarning, CURequest, CUSessionToken, CUStatus, CredentialDetailType, TotpSecret,
 };
@@ -62,16 +59,12 @@ fn reset_form(b: &Browser, token: &str, err: Option<&str>) -> Reply {
 
 #[derive(Deserialize)]
 pub struct RedeemForm {
-    #[serde(default)]
-    csrf: String,
     token: String,
 }
 
-pub async fn redeem(State(s): State<AppState>, b: Browser, form: Result<Form<RedeemForm>, FormRejection>) -> Response {
+pub async fn redeem(State(s): State<AppState>, Checked(b, f): Checked<RedeemForm>) -> Response {
     answer(
         async {
-            let Form(f) = form.map_err(|e| bad_form(&b, e))?;
-            b.check_form(&f.csrf)?;
             let secret = f.token.trim().to_string();
             if secret.is_empty() || secret.len() > 256 {
                 return Err(reset_form(&b, "", Some("Enter the reset code from your link.")));
@@ -85,24 +78,14 @@ pub async fn redeem(State(s): State<AppState>, b: Browser, form: Result<Form<Red
     )
 }
 
-#[derive(Deserialize)]
-pub struct BeginForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// "Change sign-in methods" on the profile: a session for the signed-in account.
-pub async fn begin(State(s): State<AppState>, b: Browser, form: Result<Form<BeginForm>, FormRejection>) -> Response {
+pub async fn begin(State(s): State<AppState>, Checked(b, NoFields {}): Checked<NoFields>) -> Response {
     answer(
         async {
-            let Form(f) = form.map_err(|e| bad_form(&b, e))?;
-            b.check_form(&f.csrf)?;
             let token = b.session.clone().ok_or_else(|| b.redirect("/ui/login"))?;
             match call(&s, move |idm| idm.cu_begin_own(&token)).await {
                 Ok((cu, _)) => Ok(b.redirect(HERE).set(cu_cookie(&cu.token))),
-                Err(OperationError::AccessDeniedReason(m)) if m == idm_core::proto::READ_ONLY_SESSION => {
-                    Ok(b.redirect("/ui/profile?notice=reauth"))
-                }
+                Err(e) if e.is_read_only_session() => Ok(b.redirect("/ui/profile?notice=reauth")),
                 Err(e) => Err(b.failed(e, "/ui/profile")),
             }
         }
@@ -147,8 +130,6 @@ pub async fn editor(State(s): State<AppState>, b: Browser) -> Response {
 
 #[derive(Deserialize)]
 pub struct UpdateForm {
-    #[serde(default)]
-    csrf: String,
     action: String,
     #[serde(default)]
     password: String,
@@ -171,15 +152,10 @@ fn request_of(f: UpdateForm) -> Result<CURequest, String> {
         "password" => CURequest::Password(f.password),
         "password-remove" => CURequest::PrimaryRemove,
         "totp-start" => CURequest::TotpGenerate,
-        "totp-verify" => {
-            let code = f.code.trim();
-            match code.parse::<u32>() {
-                Ok(n) if code.bytes().all(|b| b.is_ascii_digit()) => {
-                    CURequest::TotpVerify(n, f.label.trim().to_string())
-                }
-                _ => return Err("The code is the digits your authenticator app shows.".into()),
-            }
-        }
+        "totp-verify" => match idm_identity::second_factor::parse_code(&f.code) {
+            Some(n) => CURequest::TotpVerify(n, f.label.trim().to_string()),
+            _ => return Err("The code is the digits your authenticator app shows.".into()),
+        },
         "totp-remove" => CURequest::TotpRemove(f.label),
         "cancel-enrolment" => CURequest::CancelMfaReg,
         "codes-generate" => CURequest::BackupCodeGenerate,
@@ -197,13 +173,11 @@ fn request_of(f: UpdateForm) -> Result<CURequest, String> {
     })
 }
 
-pub async fn update(State(s): State<AppState>, b: Browser, form: Result<Form<UpdateForm>, FormRejection>) -> Response {
-    answer(update_answer(&s, &b, form).await)
+pub async fn update(State(s): State<AppState>, Checked(b, f): Checked<UpdateForm>) -> Response {
+    answer(update_answer(&s, &b, f).await)
 }
 
-async fn update_answer(s: &AppState, b: &Browser, form: Result<Form<UpdateForm>, FormRejection>) -> Answer {
-    let Form(f) = form.map_err(|e| bad_form(b, e))?;
-    b.check_form(&f.csrf)?;
+async fn update_answer(s: &AppState, b: &Browser, f: UpdateForm) -> Answer {
     let cu = cu_of(b)?;
     let failed = match request_of(f) {
         Ok(req) => {
@@ -217,62 +191,58 @@ async fn update_answer(s: &AppState, b: &Browser, form: Result<Form<UpdateForm>,
         }
         Err(why) => why,
     };
+    Err(refused(s, b, cu, &failed).await)
+}
+
+/// The editor again, saying why a change was refused (or, if the session has gone meanwhile,
+/// that it has).
+async fn refused(s: &AppState, b: &Browser, cu: CUSessionToken, why: &str) -> Reply {
     match call(s, move |idm| idm.cu_status(&cu)).await {
-        Ok(st) => Err(edit_page(b, &st, Some(&failed)).status(StatusCode::BAD_REQUEST)),
-        Err(_) => Err(no_session(b, true)),
+        Ok(st) => edit_page(b, &st, Some(why)).status(StatusCode::BAD_REQUEST),
+        Err(_) => no_session(b, true),
     }
 }
 
-#[derive(Deserialize)]
-pub struct EndForm {
-    #[serde(default)]
-    csrf: String,
-}
-
-pub async fn commit(State(s): State<AppState>, b: Browser, form: Result<Form<EndForm>, FormRejection>) -> Response {
+pub async fn commit(State(s): State<AppState>, Checked(b, NoFields {}): Checked<NoFields>) -> Response {
     answer(
         async {
-            let Form(f) = form.map_err(|e| bad_form(&b, e))?;
-            b.check_form(&f.csrf)?;
             let cu = cu_of(&b)?;
             let c = cu.clone();
             match call(&s, move |idm| idm.cu_commit(&c)).await {
-                Ok(()) => Ok(b.redirect(after(&b, "saved")).clear(CU)),
-                Err(e) => {
-                    let why = words(&e);
-                    match call(&s, move |idm| idm.cu_status(&cu)).await {
-                        Ok(st) => Err(edit_page(&b, &st, Some(&why)).status(StatusCode::BAD_REQUEST)),
-                        Err(_) => Err(no_session(&b, true)),
-                    }
-                }
+                Ok(()) => Ok(b.redirect(after(&b, Ended::Saved)).clear(CU)),
+                Err(e) => Err(refused(&s, &b, cu, &words(&e)).await),
             }
         }
         .await,
     )
 }
 
-pub async fn cancel(State(s): State<AppState>, b: Browser, form: Result<Form<EndForm>, FormRejection>) -> Response {
+pub async fn cancel(State(s): State<AppState>, Checked(b, NoFields {}): Checked<NoFields>) -> Response {
     answer(
         async {
-            let Form(f) = form.map_err(|e| bad_form(&b, e))?;
-            b.check_form(&f.csrf)?;
             let cu = cu_of(&b)?;
             if let Err(e) = call(&s, move |idm| idm.cu_cancel(&cu)).await {
                 tracing::debug!("discarding an ended credential update session: {e}");
             }
-            Ok(b.redirect(after(&b, "cancelled")).clear(CU))
+            Ok(b.redirect(after(&b, Ended::Discarded)).clear(CU))
         }
         .await,
     )
 }
 
+/// How a credential update session ended.
+enum Ended {
+    Saved,
+    Discarded,
+}
+
 /// Where the browser goes once the session is over: the profile if signed in, else sign-in.
-fn after(b: &Browser, what: &str) -> &'static str {
-    match (b.session.is_some(), what) {
-        (true, "saved") => "/ui/profile?notice=saved",
-        (true, _) => "/ui/profile?notice=cancelled",
-        (false, "saved") => "/ui/login?notice=saved",
-        (false, _) => "/ui/login",
+fn after(b: &Browser, how: Ended) -> &'static str {
+    match (b.session.is_some(), how) {
+        (true, Ended::Saved) => "/ui/profile?notice=saved",
+        (true, Ended::Discarded) => "/ui/profile?notice=cancelled",
+        (false, Ended::Saved) => "/ui/login?notice=saved",
+        (false, Ended::Discarded) => "/ui/login",
     }
 }
 
@@ -471,7 +441,6 @@ mod tests {
 
     fn form(action: &str) -> UpdateForm {
         UpdateForm {
-            csrf: String::new(),
             action: action.into(),
             password: "a".into(),
             password_confirm: "a".into(),

@@ -5,12 +5,12 @@
 //! the session it yields goes into the session cookie. As in Kanidm, a web session starts
 //! read-only: changes need "confirm it's you" (a re-authentication) first.
 
-use super::browser::{AUTH, Answer, Browser, Reply, answer, auth_cookie, fresh_csrf_cookie, session_cookie, words};
+use super::browser::{
+    AUTH, Answer, Browser, Checked, Reply, answer, auth_cookie, fresh_csrf_cookie, session_cookie, words,
+};
 use super::layout::{csrf_field, error, notice};
 use super::{call, next};
 use crate::https::AppState;
-use axum::Form;
-use axum::extract::rejection::FormRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -93,31 +93,20 @@ pub async fn start_page(
 
 #[derive(Deserialize)]
 pub struct NameForm {
-    #[serde(default)]
-    csrf: String,
     username: String,
     #[serde(default)]
     next: String,
 }
 
-pub async fn named(State(s): State<AppState>, b: Browser, form: Result<Form<NameForm>, FormRejection>) -> Response {
-    answer(named_answer(&s, &b, form).await)
+pub async fn named(State(s): State<AppState>, Checked(b, f): Checked<NameForm>) -> Response {
+    answer(named_answer(&s, &b, f).await)
 }
 
-async fn named_answer(s: &AppState, b: &Browser, form: Result<Form<NameForm>, FormRejection>) -> Answer {
-    let Form(f) = form.map_err(|e| bad_form(b, e))?;
-    b.check_form(&f.csrf)?;
+async fn named_answer(s: &AppState, b: &Browser, f: NameForm) -> Answer {
     let next = next::or_default(Some(&f.next));
     let name = f.username.trim().to_string();
     if name.is_empty() || name.len() > MAX_NAME {
         return Err(name_page(b, &next, "", Some("Enter your account name."), None));
-    }
-    // A new sign-in ends the session this browser had, so signing in as someone else never
-    // leaves the first account's session behind.
-    if let Some(old) = b.session.clone()
-        && let Err(e) = call(s, move |idm| idm.logout(&old)).await
-    {
-        tracing::debug!("the previous session had ended already: {e}");
     }
     let init = AuthInit2 { username: name.clone(), issue: AuthIssueSession::Token, privileged: false };
     let client = b.client;
@@ -159,18 +148,14 @@ fn choose_page(b: &Browser, id: Uuid, mechs: &[String], next: &str, name: &str) 
 
 #[derive(Deserialize)]
 pub struct ChooseForm {
-    #[serde(default)]
-    csrf: String,
     mech: String,
     #[serde(default)]
     next: String,
 }
 
-pub async fn chose(State(s): State<AppState>, b: Browser, form: Result<Form<ChooseForm>, FormRejection>) -> Response {
+pub async fn chose(State(s): State<AppState>, Checked(b, f): Checked<ChooseForm>) -> Response {
     answer(
         async {
-            let Form(f) = form.map_err(|e| bad_form(&b, e))?;
-            b.check_form(&f.csrf)?;
             let next = next::or_default(Some(&f.next));
             let (id, name) = b.auth.clone().ok_or_else(|| ended(&b, &next))?;
             begin(&s, &b, id, &f.mech, &next, &name).await
@@ -255,8 +240,6 @@ pub fn passkey_prompt(ceremony: &str, options: &serde_json::Value, button: &str)
 #[derive(Deserialize)]
 pub struct StepForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     next: String,
     password: Option<String>,
     totp: Option<String>,
@@ -265,11 +248,9 @@ pub struct StepForm {
     anonymous: Option<String>,
 }
 
-pub async fn step(State(s): State<AppState>, b: Browser, form: Result<Form<StepForm>, FormRejection>) -> Response {
+pub async fn step(State(s): State<AppState>, Checked(b, f): Checked<StepForm>) -> Response {
     answer(
         async {
-            let Form(f) = form.map_err(|e| bad_form(&b, e))?;
-            b.check_form(&f.csrf)?;
             let next = next::or_default(Some(&f.next));
             let (id, name) = b.auth.clone().ok_or_else(|| ended(&b, &next))?;
             let cred = if let Some(c) = f.credential.as_deref().filter(|c| !c.is_empty()) {
@@ -279,11 +260,8 @@ pub async fn step(State(s): State<AppState>, b: Browser, form: Result<Form<StepF
                 })?;
                 AuthCred::Passkey(v)
             } else if let Some(code) = f.totp.as_deref() {
-                // Only the shape is checked here (digits); whether it is the right code, and
-                // the right number of digits, is the identity layer's to say.
-                let code = code.trim();
-                match code.parse::<u32>() {
-                    Ok(n) if code.bytes().all(|b| b.is_ascii_digit()) => AuthCred::Totp(n),
+                match idm_identity::second_factor::parse_code(code) {
+                    Some(n) => AuthCred::Totp(n),
                     // Not worth an attempt: the login is still waiting for a code.
                     _ => {
                         return Err(step_page(
@@ -310,6 +288,13 @@ pub async fn step(State(s): State<AppState>, b: Browser, form: Result<Form<StepF
             match done {
                 Ok((id, AuthState::Continue(allowed))) => Ok(step_page(&b, id, &allowed, &next, &name, None)),
                 Ok((_, AuthState::Success(token))) => {
+                    // The session this browser had before goes (unless this re-authenticated it).
+                    if let Some(old) = b.session.clone() {
+                        let new = token.clone();
+                        if let Err(e) = call(&s, move |idm| idm.end_replaced_session(&old, &new)).await {
+                            tracing::warn!("the session this sign-in replaced could not be ended: {e}");
+                        }
+                    }
                     Ok(b.redirect(&next).set(session_cookie(&token)).set(fresh_csrf_cookie()).clear(AUTH))
                 }
                 Ok((_, AuthState::Denied(why))) => Err(name_page(&b, &next, &name, Some(&why), None).clear(AUTH)),
@@ -324,17 +309,13 @@ pub async fn step(State(s): State<AppState>, b: Browser, form: Result<Form<StepF
 #[derive(Deserialize)]
 pub struct ReauthForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     next: String,
 }
 
 /// Starts re-authenticating the signed-in session; the steps continue as a login's.
-pub async fn reauth(State(s): State<AppState>, b: Browser, form: Result<Form<ReauthForm>, FormRejection>) -> Response {
+pub async fn reauth(State(s): State<AppState>, Checked(b, f): Checked<ReauthForm>) -> Response {
     answer(
         async {
-            let Form(f) = form.map_err(|e| bad_form(&b, e))?;
-            b.check_form(&f.csrf)?;
             let next = next::or_default(Some(&f.next));
             let token = b.session.clone().ok_or_else(|| b.redirect(&next::login_then(&next)))?;
             let client = b.client;
@@ -357,11 +338,6 @@ fn ended(b: &Browser, next: &str) -> Reply {
 fn unexpected(b: &Browser, next: &str, name: &str, st: &AuthState) -> Reply {
     tracing::warn!("unexpected login state for the web UI: {st:?}");
     name_page(b, next, name, Some("The sign-in took an unexpected turn; start again."), None).clear(AUTH)
-}
-
-/// A form that is not one of the UI's (a field missing or malformed).
-pub fn bad_form(b: &Browser, e: FormRejection) -> Reply {
-    b.failed(OperationError::InvalidRequest(format!("the form could not be read: {}", e.body_text())), "/ui/login")
 }
 
 #[cfg(test)]

@@ -2,18 +2,15 @@
 //! revoke) and signing out. Changes need a session in its privilege window: the page offers
 //! "confirm it's you" (a re-authentication) when it is closed.
 
-use super::browser::{AUTH, Answer, Browser, CU, SESSION, answer, fresh_csrf_cookie};
+use super::browser::{AUTH, Answer, Browser, CU, Checked, NoFields, SESSION, answer, fresh_csrf_cookie};
 use super::layout::{csrf_field, notice};
-use super::login::bad_form;
 use super::{call, next};
 use crate::https::AppState;
-use axum::Form;
-use axum::extract::rejection::FormRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use idm_core::proto::OperationError;
-use idm_core::proto::credupdate::CredentialDetailType;
+use idm_core::proto::credupdate::{CUSessionToken, CredentialDetailType};
 use idm_identity::profile::Profile;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -186,48 +183,40 @@ fn methods(p: &Profile) -> Markup {
 
 #[derive(Deserialize)]
 pub struct RevokeForm {
-    #[serde(default)]
-    csrf: String,
     session: String,
 }
 
-pub async fn revoke(State(s): State<AppState>, b: Browser, form: Result<Form<RevokeForm>, FormRejection>) -> Response {
-    answer(revoke_answer(&s, &b, form).await)
+pub async fn revoke(State(s): State<AppState>, Checked(b, f): Checked<RevokeForm>) -> Response {
+    answer(revoke_answer(&s, &b, f).await)
 }
 
-async fn revoke_answer(s: &AppState, b: &Browser, form: Result<Form<RevokeForm>, FormRejection>) -> Answer {
-    let Form(f) = form.map_err(|e| bad_form(b, e))?;
-    b.check_form(&f.csrf)?;
+async fn revoke_answer(s: &AppState, b: &Browser, f: RevokeForm) -> Answer {
     let token = b.session.clone().ok_or_else(|| b.redirect(&next::login_then(HERE)))?;
     let which = uuid::Uuid::parse_str(f.session.trim())
         .map_err(|_| b.failed(OperationError::InvalidRequest("that is not a session id".into()), HERE))?;
     match call(s, move |idm| idm.revoke_own_session(&token, which)).await {
         Ok(_) => Ok(b.redirect("/ui/profile?notice=revoked")),
-        Err(OperationError::AccessDeniedReason(m)) if m == idm_core::proto::READ_ONLY_SESSION => {
-            Ok(b.redirect("/ui/profile?notice=reauth"))
-        }
+        Err(e) if e.is_read_only_session() => Ok(b.redirect("/ui/profile?notice=reauth")),
         Err(e) => Err(b.failed(e, HERE)),
     }
-}
-
-#[derive(Deserialize)]
-pub struct LogoutForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 /// Ends the session on the server and in the browser. Every cookie of the UI goes (a login
 /// or credential update in progress too: the next person at this browser gets nothing of
 /// it), even when the server no longer knows the session, and the CSRF token is new.
-pub async fn logout(State(s): State<AppState>, b: Browser, form: Result<Form<LogoutForm>, FormRejection>) -> Response {
+pub async fn logout(State(s): State<AppState>, Checked(b, NoFields {}): Checked<NoFields>) -> Response {
     answer(
         async {
-            let Form(f) = form.map_err(|e| bad_form(&b, e))?;
-            b.check_form(&f.csrf)?;
             if let Some(token) = b.session.clone()
                 && let Err(e) = call(&s, move |idm| idm.logout(&token)).await
             {
                 tracing::debug!("sign-out of an ended session: {e}");
+            }
+            // A credential update in progress ends too, on the server as in the browser.
+            if let Some(token) = b.cu.clone()
+                && let Err(e) = call(&s, move |idm| idm.cu_cancel(&CUSessionToken { token })).await
+            {
+                tracing::debug!("the credential update session had ended already: {e}");
             }
             Ok(b.redirect("/ui/login?notice=signed-out").clear(SESSION).clear(AUTH).clear(CU).set(fresh_csrf_cookie()))
         }
