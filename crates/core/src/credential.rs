@@ -3,6 +3,9 @@
 //! generating, hashing and checking them is the identity layer's.
 
 use serde::{Deserialize, Serialize};
+
+/// The longest password accepted, in characters; so no policy may ask for more.
+pub const MAX_PASSWORD_CHARS: u32 = 256;
 use time::OffsetDateTime;
 use uuid::Uuid;
 

@@ -94,6 +94,9 @@ struct CuSession {
     /// commit is refused if it was changed elsewhere since, so nothing staged here can undo
     /// another change (a removed TOTP, new backup codes).
     base: String,
+    /// How many characters the staged password has: commit checks it against the policy as
+    /// it is then (the password itself is not kept, only its hash).
+    password_chars: Option<usize>,
 }
 
 impl CuSession {
@@ -107,6 +110,7 @@ impl CuSession {
             reg: Reg::None,
             version: 0,
             base: credential_fingerprint(acct),
+            password_chars: None,
         }
     }
 
@@ -316,6 +320,7 @@ impl IdmServer {
                     _ => hashed,
                 };
                 s.primary = Primary::Set(cred);
+                s.password_chars = Some(pw.chars().count());
             }
             CURequest::PasswordQualityCheck(pw) => password::check_policy(&mut r, &acct, &pw)?,
             CURequest::PrimaryRemove => s.primary = Primary::Removed,
@@ -548,6 +553,15 @@ impl IdmServer {
                  (nothing was changed)"
                     .into(),
             ));
+        }
+        if let Some(chars) = s.password_chars.filter(|_| matches!(s.primary, Primary::Set(_)))
+            && let min = password::min_length(&mut w, &acct)?
+            && chars < min as usize
+        {
+            return Err(OperationError::InvalidRequest(format!(
+                "the password policy changed since the password was chosen: it now needs at least {min} characters; \
+                 set a new password (nothing was changed)"
+            )));
         }
         let minimum = policy::evaluate(&mut w, &acct)?.credential_minimum;
         let live = passkeys::live(&s.effective_passkeys(&acct), self.passkeys.as_ref());

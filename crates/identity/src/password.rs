@@ -37,7 +37,7 @@ impl PasswordParams {
 /// The shortest password accepted unless `system_config` says otherwise.
 pub const DEFAULT_PASSWORD_MIN_LENGTH: u32 = 10;
 /// Longer passwords are refused: hashing unbounded input is a denial-of-service lever.
-pub const PASSWORD_MAX_LENGTH: usize = 256;
+pub const PASSWORD_MAX_LENGTH: usize = idm_core::credential::MAX_PASSWORD_CHARS as usize;
 /// Length of the passwords the server generates (recovery, the 2022 `generatepassword`).
 pub const GENERATED_PASSWORD_LEN: usize = 24;
 
@@ -82,16 +82,22 @@ fn rejected(why: String) -> OperationError {
     OperationError::InvalidRequest(format!("password rejected: {why}"))
 }
 
-/// Checks a new password for `account` against the policy in `system_config`; the error says
-/// why it fails.
-pub fn check_policy(txn: &mut impl QueryServerTransaction, account: &Entry, password: &str) -> Result<()> {
+/// The shortest password `account` may have now, in characters: the server's minimum, or
+/// an account policy's when it asks for more (never less).
+pub fn min_length(txn: &mut impl QueryServerTransaction, account: &Entry) -> Result<u32> {
     let config = txn.entry_by_uuid(UUID_SYSTEM_CONFIG)?;
     let server_min = match config.as_ref().and_then(|c| c.first("password_min_length")) {
         Some(Value::Uint32(n)) => *n,
         _ => DEFAULT_PASSWORD_MIN_LENGTH,
     };
-    // An account policy may ask for longer passwords than the server does, never shorter.
-    let min = server_min.max(crate::policy::evaluate(txn, account)?.password_min_length.unwrap_or(0));
+    Ok(server_min.max(crate::policy::evaluate(txn, account)?.password_min_length.unwrap_or(0)))
+}
+
+/// Checks a new password for `account` against the policy in `system_config`; the error says
+/// why it fails.
+pub fn check_policy(txn: &mut impl QueryServerTransaction, account: &Entry, password: &str) -> Result<()> {
+    let config = txn.entry_by_uuid(UUID_SYSTEM_CONFIG)?;
+    let min = min_length(txn, account)?;
     let chars = password.chars().count();
     if chars < min as usize {
         return Err(rejected(format!("it has {chars} characters; at least {min} are required")));

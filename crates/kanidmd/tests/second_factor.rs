@@ -232,8 +232,17 @@ async fn account_policy_decides_which_credentials_sign_in_and_may_be_saved() {
     let dave = Person { api: &api, name: "dave" };
     dave.login("passwordmfa", json!({ "totp": pyotp(&key, t + 30) }), pw).await.unwrap();
 
-    // A group's password_min_length raises the server's.
+    // A password staged under one policy is checked again at commit, against the policy then.
+    let (_, open) = api.get("/v1/person/dave/_credential/_update", &idm).await;
+    let staged = open[0].clone();
+    let (c, st) = api.post("/v1/credential/_update", "", json!([{ "password": "Nine-teen!chars-long" }, staged])).await;
+    assert_eq!(c, 200, "{st}");
+    // A group's password_min_length raises the server's (and may not ask for the impossible).
+    let (c, b) = set_policy("password_min_length", "300").await;
+    assert!(c == 400 && b.to_string().contains("at most 256"), "{c} {b}");
     assert_eq!(set_policy("password_min_length", "30").await.0, 200);
+    let (c, b) = api.post("/v1/credential/_commit", "", staged).await;
+    assert!(c == 400 && b.to_string().contains("now needs at least 30"), "{c} {b}");
     let (c, b) = api.set_password(&idm, "dave", "Nine-teen!chars-long").await;
     assert!(c == 400 && b.to_string().contains("at least 30"), "{c} {b}");
 
