@@ -20,6 +20,7 @@ mod credentials;
 pub mod credupdate;
 pub mod identify;
 pub mod keys;
+pub mod oauth2;
 pub mod passkeys;
 pub mod password;
 pub mod policy;

@@ -288,6 +288,44 @@ enum SystemCommand {
         #[command(subcommand)]
         cmd: KeyCommand,
     },
+    /// The applications that sign people in through OAuth2 / OpenID Connect.
+    Oauth2 {
+        #[command(subcommand)]
+        cmd: Oauth2Command,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone)]
+enum Oauth2Command {
+    /// Every client.
+    List,
+    /// One client.
+    Get { name: String },
+    /// A confidential client (it authenticates with a secret the server makes).
+    Create { name: String, displayname: String, landing_url: String },
+    /// A public client (no secret; PKCE always), for apps that cannot keep a secret.
+    #[command(name = "create-public")]
+    CreatePublic { name: String, displayname: String, landing_url: String },
+    /// Delete a client.
+    Delete { name: String },
+    /// Allow another redirect URI (matched exactly).
+    #[command(name = "add-redirect-url")]
+    AddRedirectUrl { name: String, redirect_url: String },
+    /// Stop allowing a redirect URI.
+    #[command(name = "remove-redirect-url")]
+    RemoveRedirectUrl { name: String, redirect_url: String },
+    /// Print a confidential client's secret.
+    #[command(name = "show-basic-secret")]
+    ShowBasicSecret { name: String },
+    /// Give a confidential client a new secret (the old one stops working).
+    #[command(name = "reset-secrets", alias = "reset-basic-secret")]
+    ResetSecrets { name: String },
+    /// The name people see for the client.
+    #[command(name = "set-displayname")]
+    SetDisplayname { name: String, displayname: String },
+    /// The client's home page (also a redirect URI it may use).
+    #[command(name = "set-landing-url")]
+    SetLandingUrl { name: String, landing_url: String },
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -576,7 +614,18 @@ fn is_write(c: &Command) -> bool {
         Command::System { cmd } => {
             matches!(
                 cmd,
-                SystemCommand::BackupNow | SystemCommand::Key { cmd: KeyCommand::Rotate | KeyCommand::Revoke { .. } }
+                SystemCommand::BackupNow
+                    | SystemCommand::Key { cmd: KeyCommand::Rotate | KeyCommand::Revoke { .. } }
+                    | SystemCommand::Oauth2 {
+                        cmd: Oauth2Command::Create { .. }
+                            | Oauth2Command::CreatePublic { .. }
+                            | Oauth2Command::Delete { .. }
+                            | Oauth2Command::AddRedirectUrl { .. }
+                            | Oauth2Command::RemoveRedirectUrl { .. }
+                            | Oauth2Command::ResetSecrets { .. }
+                            | Oauth2Command::SetDisplayname { .. }
+                            | Oauth2Command::SetLandingUrl { .. }
+                    }
             )
         }
         Command::Raw { cmd } => !matches!(cmd, RawCommand::Search { .. }),
@@ -701,6 +750,7 @@ async fn execute(
                     println!("Revoked key {kid}");
                     return Ok(());
                 }
+                SystemCommand::Oauth2 { cmd } => return oauth2_command(client, &token, cmd, output).await,
             };
             print_map(&v, output);
         }
@@ -1025,6 +1075,68 @@ async fn account_command(
             let pw = new_password()?;
             client.set_password(token, base, &path_part(&name), &pw).await.map_err(describe)?;
             println!("Password set for {name}");
+        }
+    }
+    Ok(())
+}
+
+async fn oauth2_command(client: &KanidmClient, token: &str, cmd: Oauth2Command, output: Output) -> Result<(), String> {
+    let call = |m: Method, path: String, body: Option<serde_json::Value>| async move {
+        client.call(token, m, &path, body).await
+    };
+    let at = |name: &str| format!("/v1/oauth2/{}", path_part(name));
+    let patch = |name: &str, attr: &str, values: Vec<String>| {
+        let (path, body) = (at(name), attrs(vec![(attr, values)]));
+        async move { call(Method::PATCH, path, Some(body)).await.map_err(describe) }
+    };
+    let public = matches!(cmd, Oauth2Command::CreatePublic { .. });
+    match cmd {
+        Oauth2Command::List => {
+            print_list(call(Method::GET, "/v1/oauth2".into(), None).await.map_err(describe)?, output)?
+        }
+        Oauth2Command::Get { name } => {
+            let v = call(Method::GET, at(&name), None).await.map_err(describe)?;
+            print_list(serde_json::Value::Array(vec![found(v, "OAuth2 client", &name)?]), output)?;
+        }
+        Oauth2Command::Create { name, displayname, landing_url }
+        | Oauth2Command::CreatePublic { name, displayname, landing_url } => {
+            let e = attrs(vec![
+                ("name", vec![name.clone()]),
+                ("displayname", vec![displayname]),
+                ("oauth2_rs_origin_landing", vec![landing_url]),
+            ]);
+            let path = if public { "/v1/oauth2/_public" } else { "/v1/oauth2/_basic" };
+            call(Method::POST, path.into(), Some(e)).await.map_err(describe)?;
+            println!("Created {name}");
+        }
+        Oauth2Command::Delete { name } => {
+            call(Method::DELETE, at(&name), None).await.map_err(describe)?;
+            println!("Deleted {name}");
+        }
+        Oauth2Command::AddRedirectUrl { name, redirect_url } => {
+            let path = format!("{}/_attr/oauth2_rs_origin", at(&name));
+            call(Method::POST, path, Some(serde_json::json!([redirect_url]))).await.map_err(describe)?;
+        }
+        Oauth2Command::RemoveRedirectUrl { name, redirect_url } => {
+            let path = format!("{}/_attr/oauth2_rs_origin", at(&name));
+            call(Method::DELETE, path, Some(serde_json::json!([redirect_url]))).await.map_err(describe)?;
+        }
+        Oauth2Command::ShowBasicSecret { name } => {
+            let v = call(Method::GET, format!("{}/_basic_secret", at(&name)), None).await.map_err(describe)?;
+            match v.as_str() {
+                Some(secret) => println!("{secret}"),
+                None => return Err(format!("{name} is a public client: it has no secret")),
+            }
+        }
+        Oauth2Command::ResetSecrets { name } => {
+            patch(&name, "oauth2_rs_basic_secret", Vec::new()).await?;
+            println!("{name} has a new secret (show it with show-basic-secret)");
+        }
+        Oauth2Command::SetDisplayname { name, displayname } => {
+            patch(&name, "displayname", vec![displayname]).await?;
+        }
+        Oauth2Command::SetLandingUrl { name, landing_url } => {
+            patch(&name, "oauth2_rs_origin_landing", vec![landing_url]).await?;
         }
     }
     Ok(())

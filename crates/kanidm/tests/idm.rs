@@ -430,3 +430,67 @@ fn credentials_are_updated_interactively_and_a_totp_signs_in() {
     assert!(status.contains("PasswordMfa"), "cancel changed nothing: {status}");
     s.stop();
 }
+
+#[test]
+fn oauth2_clients_from_the_cli() {
+    let s = TestServer::start_with(&kanidmd_bin(), &["bob"]);
+    let cli = Cli { s: &s, home: tempfile::tempdir().unwrap() };
+    cli.login("idm_admin", &s.passwords["idm_admin"]).unwrap();
+    cli.login("bob", &s.passwords["bob"]).unwrap();
+    let oauth2 = |who: &str, args: &[&str]| {
+        let mut all = vec!["system", "oauth2"];
+        all.extend_from_slice(args);
+        cli.ok_as(who, &all)
+    };
+    let refused = |who: &str, args: &[&str]| {
+        let mut all = vec!["system", "oauth2"];
+        all.extend_from_slice(args);
+        cli.fails_as(who, &all)
+    };
+    // idm_admin is one of idm_oauth2_admins (through idm_admins).
+    oauth2("idm_admin", &["create", "wiki", "The Wiki", "https://wiki.example.com/"]);
+    oauth2("idm_admin", &["create-public", "cli-app", "A CLI app", "https://app.example.com/"]);
+    let got = oauth2("idm_admin", &["get", "wiki"]);
+    for shown in ["displayname: The Wiki", "oauth2_rs_origin_landing: https://wiki.example.com/", "spn: wiki@localhost"]
+    {
+        assert!(got.contains(shown), "{shown}: {got}");
+    }
+    assert!(got.contains("oauth2_rs_basic_secret: (hidden)"), "the secret is never shown by get: {got}");
+    let secret = oauth2("idm_admin", &["show-basic-secret", "wiki"]).trim().to_string();
+    assert_eq!(secret.len(), 48, "{secret}");
+    assert!(secret.chars().all(|c| c.is_ascii_alphanumeric()), "{secret}");
+    oauth2("idm_admin", &["reset-secrets", "wiki"]);
+    let new = oauth2("idm_admin", &["show-basic-secret", "wiki"]).trim().to_string();
+    assert!(new.len() == 48 && new != secret, "a new secret");
+    assert!(refused("idm_admin", &["show-basic-secret", "cli-app"]).contains("public client"));
+    // Redirect URIs: added, matched exactly later; a fragment is refused, naming it.
+    oauth2("idm_admin", &["add-redirect-url", "wiki", "https://wiki.example.com/oauth2/callback"]);
+    assert!(
+        oauth2("idm_admin", &["get", "wiki"]).contains("oauth2_rs_origin: https://wiki.example.com/oauth2/callback")
+    );
+    let err = refused("idm_admin", &["add-redirect-url", "wiki", "https://wiki.example.com/cb#x"]);
+    assert!(err.contains("fragment"), "{err}");
+    oauth2("idm_admin", &["remove-redirect-url", "wiki", "https://wiki.example.com/oauth2/callback"]);
+    assert!(!oauth2("idm_admin", &["get", "wiki"]).contains("oauth2_rs_origin:"));
+    oauth2("idm_admin", &["set-displayname", "wiki", "Team Wiki"]);
+    oauth2("idm_admin", &["set-landing-url", "wiki", "https://wiki.example.com/start"]);
+    let got = oauth2("idm_admin", &["get", "wiki"]);
+    assert!(got.contains("displayname: Team Wiki") && got.contains("https://wiki.example.com/start"), "{got}");
+    let list = oauth2("idm_admin", &["list"]);
+    assert!(list.contains("name: wiki") && list.contains("name: cli-app"), "{list}");
+    // An ordinary person sees a client's name (names are public, as every entry's are), not
+    // its URLs or secret, and changes nothing.
+    let seen = oauth2("bob", &["list"]);
+    assert!(seen.contains("name: wiki") && !seen.contains("https://") && !seen.contains("secret"), "{seen}");
+    for args in [
+        &["create", "evil", "Evil", "https://evil.example/"][..],
+        &["show-basic-secret", "wiki"],
+        &["reset-secrets", "wiki"],
+        &["delete", "wiki"],
+    ] {
+        refused("bob", args);
+    }
+    oauth2("idm_admin", &["delete", "cli-app"]);
+    assert!(!oauth2("idm_admin", &["list"]).contains("cli-app"));
+    s.stop();
+}

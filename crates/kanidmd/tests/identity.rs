@@ -596,6 +596,13 @@ async fn a_database_of_the_previous_version_is_upgraded_on_start() {
     assert!(b["state"]["denied"].as_str().unwrap_or_default().contains("second factor"), "{b}");
     // Version 7's: the group profiles of lower administrators no longer reach policy groups.
     assert_eq!(api.post("/v1/group/staff/_attr/member", &idm, json!(["robot"])).await.0, 403);
+    // Version 8's: OAuth2 clients, managed by idm_oauth2_admins (idm_admins among them),
+    // which is high privilege like every built-in administrators' group.
+    let wiki = json!({"attrs": {"name": ["wiki"], "displayname": ["Wiki"], "oauth2_rs_origin_landing": ["https://wiki.example.com/"]}});
+    let (code, body) = api.post("/v1/oauth2/_basic", &idm, wiki).await;
+    assert_eq!(code, 200, "{body}");
+    let (_, hp) = api.get("/v1/group/idm_high_privilege/_attr/member", &admin).await;
+    assert!(hp.to_string().contains("idm_oauth2_admins"), "{hp}");
     s.stop();
 }
 

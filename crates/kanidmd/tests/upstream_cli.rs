@@ -180,6 +180,25 @@ async fn the_published_kanidm_cli_works_against_our_server() {
     let status = entry("/v1/person/alice/_credential/_status".into()).await;
     assert!(status["reset_token"].is_object(), "{status}");
 
+    // OAuth2 clients, as the published CLI manages them.
+    let oauth2 = |args: &[&str]| {
+        let mut all = vec!["system", "oauth2"];
+        all.extend_from_slice(args);
+        up.ok("idm_admin", &all)
+    };
+    oauth2(&["create", "forge", "The Forge", "https://forge.example.com/"]);
+    oauth2(&["add-redirect-url", "forge", "https://forge.example.com/oauth2/callback"]);
+    let got = oauth2(&["get", "forge"]);
+    for shown in ["The Forge", "https://forge.example.com/", "https://forge.example.com/oauth2/callback"] {
+        assert!(got.contains(shown), "{shown}: {got}");
+    }
+    let secret = oauth2(&["show-basic-secret", "forge"]);
+    let (_, ours) = api.get("/v1/oauth2/forge/_basic_secret", &idm).await;
+    assert!(ours.as_str().is_some_and(|s| s.len() == 48 && secret.contains(s)), "{secret} / {ours}");
+    assert!(oauth2(&["list"]).contains("forge"));
+    oauth2(&["delete", "forge"]);
+    assert!(!oauth2(&["list"]).contains("forge"));
+
     // A password set through a credential update session, in the CLI's interactive menu:
     // begin, status (the menu's first screen), set the password, commit.
     let alice_pw = "Vq4#tunnel-orchid-ledger";

@@ -587,6 +587,57 @@ const ACPS: &[Acp] = &[
         modify_removed: MANAGED_GROUP_WRITE,
         ..NONE
     },
+    Acp {
+        name: "idm_acp_oauth2_manage",
+        n: 0x1f,
+        description: "Create, read, change and delete the OAuth2 clients (applications), their secrets included.",
+        receiver: Receiver::Groups(&[0x0043]),
+        target: r#"{"eq":["class","oauth2_resource_server"]}"#,
+        search: OAUTH2_READ,
+        modify_present: OAUTH2_WRITE,
+        modify_removed: OAUTH2_WRITE,
+        create_class: &[
+            "object",
+            "oauth2_resource_server",
+            "oauth2_resource_server_basic",
+            "oauth2_resource_server_public",
+        ],
+        create_attr: OAUTH2_CREATE,
+        delete: true,
+        ..NONE
+    },
+];
+
+const OAUTH2_READ: &[&str] = &[
+    "class",
+    "name",
+    "spn",
+    "uuid",
+    "displayname",
+    "description",
+    "oauth2_rs_origin_landing",
+    "oauth2_rs_origin",
+    "oauth2_rs_basic_secret",
+    "oauth2_strict_redirect_uri",
+];
+const OAUTH2_WRITE: &[&str] = &[
+    "name",
+    "displayname",
+    "description",
+    "oauth2_rs_origin_landing",
+    "oauth2_rs_origin",
+    "oauth2_rs_basic_secret",
+    "oauth2_strict_redirect_uri",
+];
+const OAUTH2_CREATE: &[&str] = &[
+    "class",
+    "name",
+    "displayname",
+    "description",
+    "oauth2_rs_origin_landing",
+    "oauth2_rs_origin",
+    "oauth2_rs_basic_secret",
+    "oauth2_strict_redirect_uri",
 ];
 
 #[allow(clippy::expect_used)]

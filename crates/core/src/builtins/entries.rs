@@ -37,6 +37,7 @@ const GROUPS: &[(&str, u128, &str, &[u128])] = &[
     ("idm_schema_manage_priv", 0x0010, "Extend and change the schema.", &[0x0019]),
     ("idm_acp_manage_priv", 0x0011, "Manage access control profiles.", &[0x0019]),
     ("idm_recycle_bin_admins", 0x0021, "List and revive deleted entries.", &[0x0019, 0x0001]),
+    ("idm_oauth2_admins", 0x0043, "Manage the applications that sign people in through OAuth2.", &[0x0001]),
 ];
 
 pub fn builtin_accounts_and_groups() -> Vec<Entry> {

@@ -217,6 +217,34 @@ const ATTRIBUTES: &[AttrDef] = &[
         &[EQ],
         "The account's passkeys (WebAuthn credentials).",
     ),
+    (
+        "oauth2_rs_origin_landing",
+        0x3d,
+        Url,
+        SINGLE,
+        PLAIN,
+        &[],
+        "An OAuth2 client's home page, where people are sent to use it; also a redirect URI it may use.",
+    ),
+    (
+        "oauth2_rs_origin",
+        0x3e,
+        Url,
+        MULTI,
+        PLAIN,
+        &[EQ],
+        "The redirect URIs an OAuth2 client may use, matched exactly.",
+    ),
+    ("oauth2_rs_basic_secret", 0x3f, SecretUtf8String, SINGLE, PLAIN, &[], "A confidential OAuth2 client's secret."),
+    (
+        "oauth2_strict_redirect_uri",
+        0x40,
+        Boolean,
+        SINGLE,
+        PLAIN,
+        &[],
+        "Whether redirect URIs must match exactly: always true here (Kanidm's clients send it).",
+    ),
 ];
 
 /// The limit attributes and the values the built-in administrator groups carry.
@@ -319,6 +347,21 @@ const CLASSES: &[ClassDef] = &[
         &[],
         "A profile that applies to the managers of each target (its entry_managed_by and that group's members).",
     ),
+    (
+        "oauth2_resource_server",
+        0x97,
+        &["name", "displayname", "oauth2_rs_origin_landing"],
+        &["spn", "oauth2_rs_origin", "oauth2_strict_redirect_uri"],
+        "An application that signs people in through this server's OAuth2 / OpenID Connect provider.",
+    ),
+    (
+        "oauth2_resource_server_basic",
+        0x98,
+        &["oauth2_rs_basic_secret"],
+        &[],
+        "A confidential OAuth2 client, which authenticates with its secret.",
+    ),
+    ("oauth2_resource_server_public", 0x99, &[], &[], "A public OAuth2 client (no secret; PKCE always)."),
 ];
 
 const fn schema_uuid(n: u128) -> Uuid {

@@ -9,6 +9,7 @@ pub(crate) mod attrunique;
 pub(crate) mod base;
 pub(crate) mod credential;
 pub(crate) mod memberof;
+pub(crate) mod oauth2;
 pub(crate) mod policy_values;
 pub(crate) mod protected;
 pub(crate) mod refint;
@@ -27,6 +28,7 @@ pub(crate) fn pre_create(qs: &mut QueryServerWriteTransaction, ident: &Identity,
     memberof::pre_create(ident, cands)?;
     base::pre_create(qs, ident, cands)?;
     policy_values::check(cands.iter())?;
+    oauth2::check(cands.iter())?;
     let domain = qs.domain_name();
     cands.iter_mut().for_each(|e| spn::generate(e, domain.as_deref()));
     Ok(())
@@ -52,6 +54,7 @@ pub(crate) fn pre_modify(
     credential::pre_modify(pairs);
     schema_guard::pre_modify(qs, pairs)?;
     policy_values::check(pairs.iter().map(|(_, n)| n))?;
+    oauth2::check(pairs.iter().map(|(_, n)| n))?;
     let domain = qs.domain_name();
     pairs.iter_mut().for_each(|(_, n)| spn::generate(n, domain.as_deref()));
     Ok(())

@@ -12,7 +12,7 @@ use crate::value::Value;
 use tracing::info;
 
 pub(crate) fn has_spn(e: &Entry) -> bool {
-    e.has_class("account") || e.has_class("group")
+    e.has_class("account") || e.has_class("group") || e.has_class("oauth2_resource_server")
 }
 
 /// The spn this entry should carry, if any.

@@ -201,6 +201,21 @@ impl QueryServerWriteTransaction<'_> {
                 self.add_to_builtin_acp("idm_acp_policy_manage", attr, Value::Iutf8("member".into()))?;
             }
         }
+        if from < 8 {
+            // Version 8: OAuth2 clients. Their administrators' group (created as missing) is
+            // high privilege, like every built-in administrator group.
+            self.add_high_privilege_member(crate::builtins::uuid_suffix(0x0043))?;
+        }
+        Ok(())
+    }
+
+    /// Makes `member` a member of `idm_high_privilege` (built-in groups added by an upgrade).
+    fn add_high_privilege_member(&mut self, member: Uuid) -> Result<()> {
+        let Some(hp) = self.be().entry_by_uuid(crate::builtins::UUID_IDM_HIGH_PRIVILEGE)? else { return Ok(()) };
+        let mut n = hp.entry.clone();
+        if n.add("member", Value::Refer(member)) {
+            self.modify_pairs(&Identity::internal(), vec![(hp, n)])?;
+        }
         Ok(())
     }
 

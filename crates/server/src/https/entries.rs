@@ -74,7 +74,12 @@ pub(super) async fn search(state: &AppState, headers: &HeaderMap, f: Filter) -> 
 }
 
 /// The one entry `f` finds, or none; several is an error naming `id`.
-async fn one(state: &AppState, headers: &HeaderMap, f: Filter, id: &str) -> Result<Option<ProtoEntry>, ApiError> {
+pub(super) async fn one(
+    state: &AppState,
+    headers: &HeaderMap,
+    f: Filter,
+    id: &str,
+) -> Result<Option<ProtoEntry>, ApiError> {
     let mut found = search(state, headers, f).await?;
     match found.len() {
         0 => Ok(None),

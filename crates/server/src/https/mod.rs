@@ -7,6 +7,7 @@ pub mod auth;
 mod credential;
 mod entries;
 mod idm;
+mod oauth2_admin;
 mod openapi;
 mod raw;
 mod scim;
@@ -258,6 +259,7 @@ fn router(state: AppState) -> Router {
         .merge(scim::routes())
         .merge(system::routes())
         .nest("/v1", idm::routes())
+        .nest("/v1/oauth2", oauth2_admin::routes())
         .authenticated(|r| r.route_layer(axum::middleware::from_fn_with_state(signed, signed_bearer)));
     let api = ApiRouter::new()
         .route("/status", openapi::get("true once the database answers.", status))

@@ -1,0 +1,44 @@
+//! OAuth2 clients are well formed: each is exactly one of confidential (`_basic`) or public
+//! (`_public`); its redirect URIs have no fragment (RFC 6749 §3.1.2); and redirect URIs are
+//! always matched exactly, so a client asking for anything else is told so rather than
+//! silently given strict matching.
+
+use crate::Result;
+use crate::entry::Entry;
+use crate::value::Value;
+use idm_proto::OperationError;
+
+const CLIENT: &str = "oauth2_resource_server";
+const BASIC: &str = "oauth2_resource_server_basic";
+const PUBLIC: &str = "oauth2_resource_server_public";
+
+pub(crate) fn check<'e>(entries: impl Iterator<Item = &'e Entry>) -> Result<()> {
+    for e in entries {
+        let (client, basic, public) = (e.has_class(CLIENT), e.has_class(BASIC), e.has_class(PUBLIC));
+        if !client && !basic && !public {
+            continue;
+        }
+        let bad = |why: String| Err(OperationError::InvalidRequest(format!("OAuth2 client '{}': {why}", e.label())));
+        if !client {
+            return bad(format!("class '{}' needs class '{CLIENT}'", if basic { BASIC } else { PUBLIC }));
+        }
+        if basic == public {
+            return bad(format!("a client is either confidential ('{BASIC}') or public ('{PUBLIC}'), exactly one"));
+        }
+        if e.get("oauth2_strict_redirect_uri").is_some_and(|v| v.contains(&Value::Bool(false))) {
+            return bad(
+                "redirect URIs are always matched exactly here; oauth2_strict_redirect_uri cannot be false".into()
+            );
+        }
+        for attr in ["oauth2_rs_origin_landing", "oauth2_rs_origin"] {
+            for v in e.get(attr).into_iter().flatten() {
+                if let Value::Url(u) = v
+                    && u.contains('#')
+                {
+                    return bad(format!("{attr} '{u}' has a fragment, which a redirect URI may not have"));
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! OAuth2 clients as entries: `oauth2_resource_server` plus exactly one of `_basic`
+//! (confidential, with a secret this server makes) and `_public`. Every change is made as the
+//! caller, so who may manage clients is the access profiles' to say
+//! (`idm_acp_oauth2_manage`: the `idm_oauth2_admins` group).
+
+use crate::IdmServer;
+use crate::password::random_password;
+use idm_core::proto::{Filter, Modify, ModifyList, ProtoEntry};
+use idm_core::server::{QueryServerTransaction, name_filter};
+use idm_core::value::Value;
+use idm_core::{OperationError, Result};
+use tracing::info;
+
+const SECRET: &str = "oauth2_rs_basic_secret";
+/// Characters of a client secret (Kanidm's length), from an alphabet without look-alikes.
+const SECRET_LEN: usize = 48;
+
+/// Confidential (authenticates with its secret) or public (PKCE only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientKind {
+    Basic,
+    Public,
+}
+
+impl ClientKind {
+    fn class(self) -> &'static str {
+        match self {
+            ClientKind::Basic => "oauth2_resource_server_basic",
+            ClientKind::Public => "oauth2_resource_server_public",
+        }
+    }
+}
+
+/// The clients `id` (a name, spn or uuid) names.
+pub fn client_filter(id: &str) -> Filter {
+    Filter::And(vec![Filter::Eq("class".into(), "oauth2_resource_server".into()), name_filter(id)])
+}
+
+fn server_made() -> OperationError {
+    OperationError::InvalidRequest(format!(
+        "{SECRET} is made by the server; empty it (`kanidm system oauth2 reset-secrets`) for a new one"
+    ))
+}
+
+/// Kanidm 2022's names for a client's attributes (its Python client still sends them):
+/// `oauth2_rs_name` is today's `name`, and its single `oauth2_rs_origin` today's landing URL.
+fn today_names(e: &mut ProtoEntry) {
+    if let Some(n) = e.attrs.remove("oauth2_rs_name") {
+        e.attrs.entry("name".into()).or_insert(n);
+    }
+    if !e.attrs.contains_key("oauth2_rs_origin_landing")
+        && let Some(origins) = e.attrs.remove("oauth2_rs_origin")
+    {
+        e.attrs.insert("oauth2_rs_origin_landing".into(), origins);
+    }
+}
+
+impl IdmServer {
+    /// Creates a client from `entry` (`{"attrs":{…}}`): its classes are added, and a
+    /// confidential client gets its secret.
+    pub fn oauth2_create(&self, token: &str, kind: ClientKind, mut entry: ProtoEntry) -> Result<()> {
+        today_names(&mut entry);
+        if entry.attrs.contains_key(SECRET) {
+            return Err(server_made());
+        }
+        let classes = entry.attrs.entry("class".into()).or_default();
+        for c in ["object", "oauth2_resource_server", kind.class()] {
+            if !classes.iter().any(|x| x.eq_ignore_ascii_case(c)) {
+                classes.push(c.to_string());
+            }
+        }
+        if kind == ClientKind::Basic {
+            entry.attrs.insert(SECRET.into(), vec![random_password(SECRET_LEN)?]);
+        }
+        let name = entry.attrs.get("name").and_then(|n| n.first()).cloned().unwrap_or_default();
+        self.write_as(token, |w, ident| w.create(ident, &[entry]).map(drop))?;
+        info!(client = %name, ?kind, "OAuth2 client created");
+        Ok(())
+    }
+
+    /// Replaces the attributes `entry` names on the client `id`. Emptying the secret gives a
+    /// confidential client a new one (its old secret stops working at once).
+    pub fn oauth2_update(&self, token: &str, id: &str, entry: ProtoEntry) -> Result<()> {
+        let mut mods = Vec::new();
+        for (attr, values) in entry.attrs {
+            mods.push(Modify::Purged(attr.clone()));
+            if attr == SECRET {
+                if !values.is_empty() {
+                    return Err(server_made());
+                }
+                mods.push(Modify::Present(attr, random_password(SECRET_LEN)?));
+                continue;
+            }
+            mods.extend(values.into_iter().map(|v| Modify::Present(attr.clone(), v)));
+        }
+        if mods.is_empty() {
+            return Err(OperationError::EmptyRequest);
+        }
+        self.write_as(token, |w, ident| {
+            let n = w.modify(ident, &client_filter(id), &ModifyList::new(mods))?;
+            if n == 0 {
+                return Err(OperationError::NoMatchingEntries);
+            }
+            Ok(())
+        })
+    }
+
+    /// The secret of the confidential client `id`, for those who may read it; `None` for a
+    /// public client.
+    pub fn oauth2_basic_secret(&self, token: &str, id: &str) -> Result<Option<String>> {
+        self.read_as(token, |r, ident| {
+            let mut found = r.search(ident, &client_filter(id))?;
+            let client = match found.len() {
+                1 => found.remove(0),
+                0 => return Err(OperationError::NoMatchingEntries),
+                _ => return Err(OperationError::InvalidRequest(format!("'{id}' names several clients"))),
+            };
+            Ok(match client.first(SECRET) {
+                Some(Value::Secret(s)) => Some(s.clone()),
+                _ => None,
+            })
+        })
+    }
+}

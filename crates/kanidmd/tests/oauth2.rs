@@ -1,0 +1,89 @@
+//! OAuth2 clients through the REST API (`/v1/oauth2`), as Kanidm's clients call it: created
+//! confidential or public, their secret made by the server and read only by their
+//! administrators, and malformed clients refused with a reason, changing nothing.
+
+use idm_testkit::api::Api;
+use idm_testkit::server::TestServer;
+use serde_json::json;
+use std::path::Path;
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_kanidmd"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clients_are_entries_with_server_made_secrets_and_refused_when_malformed() {
+    let s = TestServer::start(bin());
+    let api = Api::new(&s);
+    let idm = api.login("idm_admin", &s.passwords["idm_admin"]).await.unwrap();
+    let client = |name: &str| json!({"attrs": {"name": [name], "displayname": ["An app"], "oauth2_rs_origin_landing": ["https://app.example.com/"]}});
+    // Today's CLI also sends oauth2_strict_redirect_uri: true (the only matching there is).
+    let mut strict = client("app");
+    strict["attrs"]["oauth2_strict_redirect_uri"] = json!(["true"]);
+    let (code, body) = api.post("/v1/oauth2/_basic", &idm, strict).await;
+    assert_eq!(code, 200, "{body}");
+    let (_, got) = api.get("/v1/oauth2/app", &idm).await;
+    assert_eq!(got["attrs"]["oauth2_rs_basic_secret"], json!(["(hidden)"]), "{got}");
+    let classes = got["attrs"]["class"].to_string();
+    assert!(classes.contains("oauth2_resource_server_basic") && !classes.contains("_public"), "{classes}");
+    let (_, secret) = api.get("/v1/oauth2/app/_basic_secret", &idm).await;
+    assert_eq!(secret.as_str().map(str::len), Some(48), "{secret}");
+    // 2022's Python client names the attributes as Kanidm did then.
+    let old = json!({"attrs": {"oauth2_rs_name": ["old_app"], "displayname": ["Old"], "oauth2_rs_origin": ["https://old.example.com/"]}});
+    let (code, body) = api.post("/v1/oauth2/_public", &idm, old).await;
+    assert_eq!(code, 200, "{body}");
+    let (_, got) = api.get("/v1/oauth2/old_app", &idm).await;
+    assert_eq!(got["attrs"]["oauth2_rs_origin_landing"], json!(["https://old.example.com/"]), "{got}");
+    assert_eq!(api.get("/v1/oauth2/old_app/_basic_secret", &idm).await.1, json!(null), "public: no secret");
+
+    // Refused, each naming the problem; nothing is created.
+    let mut with_secret = client("bad1");
+    with_secret["attrs"]["oauth2_rs_basic_secret"] = json!(["chosen-by-me"]);
+    let mut lax = client("bad2");
+    lax["attrs"]["oauth2_strict_redirect_uri"] = json!(["false"]);
+    let mut fragment = client("bad3");
+    fragment["attrs"]["oauth2_rs_origin"] = json!(["https://app.example.com/cb#frag"]);
+    let mut no_landing = client("bad4");
+    no_landing["attrs"].as_object_mut().unwrap().remove("oauth2_rs_origin_landing");
+    let not_a_url = json!({"attrs": {"name": ["bad5"], "displayname": ["X"], "oauth2_rs_origin_landing": ["ftp://x"]}});
+    for (body, why) in [
+        (with_secret, "made by the server"),
+        (lax, "always matched exactly"),
+        (fragment, "fragment"),
+        (no_landing, "oauth2_rs_origin_landing"),
+        (not_a_url, "URL"),
+    ] {
+        let (code, b) = api.post("/v1/oauth2/_basic", &idm, body).await;
+        assert!(code == 400 && b.to_string().contains(why), "{why}: {code} {b}");
+    }
+    // Confidential and public at once, through the raw API: refused (by the rule, not the
+    // access profile, which allows both classes).
+    let both = json!({"entries": [{"attrs": {"class": ["object", "oauth2_resource_server", "oauth2_resource_server_basic", "oauth2_resource_server_public"], "name": ["bad6"], "displayname": ["X"], "oauth2_rs_origin_landing": ["https://x.example.com/"], "oauth2_rs_basic_secret": ["x"]}}]});
+    let (code, b) = api.post("/v1/raw/create", &idm, both).await;
+    assert!(code == 400 && b.to_string().contains("exactly one"), "{code} {b}");
+    let (_, list) = api.get("/v1/oauth2", &idm).await;
+    let names: Vec<&str> = list.as_array().unwrap().iter().filter_map(|e| e["attrs"]["name"][0].as_str()).collect();
+    assert_eq!(names.len(), 2, "only the two good clients exist: {names:?}");
+
+    // The secret cannot be set by PATCH either; emptying it makes a new one.
+    let (code, b) = api
+        .call(
+            reqwest::Method::PATCH,
+            "/v1/oauth2/app",
+            &idm,
+            Some(json!({"attrs": {"oauth2_rs_basic_secret": ["mine"]}})),
+        )
+        .await;
+    assert!(code == 400 && b.to_string().contains("made by the server"), "{code} {b}");
+    let (code, _) = api
+        .call(reqwest::Method::PATCH, "/v1/oauth2/app", &idm, Some(json!({"attrs": {"oauth2_rs_basic_secret": []}})))
+        .await;
+    assert_eq!(code, 200);
+    let (_, again) = api.get("/v1/oauth2/app/_basic_secret", &idm).await;
+    assert!(again.as_str().is_some_and(|s| s.len() == 48) && again != secret, "{again}");
+    // Unknown client: 404, as for any entry.
+    let (code, _) =
+        api.call(reqwest::Method::PATCH, "/v1/oauth2/nope", &idm, Some(json!({"attrs": {"displayname": ["X"]}}))).await;
+    assert_eq!(code, 404);
+    s.stop();
+}

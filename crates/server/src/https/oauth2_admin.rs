@@ -1,0 +1,68 @@
+//! `/v1/oauth2`: OAuth2 clients in Kanidm's REST shapes. Listing, reading and attribute edits
+//! are the generic entry operations on class `oauth2_resource_server`; creating a client and
+//! changing or reading its secret are the identity layer's (`oauth2::clients`), which makes
+//! the secrets.
+
+use super::entries::{one, one_attribute, search};
+use super::openapi::{ApiRouter, get, post};
+use super::{ApiError, AppState, json_body};
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use idm_core::proto::{Filter, ProtoEntry};
+use idm_identity::oauth2::ClientKind;
+use idm_identity::oauth2::clients::client_filter;
+
+async fn create(
+    s: AppState,
+    h: HeaderMap,
+    kind: ClientKind,
+    body: Result<Json<ProtoEntry>, JsonRejection>,
+) -> Result<Json<()>, ApiError> {
+    let e = json_body(body)?;
+    s.with_token(&h, move |idm, t| idm.oauth2_create(t, kind, e)).await.map(Json)
+}
+
+pub(super) fn routes() -> ApiRouter {
+    ApiRouter::new()
+        .route(
+            "/",
+            get("List the OAuth2 clients.", |State(s): State<AppState>, h: HeaderMap| async move {
+                search(&s, &h, Filter::Eq("class".into(), "oauth2_resource_server".into())).await.map(Json)
+            }),
+        )
+        .route(
+            "/_basic",
+            post("Create a confidential client: {\"attrs\":{name, displayname, oauth2_rs_origin_landing}}; its secret is made.", |State(s): State<AppState>, h: HeaderMap, body: Result<Json<ProtoEntry>, JsonRejection>| async move {
+                create(s, h, ClientKind::Basic, body).await
+            }),
+        )
+        .route(
+            "/_public",
+            post("Create a public client (no secret; PKCE always).", |State(s): State<AppState>, h: HeaderMap, body: Result<Json<ProtoEntry>, JsonRejection>| async move {
+                create(s, h, ClientKind::Public, body).await
+            }),
+        )
+        .route(
+            "/{id}",
+            get("One client, or null.", |State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
+                one(&s, &h, client_filter(&id), &id).await.map(Json)
+            })
+            .patch("Replace the attributes given (an empty oauth2_rs_basic_secret makes a new secret).", |State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>, body: Result<Json<ProtoEntry>, JsonRejection>| async move {
+                let e = json_body(body)?;
+                s.with_token(&h, move |idm, t| idm.oauth2_update(t, &id, e)).await.map(Json)
+            })
+            .delete("Delete the client (to the recycle bin).", |State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
+                let f = client_filter(&id);
+                s.write(&h, move |w, ident| w.delete(ident, &f).map(drop)).await.map(Json)
+            }),
+        )
+        .route(
+            "/{id}/_basic_secret",
+            get("A confidential client's secret (null for a public client).", |State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
+                s.with_token(&h, move |idm, t| idm.oauth2_basic_secret(t, &id)).await.map(Json)
+            }),
+        )
+        .route("/{id}/_attr/{attr}", one_attribute(|(id, attr): (String, String)| (client_filter(&id), id, attr)))
+}
