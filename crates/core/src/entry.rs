@@ -71,9 +71,10 @@ impl Entry {
         self.attrs.keys().map(String::as_str)
     }
 
-    /// Reference values (uuids) of one attribute.
+    /// Reference values (uuids) of one attribute: plain references, and those a value embeds
+    /// (a scope map's group).
     pub fn refs(&self, attr: &str) -> impl Iterator<Item = Uuid> + '_ {
-        self.attrs.get(attr).into_iter().flatten().filter_map(Value::as_uuid)
+        self.attrs.get(attr).into_iter().flatten().filter_map(|v| v.referenced().or_else(|| v.as_uuid()))
     }
 
     pub fn add(&mut self, attr: &str, v: Value) -> bool {

@@ -103,6 +103,7 @@ syntaxes! {
     ServerRight => "SERVER_RIGHT",
     CredentialType => "CREDENTIAL_TYPE",
     Passkey => "PASSKEY",
+    OauthScopeMap => "OAUTH_SCOPE_MAP",
 }
 
 impl fmt::Display for SyntaxType {
@@ -127,7 +128,7 @@ impl FromStr for SyntaxType {
 impl SyntaxType {
     /// Syntaxes whose values name other entries and are kept consistent by referential integrity.
     pub fn is_reference(self) -> bool {
-        self == SyntaxType::ReferenceUuid
+        matches!(self, SyntaxType::ReferenceUuid | SyntaxType::OauthScopeMap)
     }
 
     /// Syntaxes that have no equality key: their values can never be searched for.
@@ -250,6 +251,25 @@ pub enum Value {
     CredType(crate::credential::CredentialType),
     #[serde(rename = "PK")]
     Passkey(Box<crate::credential::PasskeyRecord>),
+    /// The OAuth2 scopes a group's members are granted by a client (stored entries encode
+    /// variants by position: new ones go last).
+    #[serde(rename = "OS")]
+    OauthScopeMap(Uuid, std::collections::BTreeSet<String>),
+}
+
+/// What an OAuth2 scope may look like (Kanidm's rule): words joined by `:`, `-`, `.` or `://`.
+static OAUTH_SCOPE: LazyLock<Regex> = LazyLock::new(|| {
+    #[allow(clippy::expect_used)]
+    Regex::new(r"^[0-9a-zA-Z_]+(([:\-.]|(://))[0-9a-zA-Z_]+)*$").expect("static regex")
+});
+
+/// `scope` if it is a well-formed OAuth2 scope.
+pub fn oauth_scope(scope: &str) -> std::result::Result<&str, String> {
+    if scope.len() <= 256 && OAUTH_SCOPE.is_match(scope) {
+        Ok(scope)
+    } else {
+        Err(format!("'{scope}' is not an OAuth2 scope (letters, digits and _, joined by : - . or ://)"))
+    }
 }
 
 static INAME_DENY: LazyLock<Regex> = LazyLock::new(|| {
@@ -344,6 +364,7 @@ impl Value {
             Value::Right(_) => SyntaxType::ServerRight,
             Value::CredType(_) => SyntaxType::CredentialType,
             Value::Passkey(_) => SyntaxType::Passkey,
+            Value::OauthScopeMap(..) => SyntaxType::OauthScopeMap,
         }
     }
 
@@ -464,6 +485,32 @@ impl Value {
                     "{attr}: reset tokens are issued by `kanidm person credential create-reset-token`"
                 )));
             }
+            // `GROUP: scope scope …` (the scopes may be quoted, in braces, or comma-separated).
+            SyntaxType::OauthScopeMap => {
+                let Some((group, scopes)) = input.split_once(':') else {
+                    return Err(syntax_err(attr, input, "expected GROUP: scope scope …"));
+                };
+                let group = group.trim();
+                let u = match Uuid::parse_str(group) {
+                    Ok(u) => u,
+                    Err(_) => resolve(group)?.ok_or_else(|| {
+                        OperationError::Plugin(idm_proto::PluginError::ReferentialIntegrity(format!(
+                            "attribute '{attr}': no entry named '{group}'"
+                        )))
+                    })?,
+                };
+                let mut set = std::collections::BTreeSet::new();
+                for s in scopes.split(|c: char| c.is_whitespace() || c == ',' || c == '{' || c == '}') {
+                    let s = s.trim_matches('"');
+                    if !s.is_empty() {
+                        set.insert(oauth_scope(s).map_err(|why| syntax_err(attr, input, why))?.to_string());
+                    }
+                }
+                if set.is_empty() {
+                    return Err(syntax_err(attr, input, "a scope map grants at least one scope"));
+                }
+                Value::OauthScopeMap(u, set)
+            }
         })
     }
 
@@ -493,6 +540,8 @@ impl Value {
             Value::Right(r) => r.name().to_string(),
             Value::CredType(c) => c.name().to_string(),
             Value::Passkey(p) => p.credential_id_hash.clone(),
+            // The group: one map per group, found by it (and removed with it).
+            Value::OauthScopeMap(u, _) => u.hyphenated().to_string(),
             Value::Credential(_) | Value::Secret(_) => return None,
         })
     }
@@ -523,7 +572,17 @@ impl Value {
             Value::Key(k) => k.to_string(),
             Value::Intent(t) => t.to_string(),
             Value::Passkey(p) => p.to_string(),
+            Value::OauthScopeMap(u, scopes) => scope_map_text(&u.hyphenated().to_string(), scopes),
             other => other.eq_key().unwrap_or_default(),
+        }
+    }
+
+    /// The entry this value names, for the syntaxes that name one (referential integrity
+    /// keeps it live).
+    pub fn referenced(&self) -> Option<Uuid> {
+        match self {
+            Value::Refer(u) | Value::OauthScopeMap(u, _) => Some(*u),
+            _ => None,
         }
     }
 
@@ -542,6 +601,12 @@ impl Value {
             _ => None,
         }
     }
+}
+
+/// A scope map as Kanidm shows it: `group: {"openid", "profile"}`.
+pub fn scope_map_text(group: &str, scopes: &std::collections::BTreeSet<String>) -> String {
+    let quoted: Vec<String> = scopes.iter().map(|s| format!("\"{s}\"")).collect();
+    format!("{group}: {{{}}}", quoted.join(", "))
 }
 
 /// Substring index keys: every window of three characters. Needles shorter than this cannot
@@ -579,6 +644,24 @@ mod tests {
 
     fn parse(s: SyntaxType, i: &str) -> Result<Value> {
         Value::from_input("a", s, i, &mut |n| Ok((n == "known").then(|| Uuid::from_u128(7))))
+    }
+
+    #[test]
+    fn scope_maps() {
+        let v = parse(SyntaxType::OauthScopeMap, r#"known: {"openid", "email"} profile"#).unwrap();
+        let scopes: std::collections::BTreeSet<String> = ["email", "openid", "profile"].map(String::from).into();
+        assert_eq!(v, Value::OauthScopeMap(Uuid::from_u128(7), scopes));
+        assert_eq!(v.eq_key(), Some(Uuid::from_u128(7).hyphenated().to_string()), "found by its group");
+        assert_eq!(v.referenced(), Some(Uuid::from_u128(7)));
+        assert!(v.to_proto_string().ends_with(r#": {"email", "openid", "profile"}"#), "{}", v.to_proto_string());
+        for bad in ["known", "known:", "known: not a scope!", "unknown: openid", "known: a..b"] {
+            assert!(parse(SyntaxType::OauthScopeMap, bad).is_err(), "{bad}");
+        }
+        assert!(oauth_scope("urn:x://y.z-w").is_ok() && oauth_scope("").is_err());
+        let json = serde_json::to_string(&v).unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&json).unwrap(), v);
+        let bytes = postcard::to_stdvec(&v).unwrap();
+        assert_eq!(postcard::from_bytes::<Value>(&bytes).unwrap(), v);
     }
 
     #[test]

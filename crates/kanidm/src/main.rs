@@ -323,6 +323,17 @@ enum Oauth2Command {
     /// The name people see for the client.
     #[command(name = "set-displayname")]
     SetDisplayname { name: String, displayname: String },
+    /// Let a group's members use the client, asking for these scopes (replaces its map).
+    #[command(name = "update-scope-map", alias = "create-scope-map")]
+    UpdateScopeMap { name: String, group: String, scopes: Vec<String> },
+    /// Take the group's scopes away.
+    #[command(name = "delete-scope-map")]
+    DeleteScopeMap { name: String, group: String },
+    /// Give a group's members these scopes besides those they ask for.
+    #[command(name = "update-sup-scope-map", alias = "create-sup-scope-map")]
+    UpdateSupScopeMap { name: String, group: String, scopes: Vec<String> },
+    #[command(name = "delete-sup-scope-map")]
+    DeleteSupScopeMap { name: String, group: String },
     /// The client's home page (also a redirect URI it may use).
     #[command(name = "set-landing-url")]
     SetLandingUrl { name: String, landing_url: String },
@@ -625,6 +636,10 @@ fn is_write(c: &Command) -> bool {
                             | Oauth2Command::ResetSecrets { .. }
                             | Oauth2Command::SetDisplayname { .. }
                             | Oauth2Command::SetLandingUrl { .. }
+                            | Oauth2Command::UpdateScopeMap { .. }
+                            | Oauth2Command::DeleteScopeMap { .. }
+                            | Oauth2Command::UpdateSupScopeMap { .. }
+                            | Oauth2Command::DeleteSupScopeMap { .. }
                     }
             )
         }
@@ -1134,6 +1149,23 @@ async fn oauth2_command(client: &KanidmClient, token: &str, cmd: Oauth2Command, 
         }
         Oauth2Command::SetDisplayname { name, displayname } => {
             patch(&name, "displayname", vec![displayname]).await?;
+        }
+        Oauth2Command::UpdateScopeMap { name, group, scopes } => {
+            let path = format!("{}/_scopemap/{}", at(&name), path_part(&group));
+            call(Method::POST, path, Some(serde_json::json!(scopes))).await.map_err(describe)?;
+        }
+        Oauth2Command::UpdateSupScopeMap { name, group, scopes } => {
+            let path = format!("{}/_sup_scopemap/{}", at(&name), path_part(&group));
+            call(Method::POST, path, Some(serde_json::json!(scopes))).await.map_err(describe)?;
+        }
+        Oauth2Command::DeleteScopeMap { name, group } => {
+            call(Method::DELETE, format!("{}/_scopemap/{}", at(&name), path_part(&group)), None)
+                .await
+                .map_err(describe)?;
+        }
+        Oauth2Command::DeleteSupScopeMap { name, group } => {
+            let path = format!("{}/_sup_scopemap/{}", at(&name), path_part(&group));
+            call(Method::DELETE, path, None).await.map_err(describe)?;
         }
         Oauth2Command::SetLandingUrl { name, landing_url } => {
             patch(&name, "oauth2_rs_origin_landing", vec![landing_url]).await?;

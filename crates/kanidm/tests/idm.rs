@@ -478,6 +478,27 @@ fn oauth2_clients_from_the_cli() {
     assert!(got.contains("displayname: Team Wiki") && got.contains("https://wiki.example.com/start"), "{got}");
     let list = oauth2("idm_admin", &["list"]);
     assert!(list.contains("name: wiki") && list.contains("name: cli-app"), "{list}");
+    // Scope maps: which groups may use the client, and with which scopes; one map per group.
+    cli.ok_as("idm_admin", &["group", "create", "wiki_users"]);
+    oauth2("idm_admin", &["update-scope-map", "wiki", "wiki_users", "openid", "email", "profile"]);
+    let got = oauth2("idm_admin", &["get", "wiki"]);
+    assert!(got.contains(r#"oauth2_rs_scope_map: wiki_users@localhost: {"email", "openid", "profile"}"#), "{got}");
+    oauth2("idm_admin", &["update-scope-map", "wiki", "wiki_users", "openid"]);
+    let got = oauth2("idm_admin", &["get", "wiki"]);
+    assert!(got.contains(r#"wiki_users@localhost: {"openid"}"#) && !got.contains("email"), "replaced: {got}");
+    oauth2("idm_admin", &["update-sup-scope-map", "wiki", "wiki_users", "groups"]);
+    assert!(
+        oauth2("idm_admin", &["get", "wiki"]).contains(r#"oauth2_rs_sup_scope_map: wiki_users@localhost: {"groups"}"#)
+    );
+    let err = refused("idm_admin", &["update-scope-map", "wiki", "wiki_users", "not a scope!"]);
+    assert!(err.contains("not an OAuth2 scope"), "{err}");
+    let err = refused("idm_admin", &["update-scope-map", "wiki", "nobody_group", "openid"]);
+    assert!(err.contains("no group called 'nobody_group'"), "{err}");
+    oauth2("idm_admin", &["delete-sup-scope-map", "wiki", "wiki_users"]);
+    assert!(!oauth2("idm_admin", &["get", "wiki"]).contains("oauth2_rs_sup_scope_map"));
+    // Deleting the group takes its maps with it.
+    cli.ok_as("idm_admin", &["group", "delete", "wiki_users"]);
+    assert!(!oauth2("idm_admin", &["get", "wiki"]).contains("oauth2_rs_scope_map"), "the map went with the group");
     // An ordinary person sees a client's name (names are public, as every entry's are), not
     // its URLs or secret, and changes nothing.
     let seen = oauth2("bob", &["list"]);

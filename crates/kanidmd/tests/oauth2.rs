@@ -81,6 +81,17 @@ async fn clients_are_entries_with_server_made_secrets_and_refused_when_malformed
     assert_eq!(code, 200);
     let (_, again) = api.get("/v1/oauth2/app/_basic_secret", &idm).await;
     assert!(again.as_str().is_some_and(|s| s.len() == 48) && again != secret, "{again}");
+    // A group has one map per client: two through the raw API are refused.
+    assert_eq!(api.post("/v1/group", &idm, json!({"attrs": {"name": ["staff"]}})).await.0, 200);
+    let (code, b) = api.post("/v1/oauth2/app/_scopemap/staff", &idm, json!(["openid", "email"])).await;
+    assert_eq!(code, 200, "{b}");
+    let (_, got) = api.get("/v1/oauth2/app", &idm).await;
+    assert_eq!(got["attrs"]["oauth2_rs_scope_map"], json!([r#"staff@localhost: {"email", "openid"}"#]), "{got}");
+    let twice = json!({"filter": {"eq": ["name", "app"]}, "modlist": {"mods": [{"present": ["oauth2_rs_scope_map", "staff: profile"]}]}});
+    let (code, b) = api.post("/v1/raw/modify", &idm, twice).await;
+    assert!(code == 400 && b.to_string().contains("one map per client"), "{code} {b}");
+    let (code, b) = api.post("/v1/oauth2/app/_scopemap/staff", &idm, json!([])).await;
+    assert!(code == 400 && b.to_string().contains("at least one scope"), "{code} {b}");
     // Unknown client: 404, as for any entry.
     let (code, _) =
         api.call(reqwest::Method::PATCH, "/v1/oauth2/nope", &idm, Some(json!({"attrs": {"displayname": ["X"]}}))).await;

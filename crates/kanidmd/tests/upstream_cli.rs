@@ -188,8 +188,15 @@ async fn the_published_kanidm_cli_works_against_our_server() {
     };
     oauth2(&["create", "forge", "The Forge", "https://forge.example.com/"]);
     oauth2(&["add-redirect-url", "forge", "https://forge.example.com/oauth2/callback"]);
+    up.ok("idm_admin", &["group", "create", "forge_users"]);
+    oauth2(&["update-scope-map", "forge", "forge_users", "openid", "profile"]);
     let got = oauth2(&["get", "forge"]);
-    for shown in ["The Forge", "https://forge.example.com/", "https://forge.example.com/oauth2/callback"] {
+    for shown in [
+        "The Forge",
+        "https://forge.example.com/",
+        "https://forge.example.com/oauth2/callback",
+        "forge_users@localhost",
+    ] {
         assert!(got.contains(shown), "{shown}: {got}");
     }
     let secret = oauth2(&["show-basic-secret", "forge"]);

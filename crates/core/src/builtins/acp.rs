@@ -619,6 +619,8 @@ const OAUTH2_READ: &[&str] = &[
     "oauth2_rs_origin",
     "oauth2_rs_basic_secret",
     "oauth2_strict_redirect_uri",
+    "oauth2_rs_scope_map",
+    "oauth2_rs_sup_scope_map",
 ];
 const OAUTH2_WRITE: &[&str] = &[
     "name",
@@ -628,6 +630,8 @@ const OAUTH2_WRITE: &[&str] = &[
     "oauth2_rs_origin",
     "oauth2_rs_basic_secret",
     "oauth2_strict_redirect_uri",
+    "oauth2_rs_scope_map",
+    "oauth2_rs_sup_scope_map",
 ];
 const OAUTH2_CREATE: &[&str] = &[
     "class",

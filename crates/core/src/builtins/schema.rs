@@ -245,6 +245,24 @@ const ATTRIBUTES: &[AttrDef] = &[
         &[],
         "Whether redirect URIs must match exactly: always true here (Kanidm's clients send it).",
     ),
+    (
+        "oauth2_rs_scope_map",
+        0x41,
+        OauthScopeMap,
+        MULTI,
+        PLAIN,
+        &[EQ],
+        "Which groups may use an OAuth2 client, and the scopes each may ask for.",
+    ),
+    (
+        "oauth2_rs_sup_scope_map",
+        0x42,
+        OauthScopeMap,
+        MULTI,
+        PLAIN,
+        &[EQ],
+        "Scopes an OAuth2 client grants a group's members besides those they ask for.",
+    ),
 ];
 
 /// The limit attributes and the values the built-in administrator groups carry.
@@ -351,7 +369,7 @@ const CLASSES: &[ClassDef] = &[
         "oauth2_resource_server",
         0x97,
         &["name", "displayname", "oauth2_rs_origin_landing"],
-        &["spn", "oauth2_rs_origin", "oauth2_strict_redirect_uri"],
+        &["spn", "oauth2_rs_origin", "oauth2_strict_redirect_uri", "oauth2_rs_scope_map", "oauth2_rs_sup_scope_map"],
         "An application that signs people in through this server's OAuth2 / OpenID Connect provider.",
     ),
     (

@@ -1,7 +1,8 @@
 //! OAuth2 clients are well formed: each is exactly one of confidential (`_basic`) or public
-//! (`_public`); its redirect URIs have no fragment (RFC 6749 §3.1.2); and redirect URIs are
+//! (`_public`); its redirect URIs have no fragment (RFC 6749 §3.1.2); redirect URIs are
 //! always matched exactly, so a client asking for anything else is told so rather than
-//! silently given strict matching.
+//! silently given strict matching; and a group has at most one scope map (and one
+//! supplementary map) per client, so what it grants is never ambiguous.
 
 use crate::Result;
 use crate::entry::Entry;
@@ -29,6 +30,13 @@ pub(crate) fn check<'e>(entries: impl Iterator<Item = &'e Entry>) -> Result<()> 
             return bad(
                 "redirect URIs are always matched exactly here; oauth2_strict_redirect_uri cannot be false".into()
             );
+        }
+        for attr in ["oauth2_rs_scope_map", "oauth2_rs_sup_scope_map"] {
+            let groups: Vec<uuid::Uuid> = e.refs(attr).collect();
+            let distinct: std::collections::BTreeSet<&uuid::Uuid> = groups.iter().collect();
+            if distinct.len() != groups.len() {
+                return bad(format!("{attr} has two maps for one group; a group has one map per client"));
+            }
         }
         for attr in ["oauth2_rs_origin_landing", "oauth2_rs_origin"] {
             for v in e.get(attr).into_iter().flatten() {

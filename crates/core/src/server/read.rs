@@ -196,6 +196,7 @@ pub trait QueryServerTransaction {
             for v in vs {
                 strs.push(match v {
                     Value::Refer(u) => self.display_name(*u)?,
+                    Value::OauthScopeMap(u, scopes) => crate::value::scope_map_text(&self.display_name(*u)?, scopes),
                     other => other.to_proto_string(),
                 });
             }

@@ -122,3 +122,90 @@ impl IdmServer {
         })
     }
 }
+
+/// A client's grants to a group: the scopes its members may ask for, or those they get besides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScopeMapKind {
+    Scopes,
+    Supplementary,
+}
+
+impl ScopeMapKind {
+    fn attr(self) -> &'static str {
+        match self {
+            ScopeMapKind::Scopes => "oauth2_rs_scope_map",
+            ScopeMapKind::Supplementary => "oauth2_rs_sup_scope_map",
+        }
+    }
+}
+
+/// The one entry `f` finds as `ident` sees it, `what` naming it in errors.
+fn the_one(
+    txn: &mut impl QueryServerTransaction,
+    ident: &idm_core::identity::Identity,
+    f: &Filter,
+    what: &str,
+) -> Result<uuid::Uuid> {
+    let mut found = txn.search(ident, f)?;
+    match found.len() {
+        1 => found.remove(0).uuid().ok_or(OperationError::NoMatchingEntries),
+        0 => Err(OperationError::NoMatchingEntries),
+        _ => Err(OperationError::InvalidRequest(format!("'{what}' names several entries"))),
+    }
+}
+
+impl IdmServer {
+    /// Sets what the client `id` grants the members of `group` (replacing the group's map).
+    pub fn oauth2_set_scope_map(
+        &self,
+        token: &str,
+        id: &str,
+        group: &str,
+        scopes: &[String],
+        kind: ScopeMapKind,
+    ) -> Result<()> {
+        let mut set = std::collections::BTreeSet::new();
+        for s in scopes {
+            set.insert(idm_core::value::oauth_scope(s.trim()).map_err(OperationError::InvalidRequest)?.to_string());
+        }
+        if set.is_empty() {
+            return Err(OperationError::InvalidRequest(
+                "give at least one scope (deleting the map takes a group's grants away)".into(),
+            ));
+        }
+        self.change_scope_map(token, id, group, kind, Some(set))
+    }
+
+    /// Removes the map of `group` from the client `id` (nothing happens if it has none).
+    pub fn oauth2_delete_scope_map(&self, token: &str, id: &str, group: &str, kind: ScopeMapKind) -> Result<()> {
+        self.change_scope_map(token, id, group, kind, None)
+    }
+
+    fn change_scope_map(
+        &self,
+        token: &str,
+        id: &str,
+        group: &str,
+        kind: ScopeMapKind,
+        scopes: Option<std::collections::BTreeSet<String>>,
+    ) -> Result<()> {
+        use idm_core::modify::{Modify as M, ModifyList as ML};
+        self.write_as(token, |w, ident| {
+            let groups = Filter::And(vec![Filter::Eq("class".into(), "group".into()), name_filter(group)]);
+            let g = the_one(w, ident, &groups, group).map_err(|e| match e {
+                OperationError::NoMatchingEntries => {
+                    OperationError::InvalidRequest(format!("there is no group called '{group}'"))
+                }
+                other => other,
+            })?;
+            let client = the_one(w, ident, &client_filter(id), id)?;
+            let attr = kind.attr();
+            // The group's map is found by the group alone (its equality key).
+            let mut mods = vec![M::Removed(attr.into(), Value::OauthScopeMap(g, Default::default()))];
+            if let Some(set) = scopes {
+                mods.push(M::Present(attr.into(), Value::OauthScopeMap(g, set)));
+            }
+            w.modify_as(ident, &idm_core::filter::Filter::eq_uuid("uuid", client), &ML::new(mods)).map(drop)
+        })
+    }
+}

@@ -4,4 +4,4 @@
 
 pub mod clients;
 
-pub use clients::ClientKind;
+pub use clients::{ClientKind, ScopeMapKind};

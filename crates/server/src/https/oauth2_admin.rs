@@ -4,15 +4,29 @@
 //! the secrets.
 
 use super::entries::{one, one_attribute, search};
+use super::openapi::Methods;
 use super::openapi::{ApiRouter, get, post};
 use super::{ApiError, AppState, json_body};
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use idm_core::proto::{Filter, ProtoEntry};
-use idm_identity::oauth2::ClientKind;
 use idm_identity::oauth2::clients::client_filter;
+use idm_identity::oauth2::{ClientKind, ScopeMapKind};
+
+/// `POST` (a JSON list of scopes: what the group's members get) and `DELETE` of one group's
+/// map on a client.
+fn scope_map(kind: ScopeMapKind) -> Methods {
+    post("Set the group's scopes (a JSON list).", move |State(s): State<AppState>, h: HeaderMap, Path((id, group)): Path<(String, String)>, body: Result<Json<Vec<String>>, JsonRejection>| async move {
+        let scopes = json_body(body)?;
+        s.with_token(&h, move |idm, t| idm.oauth2_set_scope_map(t, &id, &group, &scopes, kind)).await.map(Json)
+    })
+    .delete("Remove the group's map.", move |State(s): State<AppState>, h: HeaderMap, Path((id, group)): Path<(String, String)>, _body: Bytes| async move {
+        s.with_token(&h, move |idm, t| idm.oauth2_delete_scope_map(t, &id, &group, kind)).await.map(Json)
+    })
+}
 
 async fn create(
     s: AppState,
@@ -64,5 +78,7 @@ pub(super) fn routes() -> ApiRouter {
                 s.with_token(&h, move |idm, t| idm.oauth2_basic_secret(t, &id)).await.map(Json)
             }),
         )
+        .route("/{id}/_scopemap/{group}", scope_map(ScopeMapKind::Scopes))
+        .route("/{id}/_sup_scopemap/{group}", scope_map(ScopeMapKind::Supplementary))
         .route("/{id}/_attr/{attr}", one_attribute(|(id, attr): (String, String)| (client_filter(&id), id, attr)))
 }
