@@ -7,11 +7,9 @@
 # compare two builds in one session).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-shared=${SHARED:-../shared}
-ds=bench-data/100000x1000
-[ -f "$ds/persons.json" ] || python3 "$shared/bench/gen_dataset.py" 100000 1000 5 "$ds" >/dev/null
-[ -n "${BIN_DIR:-}" ] || cargo build --release -q -p kanidmd -p kanidm
 . scripts/lib/bench_server.sh
+bench_dataset
+[ -n "${BIN_DIR:-}" ] || cargo build --release -q -p kanidmd -p kanidm
 start_bench_server '[online_backup]
 path = "backups"
 schedule = "@daily"'

@@ -6,12 +6,10 @@
 # BIN_DIR=DIR runs the kanidmd and kanidm found there instead of building this tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-shared=${SHARED:-../shared}
-ds=bench-data/100000x1000
-[ -f "$ds/persons.json" ] || python3 "$shared/bench/gen_dataset.py" 100000 1000 5 "$ds" >/dev/null
+. scripts/lib/bench_server.sh
+bench_dataset
 [ -n "${BIN_DIR:-}" ] || cargo build --release -q -p kanidmd -p kanidm
 cargo build --release -q -p idm_testkit --bin ui_bench
-. scripts/lib/bench_server.sh
 start_bench_server
 KANIDM_PASSWORD=$pw "$k/kanidm" login -H "$url" -C insecure/ca.pem -D idm_admin >/dev/null
 "$k/kanidm" raw create -H "$url" -C insecure/ca.pem -D idm_admin "$repo/$ds/persons.json" >/dev/null

@@ -4,6 +4,13 @@
 # `start_bench_server [EXTRA_TOML]` from the repository's root; it sets
 #   repo k work port url pid  and  pw (idm_admin's password), apw (admin's),
 # and leaves the shell in the work folder (HOME is set to a folder inside it).
+# The benchmark dataset (100k persons, 1k groups, each person in 5), made once into
+# bench-data/ by the shared generator; sets `ds`.
+bench_dataset() {
+  ds=bench-data/100000x1000
+  [ -f "$ds/persons.json" ] || python3 "${SHARED:-../shared}/bench/gen_dataset.py" 100000 1000 5 "$ds" >/dev/null
+}
+
 start_bench_server() {
   repo=$(pwd)
   k=${BIN_DIR:-$repo/target/release}

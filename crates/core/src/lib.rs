@@ -20,6 +20,7 @@ pub mod filter;
 pub mod identity;
 pub mod keys;
 pub mod modify;
+pub mod oauth2;
 pub mod plugins;
 pub mod schema;
 pub mod server;

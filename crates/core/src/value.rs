@@ -104,6 +104,7 @@ syntaxes! {
     CredentialType => "CREDENTIAL_TYPE",
     Passkey => "PASSKEY",
     OauthScopeMap => "OAUTH_SCOPE_MAP",
+    OauthClaimMap => "OAUTH_CLAIM_MAP",
 }
 
 impl fmt::Display for SyntaxType {
@@ -128,7 +129,7 @@ impl FromStr for SyntaxType {
 impl SyntaxType {
     /// Syntaxes whose values name other entries and are kept consistent by referential integrity.
     pub fn is_reference(self) -> bool {
-        matches!(self, SyntaxType::ReferenceUuid | SyntaxType::OauthScopeMap)
+        matches!(self, SyntaxType::ReferenceUuid | SyntaxType::OauthScopeMap | SyntaxType::OauthClaimMap)
     }
 
     /// Syntaxes that have no equality key: their values can never be searched for.
@@ -255,6 +256,9 @@ pub enum Value {
     /// variants by position: new ones go last).
     #[serde(rename = "OS")]
     OauthScopeMap(Uuid, std::collections::BTreeSet<String>),
+    /// A custom claim's values for a group's members.
+    #[serde(rename = "OC")]
+    OauthClaimMap(Box<crate::oauth2::ClaimMapping>),
 }
 
 /// What an OAuth2 scope may look like (Kanidm's rule): words joined by `:`, `-`, `.` or `://`.
@@ -365,6 +369,7 @@ impl Value {
             Value::CredType(_) => SyntaxType::CredentialType,
             Value::Passkey(_) => SyntaxType::Passkey,
             Value::OauthScopeMap(..) => SyntaxType::OauthScopeMap,
+            Value::OauthClaimMap(_) => SyntaxType::OauthClaimMap,
         }
     }
 
@@ -511,6 +516,31 @@ impl Value {
                 }
                 Value::OauthScopeMap(u, set)
             }
+            // `claim:GROUP:join:v1,v2` (join: array, csv or ssv; the values may be quoted).
+            SyntaxType::OauthClaimMap => {
+                let parts: Vec<&str> = input.splitn(4, ':').collect();
+                let [claim, group, join, values] = parts[..] else {
+                    return Err(syntax_err(attr, input, "expected claim:GROUP:join:value,value"));
+                };
+                let claim = oauth_scope(claim.trim()).map_err(|why| syntax_err(attr, input, why))?.to_string();
+                let join = crate::oauth2::ClaimJoin::from_name(join)
+                    .ok_or_else(|| syntax_err(attr, input, "the join is array, csv or ssv"))?;
+                let group = group.trim();
+                let u = match Uuid::parse_str(group) {
+                    Ok(u) => u,
+                    Err(_) => resolve(group)?.ok_or_else(|| {
+                        OperationError::Plugin(idm_proto::PluginError::ReferentialIntegrity(format!(
+                            "attribute '{attr}': no entry named '{group}'"
+                        )))
+                    })?,
+                };
+                let values: std::collections::BTreeSet<String> =
+                    values.trim().trim_matches('"').split(',').map(|v| v.trim().to_string()).collect();
+                if let Some(why) = values.iter().find_map(|v| join.refuses(v)) {
+                    return Err(syntax_err(attr, input, why));
+                }
+                Value::OauthClaimMap(Box::new(crate::oauth2::ClaimMapping { claim, group: u, join, values }))
+            }
         })
     }
 
@@ -542,6 +572,7 @@ impl Value {
             Value::Passkey(p) => p.credential_id_hash.clone(),
             // The group: one map per group, found by it (and removed with it).
             Value::OauthScopeMap(u, _) => u.hyphenated().to_string(),
+            Value::OauthClaimMap(m) => m.group.hyphenated().to_string(),
             Value::Credential(_) | Value::Secret(_) => return None,
         })
     }
@@ -573,6 +604,7 @@ impl Value {
             Value::Intent(t) => t.to_string(),
             Value::Passkey(p) => p.to_string(),
             Value::OauthScopeMap(u, scopes) => scope_map_text(&u.hyphenated().to_string(), scopes),
+            Value::OauthClaimMap(m) => m.text(&m.group.hyphenated().to_string()),
             other => other.eq_key().unwrap_or_default(),
         }
     }
@@ -582,6 +614,7 @@ impl Value {
     pub fn referenced(&self) -> Option<Uuid> {
         match self {
             Value::Refer(u) | Value::OauthScopeMap(u, _) => Some(*u),
+            Value::OauthClaimMap(m) => Some(m.group),
             _ => None,
         }
     }
@@ -662,6 +695,27 @@ mod tests {
         assert_eq!(serde_json::from_str::<Value>(&json).unwrap(), v);
         let bytes = postcard::to_stdvec(&v).unwrap();
         assert_eq!(postcard::from_bytes::<Value>(&bytes).unwrap(), v);
+    }
+
+    #[test]
+    fn claim_maps() {
+        let v = parse(SyntaxType::OauthClaimMap, r#"team:known:csv:"eng,ops""#).unwrap();
+        let Value::OauthClaimMap(m) = &v else { panic!("{v:?}") };
+        assert_eq!((m.claim.as_str(), m.group, m.join), ("team", Uuid::from_u128(7), crate::oauth2::ClaimJoin::Csv));
+        assert_eq!(m.values.iter().map(String::as_str).collect::<Vec<_>>(), ["eng", "ops"]);
+        assert_eq!(v.referenced(), Some(Uuid::from_u128(7)));
+        for bad in [
+            "team:known:csv",
+            "bad claim:known:array:x",
+            "team:known:sideways:x",
+            "team:known:ssv:a b",
+            "team:unknown:array:x",
+        ] {
+            assert!(parse(SyntaxType::OauthClaimMap, bad).is_err(), "{bad}");
+        }
+        let json = serde_json::to_string(&v).unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&json).unwrap(), v);
+        assert_eq!(postcard::from_bytes::<Value>(&postcard::to_stdvec(&v).unwrap()).unwrap(), v);
     }
 
     #[test]

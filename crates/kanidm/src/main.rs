@@ -334,6 +334,15 @@ enum Oauth2Command {
     UpdateSupScopeMap { name: String, group: String, scopes: Vec<String> },
     #[command(name = "delete-sup-scope-map")]
     DeleteSupScopeMap { name: String, group: String },
+    /// A custom claim's values for a group's members (replaces the group's values).
+    #[command(name = "update-claim-map", alias = "create-claim-map")]
+    UpdateClaimMap { name: String, claim: String, group: String, values: Vec<String> },
+    /// How a claim's values are joined: array, csv or ssv.
+    #[command(name = "update-claim-map-join")]
+    UpdateClaimMapJoin { name: String, claim: String, join: String },
+    /// Take a group's values of a claim away.
+    #[command(name = "delete-claim-map")]
+    DeleteClaimMap { name: String, claim: String, group: String },
     /// The client's home page (also a redirect URI it may use).
     #[command(name = "set-landing-url")]
     SetLandingUrl { name: String, landing_url: String },
@@ -640,6 +649,9 @@ fn is_write(c: &Command) -> bool {
                             | Oauth2Command::DeleteScopeMap { .. }
                             | Oauth2Command::UpdateSupScopeMap { .. }
                             | Oauth2Command::DeleteSupScopeMap { .. }
+                            | Oauth2Command::UpdateClaimMap { .. }
+                            | Oauth2Command::UpdateClaimMapJoin { .. }
+                            | Oauth2Command::DeleteClaimMap { .. }
                     }
             )
         }
@@ -1165,6 +1177,18 @@ async fn oauth2_command(client: &KanidmClient, token: &str, cmd: Oauth2Command, 
         }
         Oauth2Command::DeleteSupScopeMap { name, group } => {
             let path = format!("{}/_sup_scopemap/{}", at(&name), path_part(&group));
+            call(Method::DELETE, path, None).await.map_err(describe)?;
+        }
+        Oauth2Command::UpdateClaimMap { name, claim, group, values } => {
+            let path = format!("{}/_claimmap/{}/{}", at(&name), path_part(&claim), path_part(&group));
+            call(Method::POST, path, Some(serde_json::json!(values))).await.map_err(describe)?;
+        }
+        Oauth2Command::UpdateClaimMapJoin { name, claim, join } => {
+            let path = format!("{}/_claimmap/{}", at(&name), path_part(&claim));
+            call(Method::POST, path, Some(serde_json::json!(join))).await.map_err(describe)?;
+        }
+        Oauth2Command::DeleteClaimMap { name, claim, group } => {
+            let path = format!("{}/_claimmap/{}/{}", at(&name), path_part(&claim), path_part(&group));
             call(Method::DELETE, path, None).await.map_err(describe)?;
         }
         Oauth2Command::SetLandingUrl { name, landing_url } => {

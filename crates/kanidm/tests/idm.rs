@@ -496,9 +496,23 @@ fn oauth2_clients_from_the_cli() {
     assert!(err.contains("no group called 'nobody_group'"), "{err}");
     oauth2("idm_admin", &["delete-sup-scope-map", "wiki", "wiki_users"]);
     assert!(!oauth2("idm_admin", &["get", "wiki"]).contains("oauth2_rs_sup_scope_map"));
+    // Claim maps: a custom claim's values per group, joined one way per claim.
+    oauth2("idm_admin", &["update-claim-map", "wiki", "team", "wiki_users", "engineering", "wiki"]);
+    let got = oauth2("idm_admin", &["get", "wiki"]);
+    assert!(got.contains(r#"oauth2_rs_claim_map: team:wiki_users@localhost:array:"engineering,wiki""#), "{got}");
+    oauth2("idm_admin", &["update-claim-map-join", "wiki", "team", "csv"]);
+    assert!(oauth2("idm_admin", &["get", "wiki"]).contains(r#"team:wiki_users@localhost:csv:"engineering,wiki""#));
+    let err = refused("idm_admin", &["update-claim-map", "wiki", "team", "wiki_users", "a,b"]);
+    assert!(err.contains("cannot hold commas"), "{err}");
+    assert!(refused("idm_admin", &["update-claim-map-join", "wiki", "nothing", "csv"]).contains("no values yet"));
+    assert!(refused("idm_admin", &["update-claim-map-join", "wiki", "team", "sideways"]).contains("not a join"));
+    oauth2("idm_admin", &["delete-claim-map", "wiki", "team", "wiki_users"]);
+    assert!(!oauth2("idm_admin", &["get", "wiki"]).contains("oauth2_rs_claim_map"));
+    oauth2("idm_admin", &["update-claim-map", "wiki", "team", "wiki_users", "engineering"]);
     // Deleting the group takes its maps with it.
     cli.ok_as("idm_admin", &["group", "delete", "wiki_users"]);
-    assert!(!oauth2("idm_admin", &["get", "wiki"]).contains("oauth2_rs_scope_map"), "the map went with the group");
+    let got = oauth2("idm_admin", &["get", "wiki"]);
+    assert!(!got.contains("oauth2_rs_scope_map") && !got.contains("oauth2_rs_claim_map"), "gone with the group: {got}");
     // An ordinary person sees a client's name (names are public, as every entry's are), not
     // its URLs or secret, and changes nothing.
     let seen = oauth2("bob", &["list"]);

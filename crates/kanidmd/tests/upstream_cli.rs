@@ -190,12 +190,15 @@ async fn the_published_kanidm_cli_works_against_our_server() {
     oauth2(&["add-redirect-url", "forge", "https://forge.example.com/oauth2/callback"]);
     up.ok("idm_admin", &["group", "create", "forge_users"]);
     oauth2(&["update-scope-map", "forge", "forge_users", "openid", "profile"]);
+    oauth2(&["update-claim-map", "forge", "forge_role", "forge_users", "developer"]);
+    oauth2(&["update-claim-map-join", "forge", "forge_role", "ssv"]);
     let got = oauth2(&["get", "forge"]);
     for shown in [
         "The Forge",
         "https://forge.example.com/",
         "https://forge.example.com/oauth2/callback",
         "forge_users@localhost",
+        "forge_role",
     ] {
         assert!(got.contains(shown), "{shown}: {got}");
     }
@@ -378,13 +381,13 @@ async fn the_published_python_client_works_against_our_server() {
         .unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{out}\n{}", String::from_utf8_lossy(&o.stderr));
-    for step in ["login ok", "person ok", "group ok", "service account ok", "deletes ok"] {
+    for step in ["login ok", "person ok", "group ok", "service account ok", "oauth2 ok", "deletes ok"] {
         assert!(out.contains(step), "{step} missing:\n{out}");
     }
     // What it created it also deleted: on the server, nothing is left of it.
     let api = Api::new(&s);
     let idm = api.login("idm_admin", &s.passwords["idm_admin"]).await.unwrap();
-    for path in ["/v1/person/pyperson", "/v1/group/pygroup", "/v1/service_account/pyrobot"] {
+    for path in ["/v1/person/pyperson", "/v1/group/pygroup", "/v1/service_account/pyrobot", "/v1/oauth2/pyapp"] {
         assert_eq!(api.get(path, &idm).await, (200, json!(null)), "{path}");
     }
     let (_, bin) = api.get("/v1/recycle_bin", &idm).await;

@@ -4,7 +4,6 @@
 //! sign-out, and the reset link setting a password, a TOTP and backup codes, which then sign
 //! in. (Passkeys in a real browser: `browser.rs`.)
 
-use idm_core::credential::{Totp, TotpAlgo};
 use idm_testkit::api::Api;
 use idm_testkit::server::TestServer;
 use idm_testkit::web::{Page, Web};
@@ -60,15 +59,7 @@ fn base32_decode(s: &str) -> Vec<u8> {
 
 fn code(secret: &[u8], step_offset: i64) -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    let t = Totp {
-        secret: secret.to_vec(),
-        algo: TotpAlgo::Sha1,
-        step: 30,
-        digits: 6,
-        created: 0,
-        last_step: 0,
-        last_used: None,
-    };
+    let t = idm_testkit::app_totp(secret);
     format!("{:06}", idm_identity::second_factor::code_at(&t, (now / 30 + step_offset) as u64))
 }
 

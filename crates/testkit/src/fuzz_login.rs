@@ -95,18 +95,7 @@ impl Run<'_> {
             2 => {
                 let Some((id, name)) = Self::pick(&self.logins, arg) else { return };
                 let right = arg & 0x40 != 0;
-                let totp = |step: u64| {
-                    let t = idm_core::credential::Totp {
-                        secret: TOTP_SECRET.to_vec(),
-                        algo: idm_core::credential::TotpAlgo::Sha1,
-                        step: 30,
-                        digits: 6,
-                        created: 0,
-                        last_step: 0,
-                        last_used: None,
-                    };
-                    idm_identity::second_factor::code_at(&t, step)
-                };
+                let totp = |step: u64| idm_identity::second_factor::code_at(&crate::app_totp(TOTP_SECRET), step);
                 let now_step = (self.clock.now().unix_timestamp() as u64) / 30;
                 let code_step = now_step + u64::from(arg & 3) - 1;
                 let cred = match (arg >> 4) & 3 {

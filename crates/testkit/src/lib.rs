@@ -162,9 +162,21 @@ pub fn set_password(qs: &QueryServer, name: &str, password: &str) {
     w.commit().unwrap_or_else(|e| panic!("{e}"));
 }
 
+/// An authenticator app's TOTP (SHA-1, 6 digits, 30 s) with `secret`, never used.
+pub fn app_totp(secret: &[u8]) -> idm_core::credential::Totp {
+    idm_core::credential::Totp {
+        secret: secret.to_vec(),
+        algo: idm_core::credential::TotpAlgo::Sha1,
+        step: 30,
+        digits: 6,
+        created: 0,
+        last_step: 0,
+        last_used: None,
+    }
+}
+
 /// Gives `name`, which has a password, a TOTP (labelled "fuzz") with `secret`.
 pub fn add_totp(qs: &QueryServer, name: &str, secret: &[u8]) {
-    use idm_core::credential::{Totp, TotpAlgo};
     use idm_core::modify::{Modify, ModifyList};
     use idm_core::value::{Credential, Value};
     let mut w = qs.write().unwrap_or_else(|e| panic!("{e}"));
@@ -173,15 +185,7 @@ pub fn add_totp(qs: &QueryServer, name: &str, secret: &[u8]) {
     let Some(Value::Credential(c)) = found.first().and_then(|e| e.first("primary_credential")).cloned() else {
         panic!("{name} has no password")
     };
-    let totp = Totp {
-        secret: secret.to_vec(),
-        algo: TotpAlgo::Sha1,
-        step: 30,
-        digits: 6,
-        created: 0,
-        last_step: 0,
-        last_used: None,
-    };
+    let totp = app_totp(secret);
     let cred = Credential::PasswordMfa {
         phc: c.phc().to_string(),
         totp: [("fuzz".to_string(), totp)].into(),

@@ -621,6 +621,7 @@ const OAUTH2_READ: &[&str] = &[
     "oauth2_strict_redirect_uri",
     "oauth2_rs_scope_map",
     "oauth2_rs_sup_scope_map",
+    "oauth2_rs_claim_map",
 ];
 const OAUTH2_WRITE: &[&str] = &[
     "name",
@@ -632,6 +633,7 @@ const OAUTH2_WRITE: &[&str] = &[
     "oauth2_strict_redirect_uri",
     "oauth2_rs_scope_map",
     "oauth2_rs_sup_scope_map",
+    "oauth2_rs_claim_map",
 ];
 const OAUTH2_CREATE: &[&str] = &[
     "class",

@@ -263,6 +263,15 @@ const ATTRIBUTES: &[AttrDef] = &[
         &[EQ],
         "Scopes an OAuth2 client grants a group's members besides those they ask for.",
     ),
+    (
+        "oauth2_rs_claim_map",
+        0x43,
+        OauthClaimMap,
+        MULTI,
+        PLAIN,
+        &[EQ],
+        "Custom claims an OAuth2 client's tokens carry: their values for each group's members.",
+    ),
 ];
 
 /// The limit attributes and the values the built-in administrator groups carry.
@@ -369,7 +378,14 @@ const CLASSES: &[ClassDef] = &[
         "oauth2_resource_server",
         0x97,
         &["name", "displayname", "oauth2_rs_origin_landing"],
-        &["spn", "oauth2_rs_origin", "oauth2_strict_redirect_uri", "oauth2_rs_scope_map", "oauth2_rs_sup_scope_map"],
+        &[
+            "spn",
+            "oauth2_rs_origin",
+            "oauth2_strict_redirect_uri",
+            "oauth2_rs_scope_map",
+            "oauth2_rs_sup_scope_map",
+            "oauth2_rs_claim_map",
+        ],
         "An application that signs people in through this server's OAuth2 / OpenID Connect provider.",
     ),
     (

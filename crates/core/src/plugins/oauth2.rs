@@ -2,7 +2,8 @@
 //! (`_public`); its redirect URIs have no fragment (RFC 6749 §3.1.2); redirect URIs are
 //! always matched exactly, so a client asking for anything else is told so rather than
 //! silently given strict matching; and a group has at most one scope map (and one
-//! supplementary map) per client, so what it grants is never ambiguous.
+//! supplementary map) per client, and one set of values per claim, so what it grants is never
+//! ambiguous; a claim is joined one way for every group.
 
 use crate::Result;
 use crate::entry::Entry;
@@ -36,6 +37,18 @@ pub(crate) fn check<'e>(entries: impl Iterator<Item = &'e Entry>) -> Result<()> 
             let distinct: std::collections::BTreeSet<&uuid::Uuid> = groups.iter().collect();
             if distinct.len() != groups.len() {
                 return bad(format!("{attr} has two maps for one group; a group has one map per client"));
+            }
+        }
+        let mut claims: std::collections::BTreeMap<&str, crate::oauth2::ClaimJoin> = Default::default();
+        let mut seen = std::collections::BTreeSet::new();
+        for v in e.get("oauth2_rs_claim_map").into_iter().flatten() {
+            if let Value::OauthClaimMap(m) = v {
+                if !seen.insert((m.claim.as_str(), m.group)) {
+                    return bad(format!("claim '{}' has two sets of values for one group", m.claim));
+                }
+                if *claims.entry(m.claim.as_str()).or_insert(m.join) != m.join {
+                    return bad(format!("claim '{}' is joined two ways; a claim has one join", m.claim));
+                }
             }
         }
         for attr in ["oauth2_rs_origin_landing", "oauth2_rs_origin"] {

@@ -197,6 +197,7 @@ pub trait QueryServerTransaction {
                 strs.push(match v {
                     Value::Refer(u) => self.display_name(*u)?,
                     Value::OauthScopeMap(u, scopes) => crate::value::scope_map_text(&self.display_name(*u)?, scopes),
+                    Value::OauthClaimMap(m) => m.text(&self.display_name(m.group)?),
                     other => other.to_proto_string(),
                 });
             }

@@ -5,6 +5,7 @@
 
 use crate::IdmServer;
 use crate::password::random_password;
+use idm_core::oauth2::{ClaimJoin, ClaimMapping};
 use idm_core::proto::{Filter, Modify, ModifyList, ProtoEntry};
 use idm_core::server::{QueryServerTransaction, name_filter};
 use idm_core::value::Value;
@@ -191,13 +192,7 @@ impl IdmServer {
     ) -> Result<()> {
         use idm_core::modify::{Modify as M, ModifyList as ML};
         self.write_as(token, |w, ident| {
-            let groups = Filter::And(vec![Filter::Eq("class".into(), "group".into()), name_filter(group)]);
-            let g = the_one(w, ident, &groups, group).map_err(|e| match e {
-                OperationError::NoMatchingEntries => {
-                    OperationError::InvalidRequest(format!("there is no group called '{group}'"))
-                }
-                other => other,
-            })?;
+            let g = group_uuid(w, ident, group)?;
             let client = the_one(w, ident, &client_filter(id), id)?;
             let attr = kind.attr();
             // The group's map is found by the group alone (its equality key).
@@ -208,4 +203,116 @@ impl IdmServer {
             w.modify_as(ident, &idm_core::filter::Filter::eq_uuid("uuid", client), &ML::new(mods)).map(drop)
         })
     }
+}
+
+impl IdmServer {
+    /// Sets the values the custom claim `claim` takes for `group`'s members on the client
+    /// `id` (replacing that group's; the claim keeps its join, an array by default).
+    pub fn oauth2_set_claim_map(
+        &self,
+        token: &str,
+        id: &str,
+        claim: &str,
+        group: &str,
+        values: &[String],
+    ) -> Result<()> {
+        let claim = idm_core::value::oauth_scope(claim.trim()).map_err(OperationError::InvalidRequest)?.to_string();
+        let values: std::collections::BTreeSet<String> = values.iter().map(|v| v.trim().to_string()).collect();
+        if values.is_empty() {
+            return Err(OperationError::InvalidRequest(
+                "give at least one value (deleting the claim map takes the group's values away)".into(),
+            ));
+        }
+        self.change_claim_maps(token, id, Some(group), |maps, g| {
+            let join = maps.iter().find(|m| m.claim == claim).map_or(ClaimJoin::Array, |m| m.join);
+            if let Some(why) = values.iter().find_map(|v| join.refuses(v)) {
+                return Err(OperationError::InvalidRequest(why.into()));
+            }
+            maps.retain(|m| !(m.claim == claim && m.group == g));
+            maps.push(ClaimMapping { claim, group: g, join, values });
+            Ok(())
+        })
+    }
+
+    /// Removes `group`'s values of `claim` from the client `id`.
+    pub fn oauth2_delete_claim_map(&self, token: &str, id: &str, claim: &str, group: &str) -> Result<()> {
+        self.change_claim_maps(token, id, Some(group), |maps, g| {
+            maps.retain(|m| !(m.claim == claim && m.group == g));
+            Ok(())
+        })
+    }
+
+    /// How the client `id` joins the values of `claim` (`array`, `csv` or `ssv`).
+    pub fn oauth2_set_claim_join(&self, token: &str, id: &str, claim: &str, join: &str) -> Result<()> {
+        let join = ClaimJoin::from_name(join.trim_matches('"'))
+            .ok_or_else(|| OperationError::InvalidRequest(format!("'{join}' is not a join: array, csv or ssv")))?;
+        self.change_claim_maps(token, id, None, |maps, _| {
+            if !maps.iter().any(|m| m.claim == claim) {
+                return Err(OperationError::InvalidRequest(format!(
+                    "claim '{claim}' has no values yet; give it some with update-claim-map first"
+                )));
+            }
+            for m in maps.iter_mut().filter(|m| m.claim == claim) {
+                if let Some(why) = m.values.iter().find_map(|v| join.refuses(v)) {
+                    return Err(OperationError::InvalidRequest(why.into()));
+                }
+                m.join = join;
+            }
+            Ok(())
+        })
+    }
+
+    /// Rewrites the client's claim maps with `change` (given the maps and, if `group` is
+    /// named, its uuid), in one write as the caller.
+    fn change_claim_maps(
+        &self,
+        token: &str,
+        id: &str,
+        group: Option<&str>,
+        change: impl FnOnce(&mut Vec<ClaimMapping>, uuid::Uuid) -> Result<()>,
+    ) -> Result<()> {
+        use idm_core::modify::{Modify as M, ModifyList as ML};
+        const ATTR: &str = "oauth2_rs_claim_map";
+        self.write_as(token, |w, ident| {
+            let g = match group {
+                Some(name) => group_uuid(w, ident, name)?,
+                None => uuid::Uuid::nil(),
+            };
+            let mut found = w.search(ident, &client_filter(id))?;
+            let client = match found.len() {
+                1 => found.remove(0),
+                0 => return Err(OperationError::NoMatchingEntries),
+                _ => return Err(OperationError::InvalidRequest(format!("'{id}' names several clients"))),
+            };
+            let mut maps: Vec<ClaimMapping> = client
+                .get(ATTR)
+                .into_iter()
+                .flatten()
+                .filter_map(|v| match v {
+                    Value::OauthClaimMap(m) => Some((**m).clone()),
+                    _ => None,
+                })
+                .collect();
+            change(&mut maps, g)?;
+            let mut mods = vec![M::Purged(ATTR.into())];
+            mods.extend(maps.into_iter().map(|m| M::Present(ATTR.into(), Value::OauthClaimMap(Box::new(m)))));
+            let u = client.uuid().ok_or(OperationError::NoMatchingEntries)?;
+            w.modify_as(ident, &idm_core::filter::Filter::eq_uuid("uuid", u), &ML::new(mods)).map(drop)
+        })
+    }
+}
+
+/// The group `name` names, as `ident` sees it.
+fn group_uuid(
+    txn: &mut impl QueryServerTransaction,
+    ident: &idm_core::identity::Identity,
+    name: &str,
+) -> Result<uuid::Uuid> {
+    let groups = Filter::And(vec![Filter::Eq("class".into(), "group".into()), name_filter(name)]);
+    the_one(txn, ident, &groups, name).map_err(|e| match e {
+        OperationError::NoMatchingEntries => {
+            OperationError::InvalidRequest(format!("there is no group called '{name}'"))
+        }
+        other => other,
+    })
 }

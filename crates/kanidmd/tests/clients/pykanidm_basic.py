@@ -41,8 +41,30 @@ async def main(url: str, ca: str, password: str) -> None:
     assert any(x.name == "pyrobot" for x in await c.service_account_list()), "service account list"
     print("service account ok")
 
-    for r in [await c.group_delete("pygroup"), await c.person_account_delete("pyperson"),
-              await c.service_account_delete("pyrobot")]:
+    # OAuth2 clients, with the 2022 attribute names this client still sends on create.
+    r = await c.oauth2_rs_basic_create("pyapp", "Py App", "https://pyapp.example.com/")
+    assert r.status_code == 200, f"oauth2 create: {r}"
+    app = await c.oauth2_rs_get("pyapp")
+    assert app.name == "pyapp" and app.displayname == "Py App", app
+    secret = await c.oauth2_rs_secret_get("pyapp")
+    assert isinstance(secret, str) and len(secret) == 48, f"secret: {secret!r}"
+    r = await c.oauth2_rs_update_scope_map("pyapp", "pygroup", ["openid", "email"])
+    assert r.status_code == 200, f"scope map: {r}"
+    app = await c.oauth2_rs_get("pyapp")
+    maps = [(m.group, sorted(m.values)) for m in app.oauth2_rs_scope_map]
+    assert maps == [("pygroup@localhost", ["email", "openid"])], f"scope maps: {maps}"
+    r = await c.oauth2_rs_update("pyapp", displayname="Py App 2", reset_secret=True)
+    assert r.status_code == 200, f"oauth2 update: {r}"
+    assert (await c.oauth2_rs_get("pyapp")).displayname == "Py App 2"
+    assert await c.oauth2_rs_secret_get("pyapp") != secret, "a new secret"
+    assert any(x.name == "pyapp" for x in await c.oauth2_rs_list()), "oauth2 list"
+    r = await c.oauth2_rs_delete_scope_map("pyapp", "pygroup")
+    assert r.status_code == 200, f"scope map delete: {r}"
+    assert not (await c.oauth2_rs_get("pyapp")).oauth2_rs_scope_map, "map removed"
+    print("oauth2 ok")
+
+    for r in [await c.oauth2_rs_delete("pyapp"), await c.group_delete("pygroup"),
+              await c.person_account_delete("pyperson"), await c.service_account_delete("pyrobot")]:
         assert r.status_code == 200, f"delete: {r}"
     print("deletes ok")
 

@@ -201,10 +201,27 @@ async fn signed_bearer(
     match checked {
         Ok(()) => next.run(req).await,
         Err(e) => {
-            // The body was never read, so the connection cannot carry another request: say
-            // so, or a client reusing it finds it closed under its next request.
+            // A small body is read (as much as anyone may send unauthenticated), so the client
+            // finishes sending and reads the refusal rather than a broken pipe. A larger one is
+            // not: the connection then says it closes, as it cannot carry another request.
+            let small = req
+                .headers()
+                .get(axum::http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<usize>().ok())
+                .is_some_and(|n| n <= MAX_UNAUTHENTICATED_BYTES);
             let mut resp = e.into_response();
-            resp.headers_mut().insert(axum::http::header::CONNECTION, HeaderValue::from_static("close"));
+            // Within a few seconds: a client trickling its body is not waited for.
+            let drained = small
+                && tokio::time::timeout(
+                    Duration::from_secs(5),
+                    axum::body::to_bytes(req.into_body(), MAX_UNAUTHENTICATED_BYTES),
+                )
+                .await
+                .is_ok_and(|r| r.is_ok());
+            if !drained {
+                resp.headers_mut().insert(axum::http::header::CONNECTION, HeaderValue::from_static("close"));
+            }
             resp
         }
     }

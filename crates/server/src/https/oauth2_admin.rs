@@ -80,5 +80,22 @@ pub(super) fn routes() -> ApiRouter {
         )
         .route("/{id}/_scopemap/{group}", scope_map(ScopeMapKind::Scopes))
         .route("/{id}/_sup_scopemap/{group}", scope_map(ScopeMapKind::Supplementary))
+        .route(
+            "/{id}/_claimmap/{claim}/{group}",
+            post("Set the claim's values for the group's members (a JSON list).", |State(s): State<AppState>, h: HeaderMap, Path((id, claim, group)): Path<(String, String, String)>, body: Result<Json<Vec<String>>, JsonRejection>| async move {
+                let values = json_body(body)?;
+                s.with_token(&h, move |idm, t| idm.oauth2_set_claim_map(t, &id, &claim, &group, &values)).await.map(Json)
+            })
+            .delete("Remove the group's values of the claim.", |State(s): State<AppState>, h: HeaderMap, Path((id, claim, group)): Path<(String, String, String)>, _body: Bytes| async move {
+                s.with_token(&h, move |idm, t| idm.oauth2_delete_claim_map(t, &id, &claim, &group)).await.map(Json)
+            }),
+        )
+        .route(
+            "/{id}/_claimmap/{claim}",
+            post("How the claim's values are joined: \"array\", \"csv\" or \"ssv\".", |State(s): State<AppState>, h: HeaderMap, Path((id, claim)): Path<(String, String)>, body: Result<Json<String>, JsonRejection>| async move {
+                let join = json_body(body)?;
+                s.with_token(&h, move |idm, t| idm.oauth2_set_claim_join(t, &id, &claim, &join)).await.map(Json)
+            }),
+        )
         .route("/{id}/_attr/{attr}", one_attribute(|(id, attr): (String, String)| (client_filter(&id), id, attr)))
 }

@@ -9,7 +9,7 @@
 //!
 //! usage: signin_bench URL CA_PEM IDM_ADMIN_PASSWORD ORIGIN [TOTP_ACCOUNTS] [SECONDS]
 
-use idm_core::credential::{Totp, TotpAlgo};
+use idm_core::credential::Totp;
 use idm_identity::second_factor::code_at;
 use idm_testkit::api::Api;
 use serde_json::{Value, json};
@@ -28,7 +28,7 @@ fn unix() -> u64 {
 }
 
 fn totp(secret: Vec<u8>) -> Totp {
-    Totp { secret, algo: TotpAlgo::Sha1, step: 30, digits: 6, created: 0, last_step: 0, last_used: None }
+    idm_testkit::app_totp(&secret)
 }
 
 async fn cu_open(api: &Api, idm: &str, name: &str) -> Value {
