@@ -404,17 +404,7 @@ impl Value {
             SyntaxType::Uuid => {
                 Value::Uuid(Uuid::parse_str(input.trim()).map_err(|_| syntax_err(attr, input, "not a uuid"))?)
             }
-            SyntaxType::ReferenceUuid => match Uuid::parse_str(input.trim()) {
-                Ok(u) => Value::Refer(u),
-                Err(_) => match resolve(input)? {
-                    Some(u) => Value::Refer(u),
-                    None => {
-                        return Err(OperationError::Plugin(idm_proto::PluginError::ReferentialIntegrity(format!(
-                            "attribute '{attr}': no entry named '{input}'"
-                        ))));
-                    }
-                },
-            },
+            SyntaxType::ReferenceUuid => Value::Refer(named_entry(attr, input, resolve)?),
             SyntaxType::Boolean => match input.to_ascii_lowercase().as_str() {
                 "true" => Value::Bool(true),
                 "false" => Value::Bool(false),
@@ -495,15 +485,7 @@ impl Value {
                 let Some((group, scopes)) = input.split_once(':') else {
                     return Err(syntax_err(attr, input, "expected GROUP: scope scope …"));
                 };
-                let group = group.trim();
-                let u = match Uuid::parse_str(group) {
-                    Ok(u) => u,
-                    Err(_) => resolve(group)?.ok_or_else(|| {
-                        OperationError::Plugin(idm_proto::PluginError::ReferentialIntegrity(format!(
-                            "attribute '{attr}': no entry named '{group}'"
-                        )))
-                    })?,
-                };
+                let u = named_entry(attr, group, resolve)?;
                 let mut set = std::collections::BTreeSet::new();
                 for s in scopes.split(|c: char| c.is_whitespace() || c == ',' || c == '{' || c == '}') {
                     let s = s.trim_matches('"');
@@ -525,15 +507,7 @@ impl Value {
                 let claim = oauth_scope(claim.trim()).map_err(|why| syntax_err(attr, input, why))?.to_string();
                 let join = crate::oauth2::ClaimJoin::from_name(join)
                     .ok_or_else(|| syntax_err(attr, input, "the join is array, csv or ssv"))?;
-                let group = group.trim();
-                let u = match Uuid::parse_str(group) {
-                    Ok(u) => u,
-                    Err(_) => resolve(group)?.ok_or_else(|| {
-                        OperationError::Plugin(idm_proto::PluginError::ReferentialIntegrity(format!(
-                            "attribute '{attr}': no entry named '{group}'"
-                        )))
-                    })?,
-                };
+                let u = named_entry(attr, group, resolve)?;
                 let values: std::collections::BTreeSet<String> =
                     values.trim().trim_matches('"').split(',').map(|v| v.trim().to_string()).collect();
                 if let Some(why) = values.iter().find_map(|v| join.refuses(v)) {
@@ -633,6 +607,20 @@ impl Value {
             }
             _ => None,
         }
+    }
+}
+
+/// The entry a reference names: its uuid, or a name `resolve` finds; an unknown name is an
+/// error naming the attribute.
+fn named_entry(attr: &str, name: &str, resolve: &mut dyn FnMut(&str) -> Result<Option<Uuid>>) -> Result<Uuid> {
+    let name = name.trim();
+    match Uuid::parse_str(name) {
+        Ok(u) => Ok(u),
+        Err(_) => resolve(name)?.ok_or_else(|| {
+            OperationError::Plugin(idm_proto::PluginError::ReferentialIntegrity(format!(
+                "attribute '{attr}': no entry named '{name}'"
+            )))
+        }),
     }
 }
 
