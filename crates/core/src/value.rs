@@ -272,7 +272,8 @@ pub fn oauth_scope(scope: &str) -> std::result::Result<&str, String> {
     if scope.len() <= 256 && OAUTH_SCOPE.is_match(scope) {
         Ok(scope)
     } else {
-        Err(format!("'{scope}' is not an OAuth2 scope (letters, digits and _, joined by : - . or ://)"))
+        let shown: String = scope.chars().take(64).collect();
+        Err(format!("'{shown}' is not an OAuth2 scope (letters, digits and _, joined by : - . or ://)"))
     }
 }
 
@@ -504,7 +505,10 @@ impl Value {
                 let [claim, group, join, values] = parts[..] else {
                     return Err(syntax_err(attr, input, "expected claim:GROUP:join:value,value"));
                 };
-                let claim = oauth_scope(claim.trim()).map_err(|why| syntax_err(attr, input, why))?.to_string();
+                let claim = claim.trim().to_string();
+                if let Some(why) = crate::oauth2::claim_name_problem(&claim) {
+                    return Err(syntax_err(attr, input, why));
+                }
                 let join = crate::oauth2::ClaimJoin::from_name(join)
                     .ok_or_else(|| syntax_err(attr, input, "the join is array, csv or ssv"))?;
                 let u = named_entry(attr, group, resolve)?;
@@ -698,6 +702,8 @@ mod tests {
             "team:known:sideways:x",
             "team:known:ssv:a b",
             "team:unknown:array:x",
+            "sub:known:array:x",
+            "urn:x:known:array:y",
         ] {
             assert!(parse(SyntaxType::OauthClaimMap, bad).is_err(), "{bad}");
         }

@@ -22,6 +22,15 @@ async fn clients_are_entries_with_server_made_secrets_and_refused_when_malformed
     strict["attrs"]["oauth2_strict_redirect_uri"] = json!(["true"]);
     let (code, body) = api.post("/v1/oauth2/_basic", &idm, strict).await;
     assert_eq!(code, 200, "{body}");
+    assert_eq!(api.post("/v1/group", &idm, json!({"attrs": {"name": ["staff"]}})).await.0, 200);
+    // Someone who may not read the secret is told so, not told the client is public.
+    let (code, b) = api.post("/v1/person", &idm, json!({"attrs": {"name": ["eve"], "displayname": ["Eve"]}})).await;
+    assert_eq!(code, 200, "{b}");
+    assert_eq!(api.set_password(&idm, "eve", "Long-horse-battery-92x").await.0, 200);
+    let eve = api.login("eve", "Long-horse-battery-92x").await.unwrap();
+    assert_eq!(api.get("/v1/oauth2/app/_basic_secret", &eve).await.0, 403);
+    let (_, raw) = api.search(&eve, json!({"eq": ["name", "app"]})).await;
+    assert!(!raw.to_string().contains("oauth2_rs_basic_secret"), "{raw}");
     let (_, got) = api.get("/v1/oauth2/app", &idm).await;
     assert_eq!(got["attrs"]["oauth2_rs_basic_secret"], json!(["(hidden)"]), "{got}");
     let classes = got["attrs"]["class"].to_string();
@@ -65,6 +74,26 @@ async fn clients_are_entries_with_server_made_secrets_and_refused_when_malformed
     let names: Vec<&str> = list.as_array().unwrap().iter().filter_map(|e| e["attrs"]["name"][0].as_str()).collect();
     assert_eq!(names.len(), 2, "only the two good clients exist: {names:?}");
 
+    // However the attribute is spelled, and by whatever route: no chosen, weak secret.
+    let (code, b) = api
+        .call(reqwest::Method::PATCH, "/v1/oauth2/app", &idm, Some(json!({"attrs": {"OAUTH2_RS_BASIC_SECRET": ["a"]}})))
+        .await;
+    assert!(code == 400 && b.to_string().contains("made by the server"), "{code} {b}");
+    let (code, b) = api
+        .call(reqwest::Method::PUT, "/v1/oauth2/app/_attr/oauth2_rs_basic_secret", &idm, Some(json!(["weak"])))
+        .await;
+    assert!(code == 400 && b.to_string().contains("at least 48"), "{code} {b}");
+    // Custom claims cannot stand in for the claims the server sets, nor hold separators.
+    for (claim, value, why) in [
+        ("sub", "x", "the server sets"),
+        ("email", "x", "the server sets"),
+        ("team", "a\"b", "double quotes"),
+        ("bad:name", "x", "not a claim name"),
+    ] {
+        let path = format!("/v1/oauth2/app/_claimmap/{claim}/staff");
+        let (code, b) = api.post(&path, &idm, json!([value])).await;
+        assert!(code == 400 && b.to_string().contains(why), "{claim}: {code} {b}");
+    }
     // The secret cannot be set by PATCH either; emptying it makes a new one.
     let (code, b) = api
         .call(
@@ -82,7 +111,6 @@ async fn clients_are_entries_with_server_made_secrets_and_refused_when_malformed
     let (_, again) = api.get("/v1/oauth2/app/_basic_secret", &idm).await;
     assert!(again.as_str().is_some_and(|s| s.len() == 48) && again != secret, "{again}");
     // A group has one map per client: two through the raw API are refused.
-    assert_eq!(api.post("/v1/group", &idm, json!({"attrs": {"name": ["staff"]}})).await.0, 200);
     let (code, b) = api.post("/v1/oauth2/app/_scopemap/staff", &idm, json!(["openid", "email"])).await;
     assert_eq!(code, 200, "{b}");
     let (_, got) = api.get("/v1/oauth2/app", &idm).await;

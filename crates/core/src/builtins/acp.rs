@@ -644,6 +644,9 @@ const OAUTH2_CREATE: &[&str] = &[
     "oauth2_rs_origin",
     "oauth2_rs_basic_secret",
     "oauth2_strict_redirect_uri",
+    "oauth2_rs_scope_map",
+    "oauth2_rs_sup_scope_map",
+    "oauth2_rs_claim_map",
 ];
 
 #[allow(clippy::expect_used)]

@@ -43,7 +43,7 @@ pub fn is_reserved(u: Uuid) -> bool {
 /// The version of the built-in definitions. Databases written by an older binary get the
 /// missing built-ins added on start, and the changes of each later version applied once
 /// (`QueryServerWriteTransaction::migrate_builtins`).
-pub const SYSTEM_VERSION: u32 = 8;
+pub const SYSTEM_VERSION: u32 = 9;
 
 /// Builds an entry from typed values: `attr => [values]`.
 pub(crate) fn entry(pairs: Vec<(&str, Vec<Value>)>) -> Entry {

@@ -32,6 +32,14 @@ pub(crate) fn check<'e>(entries: impl Iterator<Item = &'e Entry>) -> Result<()> 
                 "redirect URIs are always matched exactly here; oauth2_strict_redirect_uri cannot be false".into()
             );
         }
+        if let Some(Value::Secret(s)) = e.first("oauth2_rs_basic_secret")
+            && s.chars().count() < crate::oauth2::MIN_SECRET_CHARS
+        {
+            return bad(format!(
+                "a client secret has at least {} characters; the server makes one (reset-secrets)",
+                crate::oauth2::MIN_SECRET_CHARS
+            ));
+        }
         for attr in ["oauth2_rs_scope_map", "oauth2_rs_sup_scope_map"] {
             let groups: Vec<uuid::Uuid> = e.refs(attr).collect();
             let distinct: std::collections::BTreeSet<&uuid::Uuid> = groups.iter().collect();

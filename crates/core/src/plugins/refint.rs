@@ -33,7 +33,7 @@ pub(crate) fn check_new_references<'e>(
         for attr in &attrs {
             let before = old.and_then(|o| o.get(attr));
             for u in new.refs(attr) {
-                if known.contains(&u) || before.is_some_and(|b| b.contains(&Value::Refer(u))) {
+                if known.contains(&u) || before.is_some_and(|b| b.iter().any(|v| v.referenced() == Some(u))) {
                     continue;
                 }
                 let problem = match qs.be().id_for_uuid(u)? {

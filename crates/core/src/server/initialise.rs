@@ -206,6 +206,15 @@ impl QueryServerWriteTransaction<'_> {
             // high privilege, like every built-in administrator group.
             self.add_high_privilege_member(crate::builtins::uuid_suffix(0x0043))?;
         }
+        if from < 9 {
+            // Version 9: OAuth2 scope, supplementary scope and claim maps, which the client
+            // administrators' profile (created in version 8) reads, writes and creates.
+            self.add_new_names_to_builtin_acps(&[
+                "oauth2_rs_scope_map",
+                "oauth2_rs_sup_scope_map",
+                "oauth2_rs_claim_map",
+            ])?;
+        }
         Ok(())
     }
 

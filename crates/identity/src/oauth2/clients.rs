@@ -61,7 +61,8 @@ impl IdmServer {
     /// confidential client gets its secret.
     pub fn oauth2_create(&self, token: &str, kind: ClientKind, mut entry: ProtoEntry) -> Result<()> {
         today_names(&mut entry);
-        if entry.attrs.contains_key(SECRET) {
+        // Attribute names are compared as the engine reads them.
+        if entry.attrs.keys().any(|a| a.trim().eq_ignore_ascii_case(SECRET)) {
             return Err(server_made());
         }
         let classes = entry.attrs.entry("class".into()).or_default();
@@ -85,7 +86,7 @@ impl IdmServer {
         let mut mods = Vec::new();
         for (attr, values) in entry.attrs {
             mods.push(Modify::Purged(attr.clone()));
-            if attr == SECRET {
+            if attr.trim().eq_ignore_ascii_case(SECRET) {
                 if !values.is_empty() {
                     return Err(server_made());
                 }
@@ -116,10 +117,12 @@ impl IdmServer {
                 0 => return Err(OperationError::NoMatchingEntries),
                 _ => return Err(OperationError::InvalidRequest(format!("'{id}' names several clients"))),
             };
-            Ok(match client.first(SECRET) {
-                Some(Value::Secret(s)) => Some(s.clone()),
-                _ => None,
-            })
+            match client.first(SECRET) {
+                Some(Value::Secret(s)) => Ok(Some(s.clone())),
+                // A confidential client whose secret the caller may not read.
+                _ if client.has_class("oauth2_resource_server_basic") => Err(OperationError::AccessDenied),
+                _ => Ok(None),
+            }
         })
     }
 }
@@ -156,6 +159,18 @@ fn the_one(
 }
 
 impl IdmServer {
+    /// Deletes the client `id` (to the recycle bin).
+    pub fn oauth2_delete(&self, token: &str, id: &str) -> Result<()> {
+        self.write_as(token, |w, ident| {
+            if w.delete(ident, &client_filter(id))? == 0 {
+                return Err(OperationError::NoMatchingEntries);
+            }
+            Ok(())
+        })?;
+        info!(client = %id, "OAuth2 client deleted");
+        Ok(())
+    }
+
     /// Sets what the client `id` grants the members of `group` (replacing the group's map).
     pub fn oauth2_set_scope_map(
         &self,
@@ -216,7 +231,10 @@ impl IdmServer {
         group: &str,
         values: &[String],
     ) -> Result<()> {
-        let claim = idm_core::value::oauth_scope(claim.trim()).map_err(OperationError::InvalidRequest)?.to_string();
+        let claim = claim.trim().to_string();
+        if let Some(why) = idm_core::oauth2::claim_name_problem(&claim) {
+            return Err(OperationError::InvalidRequest(why));
+        }
         let values: std::collections::BTreeSet<String> = values.iter().map(|v| v.trim().to_string()).collect();
         if values.is_empty() {
             return Err(OperationError::InvalidRequest(

@@ -214,7 +214,7 @@ async fn signed_bearer(
             // Within a few seconds: a client trickling its body is not waited for.
             let drained = small
                 && tokio::time::timeout(
-                    Duration::from_secs(5),
+                    Duration::from_secs(2),
                     axum::body::to_bytes(req.into_body(), MAX_UNAUTHENTICATED_BYTES),
                 )
                 .await

@@ -68,8 +68,7 @@ pub(super) fn routes() -> ApiRouter {
                 s.with_token(&h, move |idm, t| idm.oauth2_update(t, &id, e)).await.map(Json)
             })
             .delete("Delete the client (to the recycle bin).", |State(s): State<AppState>, h: HeaderMap, Path(id): Path<String>| async move {
-                let f = client_filter(&id);
-                s.write(&h, move |w, ident| w.delete(ident, &f).map(drop)).await.map(Json)
+                s.with_token(&h, move |idm, t| idm.oauth2_delete(t, &id)).await.map(Json)
             }),
         )
         .route(
