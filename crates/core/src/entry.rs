@@ -97,6 +97,21 @@ impl Entry {
         self.attrs.remove(attr).is_some()
     }
 
+    /// Removes every value of `attr` that names the entry `u` (plain references and values
+    /// that embed one). Whether anything was removed.
+    pub fn remove_refs_to(&mut self, attr: &str, u: Uuid) -> bool {
+        let Some(vs) = self.attrs.get_mut(attr) else {
+            return false;
+        };
+        let before = vs.len();
+        vs.retain(|x| x.referenced().or_else(|| x.as_uuid()) != Some(u));
+        let changed = vs.len() != before;
+        if vs.is_empty() {
+            self.attrs.remove(attr);
+        }
+        changed
+    }
+
     /// Removes values whose equality key (or, for values with none, whose full value) matches.
     pub fn remove_value(&mut self, attr: &str, v: &Value) -> bool {
         let Some(vs) = self.attrs.get_mut(attr) else {

@@ -550,7 +550,8 @@ impl Value {
             Value::Passkey(p) => p.credential_id_hash.clone(),
             // The group: one map per group, found by it (and removed with it).
             Value::OauthScopeMap(u, _) => u.hyphenated().to_string(),
-            Value::OauthClaimMap(m) => m.group.hyphenated().to_string(),
+            // One set of values per claim and group: removing one leaves the group's others.
+            Value::OauthClaimMap(m) => format!("{}:{}", m.claim, m.group.hyphenated()),
             Value::Credential(_) | Value::Secret(_) => return None,
         })
     }
@@ -696,6 +697,7 @@ mod tests {
         assert_eq!((m.claim.as_str(), m.group, m.join), ("team", Uuid::from_u128(7), crate::oauth2::ClaimJoin::Csv));
         assert_eq!(m.values.iter().map(String::as_str).collect::<Vec<_>>(), ["eng", "ops"]);
         assert_eq!(v.referenced(), Some(Uuid::from_u128(7)));
+        assert_eq!(v.eq_key(), Some(format!("team:{}", Uuid::from_u128(7).hyphenated())));
         for bad in [
             "team:known:csv",
             "bad claim:known:array:x",

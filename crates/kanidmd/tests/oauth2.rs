@@ -94,6 +94,22 @@ async fn clients_are_entries_with_server_made_secrets_and_refused_when_malformed
         let (code, b) = api.post(&path, &idm, json!([value])).await;
         assert!(code == 400 && b.to_string().contains(why), "{claim}: {code} {b}");
     }
+    // Removing one claim's values for a group leaves the group's other claims.
+    for claim in ["team", "role"] {
+        let (code, b) = api.post(&format!("/v1/oauth2/app/_claimmap/{claim}/staff"), &idm, json!(["x"])).await;
+        assert_eq!(code, 200, "{b}");
+    }
+    let (code, b) = api
+        .call(
+            reqwest::Method::DELETE,
+            "/v1/oauth2/app/_attr/oauth2_rs_claim_map",
+            &idm,
+            Some(json!(["team:staff:array:x"])),
+        )
+        .await;
+    assert_eq!(code, 200, "{b}");
+    let (_, maps) = api.get("/v1/oauth2/app/_attr/oauth2_rs_claim_map", &idm).await;
+    assert_eq!(maps, json!([r#"role:staff@localhost:array:"x""#]), "only team's went");
     // The secret cannot be set by PATCH either; emptying it makes a new one.
     let (code, b) = api
         .call(

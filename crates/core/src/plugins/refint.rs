@@ -8,7 +8,6 @@ use crate::entry::{Entry, StoredEntry};
 use crate::filter::Filter;
 use crate::identity::Identity;
 use crate::server::{QueryServerTransaction, QueryServerWriteTransaction};
-use crate::value::Value;
 use idm_proto::PluginError;
 use std::collections::HashSet;
 use uuid::Uuid;
@@ -68,7 +67,21 @@ pub(crate) fn check_new_references<'e>(
 pub(crate) fn post_delete(qs: &mut QueryServerWriteTransaction, deleted: &[StoredEntry]) -> Result<()> {
     let gone: HashSet<Uuid> = deleted.iter().filter_map(|d| d.uuid()).collect();
     let attrs = reference_attrs(qs);
-    let terms: Vec<Filter> = attrs.iter().flat_map(|a| gone.iter().map(move |u| Filter::eq_uuid(a, *u))).collect();
+    // Holders are found through the equality index, keyed by the referenced uuid; values whose
+    // key says more than the reference (a claim map: claim and group) are found by presence
+    // and sorted out below.
+    let keyed_by_other =
+        |a: &str| qs.schema().attribute(a).is_some_and(|d| d.syntax == crate::value::SyntaxType::OauthClaimMap);
+    let terms: Vec<Filter> = attrs
+        .iter()
+        .flat_map(|a| -> Vec<Filter> {
+            if keyed_by_other(a) {
+                vec![Filter::pres(a)]
+            } else {
+                gone.iter().map(|u| Filter::eq_uuid(a, *u)).collect()
+            }
+        })
+        .collect();
     if terms.is_empty() {
         return Ok(());
     }
@@ -79,11 +92,12 @@ pub(crate) fn post_delete(qs: &mut QueryServerWriteTransaction, deleted: &[Store
             let mut n = h.entry.clone();
             for a in &attrs {
                 for u in &gone {
-                    n.remove_value(a, &Value::Refer(*u));
+                    n.remove_refs_to(a, *u);
                 }
             }
             (h, n)
         })
+        .filter(|(h, n)| h.entry != *n)
         .collect();
     if !pairs.is_empty() {
         qs.modify_pairs(&Identity::internal(), pairs)?;
