@@ -94,6 +94,10 @@ async fn clients_are_entries_with_server_made_secrets_and_refused_when_malformed
         let (code, b) = api.post(&path, &idm, json!([value])).await;
         assert!(code == 400 && b.to_string().contains(why), "{claim}: {code} {b}");
     }
+    // A map grants to a group's members: naming a person (or any other entry) is refused.
+    let person_map = json!({"filter": {"eq": ["name", "app"]}, "modlist": {"mods": [{"present": ["oauth2_rs_sup_scope_map", "eve: openid"]}]}});
+    let (code, b) = api.post("/v1/raw/modify", &idm, person_map).await;
+    assert!(code == 400 && b.to_string().contains("not a group"), "{code} {b}");
     // Removing one claim's values for a group leaves the group's other claims.
     for claim in ["team", "role"] {
         let (code, b) = api.post(&format!("/v1/oauth2/app/_claimmap/{claim}/staff"), &idm, json!(["x"])).await;

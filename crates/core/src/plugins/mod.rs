@@ -29,6 +29,7 @@ pub(crate) fn pre_create(qs: &mut QueryServerWriteTransaction, ident: &Identity,
     base::pre_create(qs, ident, cands)?;
     policy_values::check(cands.iter())?;
     oauth2::check(cands.iter())?;
+    oauth2::maps_name_groups(qs, cands.iter())?;
     let domain = qs.domain_name();
     cands.iter_mut().for_each(|e| spn::generate(e, domain.as_deref()));
     Ok(())
@@ -55,6 +56,7 @@ pub(crate) fn pre_modify(
     schema_guard::pre_modify(qs, pairs)?;
     policy_values::check(pairs.iter().map(|(_, n)| n))?;
     oauth2::check(pairs.iter().map(|(_, n)| n))?;
+    oauth2::maps_name_groups(qs, pairs.iter().map(|(_, n)| n))?;
     let domain = qs.domain_name();
     pairs.iter_mut().for_each(|(_, n)| spn::generate(n, domain.as_deref()));
     Ok(())

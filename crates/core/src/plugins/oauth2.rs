@@ -7,12 +7,38 @@
 
 use crate::Result;
 use crate::entry::Entry;
+use crate::server::{QueryServerTransaction, QueryServerWriteTransaction};
 use crate::value::Value;
 use idm_proto::OperationError;
 
 const CLIENT: &str = "oauth2_resource_server";
 const BASIC: &str = "oauth2_resource_server_basic";
 const PUBLIC: &str = "oauth2_resource_server_public";
+
+/// Scope and claim maps grant to groups' members: each names a group (an entry that exists but
+/// is not a group, such as a person, is refused; one that does not exist is referential
+/// integrity's to refuse, after the write).
+pub(crate) fn maps_name_groups<'e>(
+    qs: &mut QueryServerWriteTransaction,
+    entries: impl Iterator<Item = &'e Entry>,
+) -> Result<()> {
+    for e in entries.filter(|e| e.has_class(CLIENT)) {
+        for attr in ["oauth2_rs_scope_map", "oauth2_rs_sup_scope_map", "oauth2_rs_claim_map"] {
+            for u in e.refs(attr).collect::<Vec<_>>() {
+                if let Some(target) = qs.be().entry_by_uuid(u)?
+                    && !target.has_class("group")
+                {
+                    return Err(OperationError::InvalidRequest(format!(
+                        "OAuth2 client '{}': {attr} names '{}', which is not a group",
+                        e.label(),
+                        target.label()
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
 
 pub(crate) fn check<'e>(entries: impl Iterator<Item = &'e Entry>) -> Result<()> {
     for e in entries {
