@@ -146,3 +146,47 @@ async fn clients_are_entries_with_server_made_secrets_and_refused_when_malformed
     assert_eq!(code, 404);
     s.stop();
 }
+
+/// The client routes for each kind of caller: anonymous reads names only and changes nothing;
+/// an administrator's read-only session changes nothing until it re-authenticates; a deleted
+/// administrator's token works nowhere.
+#[tokio::test(flavor = "multi_thread")]
+async fn client_routes_for_anonymous_read_only_and_deleted_callers() {
+    let s = TestServer::start_with(bin(), &["olga"]);
+    let api = Api::new(&s);
+    let idm = api.login("idm_admin", &s.passwords["idm_admin"]).await.unwrap();
+    let admin = api.login("admin", &s.passwords["admin"]).await.unwrap();
+    let app = json!({"attrs": {"name": ["app"], "displayname": ["App"], "oauth2_rs_origin_landing": ["https://app.example.com/"]}});
+    assert_eq!(api.post("/v1/oauth2/_basic", &idm, app).await.0, 200);
+
+    let anon = api.login("anonymous", "").await.unwrap();
+    let (code, list) = api.get("/v1/oauth2", &anon).await;
+    assert_eq!(code, 200);
+    assert!(list.to_string().contains("\"app\"") && !list.to_string().contains("https://"), "{list}");
+    assert_eq!(api.get("/v1/oauth2/app/_basic_secret", &anon).await.0, 403);
+    let other =
+        json!({"attrs": {"name": ["x"], "displayname": ["X"], "oauth2_rs_origin_landing": ["https://x.example.com/"]}});
+    assert!(api.post("/v1/oauth2/_basic", &anon, other.clone()).await.0 >= 400);
+    assert!(api.call(reqwest::Method::DELETE, "/v1/oauth2/app", &anon, None).await.0 >= 400);
+
+    // olga administers clients; her password login is read-only.
+    let members = json!({"filter": {"eq": ["name", "idm_oauth2_admins"]}, "modlist": {"mods": [{"present": ["member", "olga"]}]}});
+    assert_eq!(api.post("/v1/raw/modify", &admin, members).await.0, 200);
+    let pw = "Keeps-a-long-passphrase-7x";
+    assert_eq!(api.set_password(&admin, "olga", pw).await.0, 200);
+    let olga = api.login("olga", pw).await.unwrap();
+    let (code, b) = api.post("/v1/oauth2/_basic", &olga, other.clone()).await;
+    assert!(code == 403 && b.to_string().contains("may only read"), "{code} {b}");
+    let (code, b) = api.post("/v1/oauth2/app/_scopemap/idm_all_persons", &olga, json!(["openid"])).await;
+    assert!(code == 403 || code == 400, "{code} {b}");
+    assert_eq!(api.get("/v1/oauth2/app/_basic_secret", &olga).await.0, 200, "reading needs no re-authentication");
+    let olga = api.reauth(&olga, pw).await.unwrap();
+    assert_eq!(api.post("/v1/oauth2/_basic", &olga, other).await.0, 200, "after re-authenticating");
+
+    // Deleted: her token works nowhere.
+    assert_eq!(api.call(reqwest::Method::DELETE, "/v1/person/olga", &admin, None).await.0, 200);
+    assert_eq!(api.get("/v1/oauth2", &olga).await.0, 401);
+    assert_eq!(api.get("/v1/oauth2/app/_basic_secret", &olga).await.0, 401);
+    assert_eq!(api.call(reqwest::Method::DELETE, "/v1/oauth2/x", &olga, None).await.0, 401);
+    s.stop();
+}
